@@ -1,0 +1,80 @@
+/*
+ * job.h - what a job handler sees: its payload, its deadline, and the
+ * clients it may use. Handlers never talk to HTTP, Redis or the database
+ * directly; everything reaches them through struct job_ctx, so tests can
+ * drive a handler alone with whatever services they build.
+ *
+ * A handler returns JOB_OK (result set with job_set_result), JOB_RETRY
+ * (transient: upstream 5xx/429/timeout, database unavailable, deadline) or
+ * JOB_PERMANENT (can never succeed: bad payload, unknown user). job_fail()
+ * records the snake_case error code and message for the answer and returns
+ * the outcome, so `return job_fail(ctx, JOB_PERMANENT, "user_not_found", …)`.
+ *
+ * Deadlines: ctx->deadline_ms is on the monotonic clock (time_mono_ms()).
+ * Upstream calls use job_remaining_ms() as their timeout; long waits use
+ * job_sleep_ms(), which also wakes at shutdown.
+ */
+#ifndef CJ_JOB_H
+#define CJ_JOB_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "cj.h"
+
+enum job_outcome { JOB_OK = 0, JOB_RETRY, JOB_PERMANENT };
+
+struct config;
+struct store;
+struct enqueuer;
+struct redis_rest;
+struct crypto_key;
+struct job_type;
+
+/* The clients a handler may use; a member is NULL when not configured. All
+ * are thread-safe and shared by every running job. */
+struct job_services {
+	const struct config *cfg;
+	struct store *store;
+	struct enqueuer *enqueuer;
+	struct redis_rest *redis;
+	const struct crypto_key *token_key;
+};
+
+struct job_ctx {
+	const struct job_type *type;
+	const json_t *payload;            /* borrowed; validated against the schema */
+	int attempt;                      /* X-CloudTasks-TaskRetryCount; 0 first */
+	int64_t deadline_ms;              /* monotonic */
+	const struct job_services *svc;
+	json_t *result;                   /* owned; set with job_set_result() */
+	char error_code[64];
+	char error_msg[256];
+};
+
+void job_ctx_init(struct job_ctx *ctx, const struct job_type *type, const json_t *payload,
+		  int attempt, int64_t deadline_ms, const struct job_services *svc);
+void job_ctx_release(struct job_ctx *ctx);
+
+/* Milliseconds left before the deadline (0 when past it). */
+long job_remaining_ms(const struct job_ctx *ctx);
+/* Non-zero when the deadline passed or the server is cutting jobs off. */
+int job_should_stop(const struct job_ctx *ctx);
+/* Waits ms (bounded by the deadline). 0 when it waited it all, -1 when cut
+ * short by the deadline or by shutdown. */
+int job_sleep_ms(const struct job_ctx *ctx, long ms);
+/* Takes ownership of result (may be NULL for an empty object). */
+void job_set_result(struct job_ctx *ctx, json_t *result);
+enum job_outcome job_fail(struct job_ctx *ctx, enum job_outcome outcome, const char *code,
+			  const char *fmt, ...) CJ_PRINTF(4, 5);
+
+/* For struct http_request.cancelled: stops a transfer at the deadline or at
+ * shutdown. arg is the struct job_ctx. */
+int job_cancelled_cb(void *arg);
+
+/* Shutdown: makes job_should_stop() true for every job and wakes sleepers.
+ * Called once by the server when the grace period runs out. */
+void job_abort_all(void);
+int job_aborting(void);
+
+#endif

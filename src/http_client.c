@@ -1,0 +1,285 @@
+/*
+ * http_client.c - pooled curl easy handles over one shared connection cache.
+ *
+ * Why a pool and a share instead of a handle per thread: libmicrohttpd runs a
+ * thread per connection, so threads come and go; a pool keeps the handles
+ * (and, through the share, the live connections) independent of threads.
+ */
+#include "http_client.h"
+
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "metrics.h"
+#include "timeutil.h"
+
+#define POOL_MAX 64
+
+/* Guarded by pool_lock. */
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static CURL *pool[POOL_MAX];
+static int pool_n;
+
+/* One lock per curl_lock_data kind that the share object protects. */
+static pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
+static CURLSH *share;
+
+static void share_lock(CURL *h, curl_lock_data data, curl_lock_access access, void *u)
+{
+	(void)h;
+	(void)access;
+	(void)u;
+	pthread_mutex_lock(&share_locks[data]);
+}
+
+static void share_unlock(CURL *h, curl_lock_data data, void *u)
+{
+	(void)h;
+	(void)u;
+	pthread_mutex_unlock(&share_locks[data]);
+}
+
+int http_client_global_init(void)
+{
+	int i;
+
+	if (curl_global_init(CURL_GLOBAL_DEFAULT))
+		return CJ_EINTERNAL;
+	for (i = 0; i < CURL_LOCK_DATA_LAST; i++)
+		pthread_mutex_init(&share_locks[i], NULL);
+	share = curl_share_init();
+	if (!share)
+		return CJ_ENOMEM;
+	if (curl_share_setopt(share, CURLSHOPT_LOCKFUNC, share_lock) ||
+	    curl_share_setopt(share, CURLSHOPT_UNLOCKFUNC, share_unlock) ||
+	    curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT) ||
+	    curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) ||
+	    curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION))
+		return CJ_EINTERNAL;
+	return CJ_OK;
+}
+
+void http_client_global_cleanup(void)
+{
+	pthread_mutex_lock(&pool_lock);
+	while (pool_n > 0)
+		curl_easy_cleanup(pool[--pool_n]);
+	pthread_mutex_unlock(&pool_lock);
+	if (share) {
+		curl_share_cleanup(share);
+		share = NULL;
+	}
+	curl_global_cleanup();
+}
+
+static CURL *handle_get(void)
+{
+	CURL *h = NULL;
+
+	pthread_mutex_lock(&pool_lock);
+	if (pool_n > 0)
+		h = pool[--pool_n];
+	pthread_mutex_unlock(&pool_lock);
+	if (h) {
+		curl_easy_reset(h);
+		return h;
+	}
+	return curl_easy_init();
+}
+
+static void handle_put(CURL *h)
+{
+	pthread_mutex_lock(&pool_lock);
+	if (pool_n < POOL_MAX) {
+		pool[pool_n++] = h;
+		h = NULL;
+	}
+	pthread_mutex_unlock(&pool_lock);
+	if (h)
+		curl_easy_cleanup(h);
+}
+
+struct sink {
+	struct buf *b;
+	int too_big;
+};
+
+static size_t on_body(char *p, size_t size, size_t n, void *u)
+{
+	struct sink *s = u;
+
+	if (buf_append(s->b, p, size * n)) {
+		s->too_big = 1;
+		return 0;
+	}
+	return size * n;
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *u)
+{
+	struct buf *h = u;
+
+	/* A new status line starts a new header block (100 Continue, proxies). */
+	if (size * n >= 5 && !strncmp(p, "HTTP/", 5))
+		buf_reset(h);
+	if (buf_append(h, p, size * n))
+		return 0;
+	return size * n;
+}
+
+static int on_progress(void *u, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+	const struct http_request *req = u;
+
+	(void)dt;
+	(void)dn;
+	(void)ut;
+	(void)un;
+	return req->cancelled(req->cancel_arg) ? 1 : 0;
+}
+
+static int translate(CURLcode c)
+{
+	switch (c) {
+	case CURLE_OK:
+		return CJ_OK;
+	case CURLE_OPERATION_TIMEDOUT:
+	case CURLE_ABORTED_BY_CALLBACK:
+		return CJ_ETIMEOUT;
+	case CURLE_OUT_OF_MEMORY:
+		return CJ_ENOMEM;
+	case CURLE_URL_MALFORMAT:
+	case CURLE_UNSUPPORTED_PROTOCOL:
+		return CJ_EINVAL;
+	default:
+		return CJ_EUNAVAIL;
+	}
+}
+
+int http_do(const struct http_request *req, struct http_response *resp, char *errbuf,
+	    size_t errlen)
+{
+	char cerr[CURL_ERROR_SIZE] = "";
+	struct curl_slist *hl = NULL, *tmp;
+	long timeout = req->timeout_ms > 0 ? req->timeout_ms : 30000;
+	long ctimeout = req->connect_timeout_ms > 0 ? req->connect_timeout_ms
+						    : (timeout < 5000 ? timeout : 5000);
+	struct sink sink;
+	int64_t start;
+	CURLcode cc;
+	CURL *h;
+	int rc;
+
+	resp->status = 0;
+	buf_init(&resp->body, req->max_response ? req->max_response : HTTP_DEFAULT_MAX_RESPONSE);
+	buf_init(&resp->headers, 64 * 1024);
+	if (errbuf && errlen)
+		errbuf[0] = '\0';
+	sink.b = &resp->body;
+	sink.too_big = 0;
+	for (const char *const *hp = req->headers; hp && *hp; hp++) {
+		tmp = curl_slist_append(hl, *hp);
+		if (!tmp) {
+			curl_slist_free_all(hl);
+			return CJ_ENOMEM;
+		}
+		hl = tmp;
+	}
+	/* No "Expect: 100-continue" round trip on larger bodies. */
+	tmp = curl_slist_append(hl, "Expect:");
+	if (!tmp) {
+		curl_slist_free_all(hl);
+		return CJ_ENOMEM;
+	}
+	hl = tmp;
+	h = handle_get();
+	if (!h) {
+		curl_slist_free_all(hl);
+		return CJ_ENOMEM;
+	}
+	curl_easy_setopt(h, CURLOPT_SHARE, share);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_URL, req->url);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, ctimeout);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink);
+	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(h, CURLOPT_HEADERDATA, &resp->headers);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, cerr);
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(h, CURLOPT_USERAGENT, "catchup-jobs");
+	if (req->cancelled) {
+		curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+		curl_easy_setopt(h, CURLOPT_XFERINFODATA, (void *)req);
+		curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+	}
+	if (req->body) {
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, req->body);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+	}
+	if (req->method && strcmp(req->method, "GET") &&
+	    !(req->body && !strcmp(req->method, "POST")))
+		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req->method);
+	if (req->method && !strcmp(req->method, "POST") && !req->body) {
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, "");
+		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)0);
+	}
+
+	start = time_mono_ms();
+	cc = curl_easy_perform(h);
+	if (req->upstream)
+		metrics_upstream(req->upstream, req->op ? req->op : "call",
+				 (double)(time_mono_ms() - start) / 1000.0);
+	if (cc == CURLE_OK)
+		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
+	if (sink.too_big)
+		rc = CJ_ETOOBIG;
+	else
+		rc = translate(cc);
+	if (rc && errbuf && errlen)
+		snprintf(errbuf, errlen, "%s", cerr[0] ? cerr : curl_easy_strerror(cc));
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
+	handle_put(h);
+	curl_slist_free_all(hl);
+	return rc;
+}
+
+void http_response_release(struct http_response *resp)
+{
+	buf_release(&resp->body);
+	buf_release(&resp->headers);
+}
+
+int http_response_header(const struct http_response *resp, const char *name, char *out,
+			 size_t outlen)
+{
+	const char *p = buf_str(&resp->headers), *found = NULL;
+	size_t nlen = strlen(name), vlen;
+	const char *eol;
+
+	while (*p) {
+		eol = strchr(p, '\n');
+		if (!eol)
+			eol = p + strlen(p);
+		if ((size_t)(eol - p) > nlen && !strncasecmp(p, name, nlen) && p[nlen] == ':')
+			found = p + nlen + 1;
+		p = *eol ? eol + 1 : eol;
+	}
+	if (!found)
+		return 0;
+	while (*found == ' ' || *found == '\t')
+		found++;
+	eol = strchr(found, '\n');
+	vlen = eol ? (size_t)(eol - found) : strlen(found);
+	while (vlen && (found[vlen - 1] == '\r' || found[vlen - 1] == ' '))
+		vlen--;
+	snprintf(out, outlen, "%.*s", (int)vlen, found);
+	return 1;
+}

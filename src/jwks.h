@@ -1,0 +1,49 @@
+/*
+ * jwks.h - the cache of token-signing keys (a JWK set fetched over HTTP).
+ *
+ * Keys are fetched from the JWKS URL at start and when needed, kept for the
+ * answer's Cache-Control max-age, refetched on an unknown kid at most once
+ * per 30 s, and kept serving when a refetch fails. Extra static keys (local
+ * mode's own signing key) can be added and are always trusted.
+ *
+ * The key set is an immutable snapshot swapped under a lock; lookups take a
+ * reference (EVP_PKEY_up_ref), so readers never see a half-built set.
+ * Thread-safe.
+ */
+#ifndef CJ_JWKS_H
+#define CJ_JWKS_H
+
+#include <openssl/evp.h>
+#include <stdint.h>
+
+#include "cj.h"
+
+struct jwks;
+
+struct jwks_status {
+	int keys;               /* keys in the current set (including static) */
+	int loaded;             /* a set was fetched at least once, or static keys exist */
+	int stale;              /* past max-age and the refetch failed */
+	int64_t age_seconds;    /* since the last successful fetch; -1 never */
+};
+
+/* url is copied. NULL on allocation failure. Nothing is fetched yet. */
+struct jwks *jwks_new(const char *url);
+void jwks_free(struct jwks *k);
+
+/* Fetches now. CJ_OK, CJ_EUNAVAIL/CJ_ETIMEOUT (no answer or non-200),
+ * CJ_EUPSTREAM (not a usable JWK set). The old set stays on failure. */
+int jwks_refresh(struct jwks *k, char *err, size_t errlen) CJ_WUR;
+
+/* Adds a static trusted key under kid (reference taken). */
+int jwks_add_static(struct jwks *k, const char *kid, EVP_PKEY *key) CJ_WUR;
+
+/* The key for kid with a reference the caller must EVP_PKEY_free(), or NULL.
+ * Refetches when the set is past max-age, or when kid is unknown and the
+ * last fetch was over 30 s ago. Sets *never_loaded when no set was ever
+ * loaded (the caller answers 503). */
+EVP_PKEY *jwks_get(struct jwks *k, const char *kid, int *never_loaded);
+
+void jwks_status(struct jwks *k, struct jwks_status *st);
+
+#endif

@@ -1,0 +1,37 @@
+/*
+ * metrics.h - process-wide counters, gauges and histograms, rendered in the
+ * Prometheus text format for GET /metrics.
+ *
+ * Series are created on first use and live for the process. Label values
+ * must come from bounded sets (job types from the registry, fixed reasons):
+ * callers map anything a client chose (an unknown job type) to "unknown".
+ * At most METRICS_MAX_SERIES series exist; beyond that updates are dropped.
+ *
+ * Thread-safe (one mutex; every update is a few hashes and adds).
+ */
+#ifndef CJ_METRICS_H
+#define CJ_METRICS_H
+
+#include "buf.h"
+#include "cj.h"
+
+#define METRICS_MAX_SERIES 1024
+
+/* outcome: completed, duplicate, in_progress, retry, failed, rejected */
+void metrics_request(const char *type, const char *outcome);
+void metrics_job_duration(const char *type, double seconds);
+void metrics_auth_failure(const char *reason);
+void metrics_inflight_add(int delta);
+long metrics_inflight(void);
+/* upstream: redis, database, jwks, cloudtasks, google, twilio, sendgrid,
+ * metadata; op: what was asked (claim, fetch, create, token, ...) */
+void metrics_upstream(const char *upstream, const char *op, double seconds);
+/* result: created, duplicate, invalid, error */
+void metrics_enqueue(const char *type, const char *result);
+void metrics_dead_letter(const char *type);
+void metrics_claim_lost(void);
+
+/* Appends the whole exposition to out. CJ_OK or CJ_ENOMEM/CJ_ETOOBIG. */
+int metrics_render(struct buf *out) CJ_WUR;
+
+#endif

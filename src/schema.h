@@ -1,0 +1,31 @@
+/*
+ * schema.h - declarative payload schemas and the one validator that checks
+ * them, at enqueue time (400 invalid_payload) and before a job runs
+ * (permanent failure). Every payload is a JSON object; unknown fields are
+ * ignored; `idempotencyKey` (string, 1-200 characters) is allowed everywhere.
+ *
+ * Schemas are static tables: thread-safe.
+ */
+#ifndef CJ_SCHEMA_H
+#define CJ_SCHEMA_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "cj.h"
+
+enum field_type { FT_STRING, FT_BOOL, FT_INT, FT_ENUM };
+
+struct field_spec {
+	const char *name;          /* NULL ends the table */
+	enum field_type type;
+	int required;
+	long long min, max;        /* FT_STRING: length in characters; FT_INT: value */
+	const char *const *choices; /* FT_ENUM: NULL-terminated allowed strings */
+};
+
+/* CJ_OK, or CJ_EINVAL with err naming the field ("userId: required"). */
+int schema_validate(const struct field_spec *fields, const json_t *payload, char *err,
+		    size_t errlen) CJ_WUR;
+
+#endif
