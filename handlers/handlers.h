@@ -1,0 +1,12 @@
+/*
+ * handlers.h - the job handler functions, one per file in handlers/, listed
+ * in registry.c. Each takes the job context and returns its outcome.
+ */
+#ifndef CJ_HANDLERS_H
+#define CJ_HANDLERS_H
+
+#include "job.h"
+
+enum job_outcome handle_ping(struct job_ctx *ctx);
+
+#endif

@@ -1,0 +1,122 @@
+/*
+ * job.c - the job context: deadlines, interruptible sleeps, outcomes, and the
+ * process-wide abort switch used when the shutdown grace period runs out.
+ */
+#include "job.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "timeutil.h"
+
+/* Set once at shutdown; sleepers wait on abort_cond under abort_lock. */
+static atomic_int aborting;
+static pthread_mutex_t abort_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t abort_cond;
+static pthread_once_t cond_once = PTHREAD_ONCE_INIT;
+
+/* The condition variable waits on the monotonic clock, like deadlines. */
+static void init_cond(void)
+{
+	pthread_condattr_t a;
+
+	pthread_condattr_init(&a);
+	pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+	pthread_cond_init(&abort_cond, &a);
+	pthread_condattr_destroy(&a);
+}
+
+void job_ctx_init(struct job_ctx *ctx, const struct job_type *type, const json_t *payload,
+		  int attempt, int64_t deadline_ms, const struct job_services *svc)
+{
+	memset(ctx, 0, sizeof(*ctx));
+	ctx->type = type;
+	ctx->payload = payload;
+	ctx->attempt = attempt;
+	ctx->deadline_ms = deadline_ms;
+	ctx->svc = svc;
+}
+
+void job_ctx_release(struct job_ctx *ctx)
+{
+	json_decref(ctx->result);
+	ctx->result = NULL;
+}
+
+long job_remaining_ms(const struct job_ctx *ctx)
+{
+	int64_t left = ctx->deadline_ms - time_mono_ms();
+
+	return left > 0 ? (long)left : 0;
+}
+
+int job_should_stop(const struct job_ctx *ctx)
+{
+	return atomic_load(&aborting) || job_remaining_ms(ctx) == 0;
+}
+
+int job_cancelled_cb(void *arg)
+{
+	return job_should_stop(arg);
+}
+
+int job_sleep_ms(const struct job_ctx *ctx, long ms)
+{
+	int64_t until = time_mono_ms() + ms;
+	int cut = 0;
+	struct timespec ts;
+
+	if (until > ctx->deadline_ms) {
+		until = ctx->deadline_ms;
+		cut = 1;
+	}
+	pthread_once(&cond_once, init_cond);
+	ts.tv_sec = until / 1000;
+	ts.tv_nsec = (until % 1000) * 1000000L;
+	pthread_mutex_lock(&abort_lock);
+	while (!atomic_load(&aborting) && time_mono_ms() < until) {
+		if (pthread_cond_timedwait(&abort_cond, &abort_lock, &ts) == ETIMEDOUT)
+			break;
+	}
+	pthread_mutex_unlock(&abort_lock);
+	if (atomic_load(&aborting))
+		return -1;
+	return cut ? -1 : 0;
+}
+
+void job_set_result(struct job_ctx *ctx, json_t *result)
+{
+	json_decref(ctx->result);
+	ctx->result = result;
+}
+
+enum job_outcome job_fail(struct job_ctx *ctx, enum job_outcome outcome, const char *code,
+			  const char *fmt, ...)
+{
+	va_list ap;
+
+	snprintf(ctx->error_code, sizeof(ctx->error_code), "%s", code);
+	va_start(ap, fmt);
+	vsnprintf(ctx->error_msg, sizeof(ctx->error_msg), fmt, ap);
+	va_end(ap);
+	return outcome;
+}
+
+void job_abort_all(void)
+{
+	pthread_once(&cond_once, init_cond);
+	pthread_mutex_lock(&abort_lock);
+	atomic_store(&aborting, 1);
+	pthread_cond_broadcast(&abort_cond);
+	pthread_mutex_unlock(&abort_lock);
+}
+
+int job_aborting(void)
+{
+	return atomic_load(&aborting);
+}
