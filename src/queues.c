@@ -269,7 +269,7 @@ static int parse_queue(const struct where *w, const json_t *v, struct queue_conf
 					    "maxDoublings", "maxRetryDuration", NULL};
 	static const char *const rate[] = {"maxDispatchesPerSecond", "maxConcurrentDispatches",
 					   NULL};
-	json_t *rc_obj, *rl_obj, *mdps;
+	json_t *rc_obj = NULL, *rl_obj = NULL, *mdps;
 	double mrd;
 	int rc;
 
@@ -387,6 +387,20 @@ out:
 
 /* ---- cron ---- */
 
+static int cron_fail(char *err, size_t errlen, const char *fmt, ...) CJ_PRINTF(3, 4);
+
+static int cron_fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err && errlen) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return CJ_EINVAL;
+}
+
 struct cron_field {
 	const char *what;
 	int lo, hi;
@@ -483,7 +497,7 @@ int queues_cron_parse(const char *text, struct cron_spec *out, char *err, size_t
 		while (*p == ' ' || *p == '\t')
 			p++;
 		if (!*p)
-			return cfg_fail(err, errlen, "must have 5 fields (minute hour day month weekday)");
+			return cron_fail(err, errlen, "must have 5 fields (minute hour day month weekday)");
 		start = p;
 		while (*p && *p != ' ' && *p != '\t')
 			p++;
@@ -493,21 +507,21 @@ int queues_cron_parse(const char *text, struct cron_spec *out, char *err, size_t
 			int elstar = 0;
 
 			if (!len || cron_element(&cron_fields[i], el, len, &bits[i], &elstar))
-				return cfg_fail(err, errlen, "%s field \"%.*s\": expected *, */n, a, a-b, "
+				return cron_fail(err, errlen, "%s field \"%.*s\": expected *, */n, a, a-b, "
 							     "a-b/n or a list of them within %d-%d",
 						cron_fields[i].what, (int)(p - start), start,
 						cron_fields[i].lo, cron_fields[i].hi);
 			star[i] |= elstar;
 			el += len + (comma ? 1 : 0);
 			if (comma && el == p)
-				return cfg_fail(err, errlen, "%s field \"%.*s\": empty list element",
+				return cron_fail(err, errlen, "%s field \"%.*s\": empty list element",
 						cron_fields[i].what, (int)(p - start), start);
 		}
 	}
 	while (*p == ' ' || *p == '\t')
 		p++;
 	if (*p)
-		return cfg_fail(err, errlen, "must have 5 fields (minute hour day month weekday)");
+		return cron_fail(err, errlen, "must have 5 fields (minute hour day month weekday)");
 	out->minutes = bits[0];
 	out->hours = (uint32_t)bits[1];
 	out->mdays = (uint32_t)bits[2];
@@ -571,7 +585,7 @@ static int parse_schedule(const struct queues *q, struct where *w, const json_t 
 	json_t *payload;
 	int rc;
 
-	if ((rc = check_keys(w, ".", v, keys)) || (rc = get_string(w, v, "name", &name)))
+	if ((rc = get_string(w, v, "name", &name)))
 		return rc;
 	if (!valid_job_name(name))
 		return cfg_fail(w->err, w->errlen,
@@ -581,6 +595,8 @@ static int parse_schedule(const struct queues *q, struct where *w, const json_t 
 	snprintf(w->entry, sizeof(w->entry), "\"%.100s\"", name);
 	if (queues_find_schedule(q, name))
 		return cfg_fail(w->err, w->errlen, "%s: %s.name: used twice", w->file, w->entry);
+	if ((rc = check_keys(w, ".", v, keys)))
+		return rc;
 	if ((rc = get_string(w, v, "schedule", &sched)))
 		return rc;
 	if (queues_cron_parse(sched, &s->cron, why, sizeof(why)))
