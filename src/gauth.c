@@ -390,13 +390,20 @@ static int fetch_token(struct gauth *g, char *tok, long *expires_in, char *err, 
 		req.headers = meta_hdrs;
 		req.upstream = "metadata";
 	} else {
+		struct buf jwt = BUF_INIT(8192);
+
 		from = "Google token endpoint";
-		if ((rc = buf_appends(&form, "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3A"
-					     "jwt-bearer&assertion=")) ||
-		    (rc = make_assertion(g, &form))) {
+		rc = make_assertion(g, &jwt);
+		if (!rc)
+			rc = buf_appendf(&form,
+					 "grant_type=urn%%3Aietf%%3Aparams%%3Aoauth%%3Agrant-type%%3A"
+					 "jwt-bearer&assertion=%s",
+					 buf_str(&jwt));
+		buf_release(&jwt);
+		if (rc) {
 			buf_release(&form);
 			return errorf(err, errlen, rc, "cannot sign the token request for %s: %s",
-				    g->client_email, cj_strerror(rc));
+				      g->client_email, cj_strerror(rc));
 		}
 		req.method = "POST";
 		req.url = g->token_uri;
