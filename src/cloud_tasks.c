@@ -83,7 +83,7 @@ static int valid_queue_id(const char *s)
 }
 
 int cloud_tasks_new(const struct config *cfg, const char *api_url, struct gauth *auth,
-		    struct cloud_tasks **out, char *err, size_t errlen)
+                    struct cloud_tasks **out, char *err, size_t errlen)
 {
 	struct cloud_tasks *ct;
 
@@ -91,8 +91,8 @@ int cloud_tasks_new(const struct config *cfg, const char *api_url, struct gauth 
 	if (!cfg->oidc_audience.n || !cfg->gcp_project_id || !cfg->gcp_region ||
 	    !cfg->cloud_run_url || !cfg->service_account_email)
 		return errorf(err, errlen, CJ_ECONFIG,
-			      "Cloud Tasks client needs GCP_PROJECT_ID, GCP_REGION, CLOUD_RUN_URL, "
-			      "SERVICE_ACCOUNT_EMAIL and OIDC_AUDIENCE");
+		              "Cloud Tasks client needs GCP_PROJECT_ID, GCP_REGION, CLOUD_RUN_URL, "
+		              "SERVICE_ACCOUNT_EMAIL and OIDC_AUDIENCE");
 	ct = calloc(1, sizeof(*ct));
 	if (!ct)
 		return errorf(err, errlen, CJ_ENOMEM, "out of memory");
@@ -130,7 +130,7 @@ void cloud_tasks_free(struct cloud_tasks *ct)
 }
 
 void cloud_tasks_set_retry(struct cloud_tasks *ct, int attempts, long first_backoff_ms,
-			   long attempt_timeout_ms)
+                           long attempt_timeout_ms)
 {
 	ct->attempts = attempts >= 1 ? attempts : 1;
 	ct->backoff_ms = first_backoff_ms >= 0 ? first_backoff_ms : 0;
@@ -144,7 +144,7 @@ static void format_time(double t, char *out, size_t outlen)
 
 /* The tasks.create body: {"task": {...}, "responseView": "BASIC"}. */
 static char *build_body(const struct cloud_tasks *ct, const struct cloud_task_request *req,
-			const char *name)
+                        const char *name)
 {
 	char url[4096], when[64], deadline[32];
 	json_t *task = NULL, *http, *root = NULL;
@@ -154,10 +154,9 @@ static char *build_body(const struct cloud_tasks *ct, const struct cloud_task_re
 	b64 = b64_encode(req->body, req->body_len);
 	if (!b64)
 		return NULL;
-	http = json_pack("{s:s, s:s, s:{s:s}, s:s, s:{s:s, s:s}}", "url", url, "httpMethod",
-			 "POST", "headers", "Content-Type", "application/json", "body", b64,
-			 "oidcToken", "serviceAccountEmail", ct->sa_email, "audience",
-			 ct->audience);
+	http = json_pack("{s:s, s:s, s:{s:s}, s:s, s:{s:s, s:s}}", "url", url, "httpMethod", "POST",
+	                 "headers", "Content-Type", "application/json", "body", b64, "oidcToken",
+	                 "serviceAccountEmail", ct->sa_email, "audience", ct->audience);
 	task = json_pack("{s:s}", "name", name);
 	if (!http || !task)
 		goto out;
@@ -186,7 +185,7 @@ out:
 
 /* Google's error body: {"error": {"code", "message", "status"}}. */
 static void google_error(const struct http_response *resp, char *status, size_t slen, char *msg,
-			 size_t mlen)
+                         size_t mlen)
 {
 	json_t *root = json_loadb(resp->body.data ? resp->body.data : "", resp->body.len, 0, NULL);
 	json_t *e = json_object_get(root, "error");
@@ -211,7 +210,7 @@ static void parse_task(const struct http_response *resp, struct cloud_task *out)
 		snprintf(out->schedule_time, sizeof(out->schedule_time), "%s", when);
 	else
 		log_msg(L_WARNING, "cloud tasks create answer for \"%s\" has no scheduleTime",
-			out->name);
+		        out->name);
 	json_decref(root);
 }
 
@@ -225,36 +224,38 @@ static void sleep_ms(long ms)
 
 /* Maps a final (non-retryable) answer to a result. */
 static int answer_error(struct cloud_tasks *ct, const struct cloud_task_request *req,
-			const struct http_response *resp, char *err, size_t errlen)
+                        const struct http_response *resp, char *err, size_t errlen)
 {
 	char status[64], msg[320];
 	const char *acct = ct->auth && gauth_account(ct->auth) ? gauth_account(ct->auth)
-							       : "the service's runtime account";
+	                                                       : "the service's runtime account";
 
 	google_error(resp, status, sizeof(status), msg, sizeof(msg));
 	switch (resp->status) {
 	case 400:
 		return errorf(err, errlen, CJ_EINVAL, "Cloud Tasks refused the task (%s): %s",
-			      status, msg);
+		              status, msg);
 	case 401:
 		if (ct->auth)
 			gauth_invalidate(ct->auth);
 		return errorf(err, errlen, CJ_ECONFIG,
-			      "Cloud Tasks refused the access token of %s (%s): %s", acct, status,
-			      msg);
+		              "Cloud Tasks refused the access token of %s (%s): %s", acct, status,
+		              msg);
 	case 403:
-		return errorf(err, errlen, CJ_ECONFIG,
-			      "Cloud Tasks refused the call (%s): %s needs roles/cloudtasks.enqueuer "
-			      "on queue %s and roles/iam.serviceAccountUser on %s (%s)",
-			      status, acct, req->queue, ct->sa_email, msg);
+		return errorf(
+		    err, errlen, CJ_ECONFIG,
+		    "Cloud Tasks refused the call (%s): %s needs roles/cloudtasks.enqueuer "
+		    "on queue %s and roles/iam.serviceAccountUser on %s (%s)",
+		    status, acct, req->queue, ct->sa_email, msg);
 	case 404:
-		return errorf(err, errlen, CJ_ENOTFOUND,
-			      "queue %s not found in projects/%s/locations/%s: run deploy/queues.sh "
-			      "(catchup-jobs queues) to create the queues",
-			      req->queue, ct->project, ct->region);
+		return errorf(
+		    err, errlen, CJ_ENOTFOUND,
+		    "queue %s not found in projects/%s/locations/%s: run deploy/queues.sh "
+		    "(catchup-jobs queues) to create the queues",
+		    req->queue, ct->project, ct->region);
 	default:
-		return errorf(err, errlen, CJ_EUPSTREAM,
-			      "Cloud Tasks answered HTTP %ld (%s): %s", resp->status, status, msg);
+		return errorf(err, errlen, CJ_EUPSTREAM, "Cloud Tasks answered HTTP %ld (%s): %s",
+		              resp->status, status, msg);
 	}
 }
 
@@ -266,12 +267,12 @@ struct attempt_state {
 /* One POST. CJ_OK (out filled), CJ_EUNAVAIL (worth retrying; st->last says
  * why), or a final error with err set. */
 static int attempt(struct cloud_tasks *ct, const struct cloud_task_request *req, const char *url,
-		   const char *body, struct cloud_task *out, struct attempt_state *st,
-		   char *err, size_t errlen)
+                   const char *body, struct cloud_task *out, struct attempt_state *st, char *err,
+                   size_t errlen)
 {
 	char auth[GAUTH_TOKEN_MAX + 32], token[GAUTH_TOKEN_MAX], why[256], cerr[256];
-	const char *headers[] = {auth, "Content-Type: application/json",
-				 "Accept: application/json", NULL};
+	const char *headers[] = {auth, "Content-Type: application/json", "Accept: application/json",
+	                         NULL};
 	struct http_request hr = {0};
 	struct http_response resp;
 	char status[64], msg[320];
@@ -285,7 +286,7 @@ static int attempt(struct cloud_tasks *ct, const struct cloud_task_request *req,
 		}
 		if (rc)
 			return errorf(err, errlen, rc == CJ_ENOMEM ? CJ_ENOMEM : CJ_ECONFIG,
-				      "no access token for Cloud Tasks: %s", why);
+			              "no access token for Cloud Tasks: %s", why);
 	} else {
 		snprintf(token, sizeof(token), "local-emulator");
 	}
@@ -311,13 +312,14 @@ static int attempt(struct cloud_tasks *ct, const struct cloud_task_request *req,
 	} else if (resp.status == 200) {
 		parse_task(&resp, out);
 	} else if (resp.status == 409 && st->unanswered) {
-		log_msg(L_INFO, "task \"%s\" already exists after an unanswered attempt: that "
-				"attempt created it",
-			out->name);
+		log_msg(L_INFO,
+		        "task \"%s\" already exists after an unanswered attempt: that "
+		        "attempt created it",
+		        out->name);
 		rc = CJ_OK;
 	} else if (resp.status == 409) {
 		rc = errorf(err, errlen, CJ_EEXISTS, "task %s already exists (or existed recently)",
-			    out->name);
+		            out->name);
 	} else if (resp.status == 429 || resp.status >= 500) {
 		google_error(&resp, status, sizeof(status), msg, sizeof(msg));
 		snprintf(st->last, sizeof(st->last), "HTTP %ld (%s): %s", resp.status, status, msg);
@@ -330,7 +332,7 @@ static int attempt(struct cloud_tasks *ct, const struct cloud_task_request *req,
 }
 
 int cloud_tasks_create(struct cloud_tasks *ct, const struct cloud_task_request *req,
-		       struct cloud_task *out, char *err, size_t errlen)
+                       struct cloud_task *out, char *err, size_t errlen)
 {
 	struct attempt_state st = {0, ""};
 	char id[40], url[4096];
@@ -346,17 +348,17 @@ int cloud_tasks_create(struct cloud_tasks *ct, const struct cloud_task_request *
 		return errorf(err, errlen, CJ_EINVAL, "taskId: must match [A-Za-z0-9_-]{1,500}");
 	if (req->body_len > CLOUD_TASKS_MAX_PAYLOAD)
 		return errorf(err, errlen, CJ_ETOOBIG,
-			      "payload: %zu bytes of JSON, over Cloud Tasks' limit of %d",
-			      req->body_len, CLOUD_TASKS_MAX_PAYLOAD);
+		              "payload: %zu bytes of JSON, over Cloud Tasks' limit of %d",
+		              req->body_len, CLOUD_TASKS_MAX_PAYLOAD);
 	if (!tid) {
 		if (random_hex(id, sizeof(id), 16))
 			return errorf(err, errlen, CJ_EINTERNAL, "no random task id");
 		tid = id;
 	}
 	snprintf(out->name, sizeof(out->name), "projects/%s/locations/%s/queues/%s/tasks/%s",
-		 ct->project, ct->region, req->queue, tid);
+	         ct->project, ct->region, req->queue, tid);
 	snprintf(url, sizeof(url), "%s/v2/projects/%s/locations/%s/queues/%s/tasks", ct->api_url,
-		 ct->project, ct->region, req->queue);
+	         ct->project, ct->region, req->queue);
 	body = build_body(ct, req, out->name);
 	if (!body)
 		return errorf(err, errlen, CJ_ENOMEM, "out of memory building the task");
@@ -365,9 +367,10 @@ int cloud_tasks_create(struct cloud_tasks *ct, const struct cloud_task_request *
 		if (rc != CJ_EUNAVAIL)
 			break;
 		if (i < ct->attempts) {
-			log_msg(L_WARNING, "cloud tasks create in queue %s failed (attempt %d of %d), "
-					   "retrying: %s",
-				req->queue, i, ct->attempts, st.last);
+			log_msg(L_WARNING,
+			        "cloud tasks create in queue %s failed (attempt %d of %d), "
+			        "retrying: %s",
+			        req->queue, i, ct->attempts, st.last);
 			sleep_ms(wait);
 			wait *= 4;
 		}
@@ -377,7 +380,7 @@ int cloud_tasks_create(struct cloud_tasks *ct, const struct cloud_task_request *
 		       ct->attempts, st.last);
 	if (rc == CJ_OK && !out->schedule_time[0])
 		format_time(req->schedule_time > 0 ? req->schedule_time : time_wall(),
-			    out->schedule_time, sizeof(out->schedule_time));
+		            out->schedule_time, sizeof(out->schedule_time));
 	free(body);
 	return rc;
 }

@@ -31,31 +31,31 @@ struct gauth;
 struct cloud_tasks;
 
 struct cloud_task_request {
-	const char *queue;        /* short queue id, e.g. "ping-queue" */
-	const char *job_type;     /* target path /jobs/{job_type} */
-	const char *task_id;      /* NULL: a random 128-bit hex id */
-	const char *body;         /* compact JSON payload (sent base64) */
+	const char *queue; /* short queue id, e.g. "ping-queue" */
+	const char *job_type; /* target path /jobs/{job_type} */
+	const char *task_id; /* NULL: a random 128-bit hex id */
+	const char *body; /* compact JSON payload (sent base64) */
 	size_t body_len;
-	double schedule_time;     /* Unix seconds; 0: not set (run now) */
+	double schedule_time; /* Unix seconds; 0: not set (run now) */
 	double dispatch_deadline; /* seconds; 0: not set (Google's 600 s) */
 };
 
 struct cloud_task {
 	char name[CLOUD_TASKS_NAME_MAX]; /* projects/P/locations/R/queues/Q/tasks/ID */
-	char schedule_time[64];          /* RFC 3339 as Google answered it */
+	char schedule_time[64]; /* RFC 3339 as Google answered it */
 };
 
 /* api_url: the REST endpoint (NULL: cfg->cloud_tasks_api_url). CJ_OK,
  * CJ_ECONFIG (no OIDC audience), CJ_ENOMEM. */
 int cloud_tasks_new(const struct config *cfg, const char *api_url, struct gauth *auth,
-		    struct cloud_tasks **out, char *err, size_t errlen) CJ_WUR;
+                    struct cloud_tasks **out, char *err, size_t errlen) CJ_WUR;
 void cloud_tasks_free(struct cloud_tasks *ct);
 
 /* Retry policy: attempts in total (>= 1), the wait before the first retry
  * (multiplied by 4 for each further one) and each attempt's timeout.
  * Defaults: 3, 100 ms, 10000 ms. Call before sharing the client. */
 void cloud_tasks_set_retry(struct cloud_tasks *ct, int attempts, long first_backoff_ms,
-			   long attempt_timeout_ms);
+                           long attempt_timeout_ms);
 
 /* Creates the task. CJ_OK (out filled); CJ_EEXISTS (the name exists or
  * existed recently); CJ_EINVAL (bad task id, or Google's 400 message in
@@ -65,7 +65,7 @@ void cloud_tasks_set_retry(struct cloud_tasks *ct, int attempts, long first_back
  * answer after the retries); CJ_EUPSTREAM (an answer we do not understand);
  * CJ_ENOMEM. */
 int cloud_tasks_create(struct cloud_tasks *ct, const struct cloud_task_request *req,
-		       struct cloud_task *out, char *err, size_t errlen) CJ_WUR;
+                       struct cloud_task *out, char *err, size_t errlen) CJ_WUR;
 
 /* 1 when s is a valid task id: [A-Za-z0-9_-]{1,500}. */
 int cloud_tasks_valid_task_id(const char *s);

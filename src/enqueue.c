@@ -45,7 +45,7 @@ static int errorf(char *err, size_t errlen, int rc, const char *fmt, ...)
 }
 
 int enqueuer_new(const struct config *cfg, const struct queues *q, const char *api_url,
-		 struct enqueuer **out, char *err, size_t errlen)
+                 struct enqueuer **out, char *err, size_t errlen)
 {
 	struct enqueuer *e;
 	int rc;
@@ -83,7 +83,7 @@ struct cloud_tasks *enqueuer_cloud_tasks(struct enqueuer *e)
 
 /* Sets kind, counts the outcome, returns rc. */
 static int done(struct enqueue_result *res, const char *label, enum enqueue_error_kind kind,
-		const char *result, int rc)
+                const char *result, int rc)
 {
 	res->kind = kind;
 	metrics_enqueue(label, result);
@@ -91,20 +91,21 @@ static int done(struct enqueue_result *res, const char *label, enum enqueue_erro
 }
 
 /* Turns delay/scheduleTime into an absolute time (0: now). */
-static int check_timing(const struct enqueue_request *req, double *when, char *err,
-			size_t errlen)
+static int check_timing(const struct enqueue_request *req, double *when, char *err, size_t errlen)
 {
 	double now = time_wall();
 
 	*when = 0;
 	if (req->has_delay && req->has_schedule_time)
 		return errorf(err, errlen, CJ_EINVAL,
-			      "delaySeconds and scheduleTime: give one or the other, not both");
+		              "delaySeconds and scheduleTime: give one or the other, not both");
 	if (req->has_delay) {
 		if (!isfinite(req->delay_seconds) || req->delay_seconds < 0)
-			return errorf(err, errlen, CJ_EINVAL, "delaySeconds: must be a number >= 0");
+			return errorf(err, errlen, CJ_EINVAL,
+			              "delaySeconds: must be a number >= 0");
 		if (req->delay_seconds > CLOUD_TASKS_MAX_AHEAD_S)
-			return errorf(err, errlen, CJ_EINVAL, "delaySeconds: more than 30 days ahead");
+			return errorf(err, errlen, CJ_EINVAL,
+			              "delaySeconds: more than 30 days ahead");
 		if (req->delay_seconds > 0)
 			*when = now + req->delay_seconds;
 	}
@@ -112,14 +113,15 @@ static int check_timing(const struct enqueue_request *req, double *when, char *e
 		if (!isfinite(req->schedule_time) || req->schedule_time <= 0)
 			return errorf(err, errlen, CJ_EINVAL, "scheduleTime: not a valid time");
 		if (req->schedule_time > now + CLOUD_TASKS_MAX_AHEAD_S)
-			return errorf(err, errlen, CJ_EINVAL, "scheduleTime: more than 30 days ahead");
+			return errorf(err, errlen, CJ_EINVAL,
+			              "scheduleTime: more than 30 days ahead");
 		*when = req->schedule_time;
 	}
 	return CJ_OK;
 }
 
 int enqueue_job(struct enqueuer *e, const struct enqueue_request *req, struct enqueue_result *res,
-		char *err, size_t errlen)
+                char *err, size_t errlen)
 {
 	struct cloud_task_request ctr = {0};
 	const struct queue_config *qc;
@@ -134,40 +136,41 @@ int enqueue_job(struct enqueuer *e, const struct enqueue_request *req, struct en
 	jt = req->type ? registry_find(req->type) : NULL;
 	if (!jt)
 		return done(res, "unknown", ENQUEUE_UNKNOWN_TYPE, "invalid",
-			    errorf(err, errlen, CJ_ENOTFOUND, "unknown job type \"%.100s\"",
-				   req->type ? req->type : ""));
+		            errorf(err, errlen, CJ_ENOTFOUND, "unknown job type \"%.100s\"",
+		                   req->type ? req->type : ""));
 	if (!req->payload)
 		return done(res, jt->name, ENQUEUE_INVALID_REQUEST, "invalid",
-			    errorf(err, errlen, CJ_EINVAL, "payload: required"));
+		            errorf(err, errlen, CJ_EINVAL, "payload: required"));
 	if (!json_is_object(req->payload))
 		return done(res, jt->name, ENQUEUE_INVALID_PAYLOAD, "invalid",
-			    errorf(err, errlen, CJ_EINVAL, "payload: must be a JSON object"));
+		            errorf(err, errlen, CJ_EINVAL, "payload: must be a JSON object"));
 	if (schema_validate(jt->fields, req->payload, why, sizeof(why)))
 		return done(res, jt->name, ENQUEUE_INVALID_PAYLOAD, "invalid",
-			    errorf(err, errlen, CJ_EINVAL, "%s", why));
+		            errorf(err, errlen, CJ_EINVAL, "%s", why));
 	if ((rc = check_timing(req, &ctr.schedule_time, err, errlen)))
 		return done(res, jt->name, ENQUEUE_INVALID_REQUEST, "invalid", rc);
 	if (req->task_id && !cloud_tasks_valid_task_id(req->task_id))
-		return done(res, jt->name, ENQUEUE_INVALID_REQUEST, "invalid",
-			    errorf(err, errlen, CJ_EINVAL,
-				   "taskId: must match [A-Za-z0-9_-]{1,500}"));
+		return done(
+		    res, jt->name, ENQUEUE_INVALID_REQUEST, "invalid",
+		    errorf(err, errlen, CJ_EINVAL, "taskId: must match [A-Za-z0-9_-]{1,500}"));
 	qc = queues_find(e->q, jt->queue);
 	if (!qc)
 		return done(res, jt->name, ENQUEUE_UPSTREAM, "error",
-			    errorf(err, errlen, CJ_ECONFIG,
-				   "queue %s of job type %s is not in the queue configuration",
-				   jt->queue, jt->name));
+		            errorf(err, errlen, CJ_ECONFIG,
+		                   "queue %s of job type %s is not in the queue configuration",
+		                   jt->queue, jt->name));
 	body = json_dumps(req->payload, JSON_COMPACT);
 	if (!body)
-		return done(res, jt->name, ENQUEUE_UPSTREAM, "error",
-			    errorf(err, errlen, CJ_ENOMEM, "out of memory serializing the payload"));
+		return done(
+		    res, jt->name, ENQUEUE_UPSTREAM, "error",
+		    errorf(err, errlen, CJ_ENOMEM, "out of memory serializing the payload"));
 	len = strlen(body);
 	if (len > CLOUD_TASKS_MAX_PAYLOAD) {
 		free(body);
 		return done(res, jt->name, ENQUEUE_TOO_BIG, "invalid",
-			    errorf(err, errlen, CJ_ETOOBIG,
-				   "payload: %zu bytes of JSON, over the limit of %d", len,
-				   CLOUD_TASKS_MAX_PAYLOAD));
+		            errorf(err, errlen, CJ_ETOOBIG,
+		                   "payload: %zu bytes of JSON, over the limit of %d", len,
+		                   CLOUD_TASKS_MAX_PAYLOAD));
 	}
 	ctr.queue = jt->queue;
 	ctr.job_type = jt->name;
@@ -182,7 +185,7 @@ int enqueue_job(struct enqueuer *e, const struct enqueue_request *req, struct en
 		snprintf(res->task, sizeof(res->task), "%s", task.name);
 		snprintf(res->schedule_time, sizeof(res->schedule_time), "%s", task.schedule_time);
 		log_msg(L_DEBUG, "enqueued %s as %s for %s", jt->name, res->task,
-			res->schedule_time);
+		        res->schedule_time);
 		return done(res, jt->name, ENQUEUE_OK, "created", CJ_OK);
 	case CJ_EEXISTS:
 		return done(res, jt->name, ENQUEUE_EXISTS, "duplicate", rc);
@@ -193,7 +196,7 @@ int enqueue_job(struct enqueuer *e, const struct enqueue_request *req, struct en
 		return done(res, jt->name, ENQUEUE_UPSTREAM, "error", CJ_ECONFIG);
 	default:
 		log_msg(L_WARNING, "enqueue of %s into %s failed: %s", jt->name, jt->queue,
-			err && errlen ? err : cj_strerror(rc));
+		        err && errlen ? err : cj_strerror(rc));
 		return done(res, jt->name, ENQUEUE_UPSTREAM, "error", rc);
 	}
 }

@@ -30,30 +30,33 @@ struct enqueuer;
  * request (SPEC §5.2: invalid_payload vs invalid_request). */
 enum enqueue_error_kind {
 	ENQUEUE_OK = 0,
-	ENQUEUE_UNKNOWN_TYPE,    /* CJ_ENOTFOUND: no such job type */
+	ENQUEUE_UNKNOWN_TYPE, /* CJ_ENOTFOUND: no such job type */
 	ENQUEUE_INVALID_PAYLOAD, /* CJ_EINVAL: payload missing its schema (err names the field) */
 	ENQUEUE_INVALID_REQUEST, /* CJ_EINVAL: payload absent, delay, scheduleTime, taskId */
-	ENQUEUE_TOO_BIG,         /* CJ_ETOOBIG: compact payload over 100,000 bytes */
-	ENQUEUE_EXISTS,          /* CJ_EEXISTS: the task name exists or existed recently */
-	ENQUEUE_UPSTREAM,        /* Cloud Tasks: CJ_EUNAVAIL, CJ_ECONFIG, CJ_EUPSTREAM, ... */
+	ENQUEUE_TOO_BIG, /* CJ_ETOOBIG: compact payload over 100,000 bytes */
+	ENQUEUE_EXISTS, /* CJ_EEXISTS: the task name exists or existed recently */
+	ENQUEUE_UPSTREAM, /* Cloud Tasks: CJ_EUNAVAIL, CJ_ECONFIG, CJ_EUPSTREAM, ... */
 };
 
 struct enqueue_request {
-	const char *type;        /* job type, e.g. "calendar-sync" */
-	const json_t *payload;   /* a JSON object; NULL is ENQUEUE_INVALID_REQUEST */
-	int has_delay;           /* run delay_seconds from now ... */
+	const char *type; /* job type, e.g. "calendar-sync" */
+	const json_t *payload; /* a JSON object; NULL is ENQUEUE_INVALID_REQUEST */
+	int has_delay; /* run delay_seconds from now ... */
 	double delay_seconds;
-	int has_schedule_time;   /* ... or at schedule_time (not both) */
-	double schedule_time;    /* Unix seconds; past means now */
-	const char *task_id;     /* NULL: a random 128-bit hex id */
+	int has_schedule_time; /* ... or at schedule_time (not both) */
+	double schedule_time; /* Unix seconds; past means now */
+	const char *task_id; /* NULL: a random 128-bit hex id */
 };
 
-#define ENQUEUE_REQUEST_INIT {NULL, NULL, 0, 0, 0, 0, NULL}
+#define ENQUEUE_REQUEST_INIT                                                                       \
+	{                                                                                          \
+		NULL, NULL, 0, 0, 0, 0, NULL                                                       \
+	}
 
 struct enqueue_result {
 	enum enqueue_error_kind kind;
 	char task[CLOUD_TASKS_NAME_MAX]; /* projects/P/locations/R/queues/Q/tasks/ID */
-	char schedule_time[64];          /* RFC 3339 */
+	char schedule_time[64]; /* RFC 3339 */
 };
 
 /* Builds the enqueuer. In cloud mode access tokens come from src/gauth.h
@@ -62,7 +65,7 @@ struct enqueue_result {
  * REST endpoint, NULL for cfg->cloud_tasks_api_url (local mode passes its
  * own server's URL). CJ_OK, CJ_ECONFIG (err names the problem), CJ_ENOMEM. */
 int enqueuer_new(const struct config *cfg, const struct queues *q, const char *api_url,
-		 struct enqueuer **out, char *err, size_t errlen) CJ_WUR;
+                 struct enqueuer **out, char *err, size_t errlen) CJ_WUR;
 void enqueuer_free(struct enqueuer *e);
 
 /* The Cloud Tasks client, e.g. to tune its retry policy in tests. */
@@ -73,6 +76,6 @@ struct cloud_tasks *enqueuer_cloud_tasks(struct enqueuer *e);
  * a one-line reason naming the field. A missing queue in Cloud Tasks (404)
  * is CJ_ECONFIG: the deployment lacks it, the request is fine. */
 int enqueue_job(struct enqueuer *e, const struct enqueue_request *req, struct enqueue_result *res,
-		char *err, size_t errlen) CJ_WUR;
+                char *err, size_t errlen) CJ_WUR;
 
 #endif

@@ -34,7 +34,7 @@
 
 struct gauth {
 	/* Immutable after gauth_new(). */
-	char *metadata_url;   /* NULL with a key file */
+	char *metadata_url; /* NULL with a key file */
 	char *key_path;
 	char *client_email;
 	char *private_key_id;
@@ -44,12 +44,12 @@ struct gauth {
 
 	/* Guarded by lock. */
 	pthread_mutex_t lock;
-	pthread_cond_t done;      /* a refresh finished */
-	int refreshing;           /* a thread is fetching right now */
+	pthread_cond_t done; /* a refresh finished */
+	int refreshing; /* a thread is fetching right now */
 	unsigned long generation; /* incremented when a refresh finishes */
 	char token[GAUTH_TOKEN_MAX];
-	int64_t valid_until_ms;   /* monotonic; 0 = no token */
-	int last_rc;              /* result of the last refresh */
+	int64_t valid_until_ms; /* monotonic; 0 = no token */
+	int last_rc; /* result of the last refresh */
 	char last_err[256];
 };
 
@@ -70,14 +70,14 @@ static int errorf(char *err, size_t errlen, int rc, const char *fmt, ...)
 /* ---- construction ---- */
 
 static int key_string(const json_t *root, const char *field, const char *path, char **out,
-		      char *err, size_t errlen)
+                      char *err, size_t errlen)
 {
 	json_t *v = json_object_get(root, field);
 
 	if (!json_is_string(v) || !json_string_length(v))
 		return errorf(err, errlen, CJ_ECONFIG,
-			    "GOOGLE_APPLICATION_CREDENTIALS file %s: field %s: %s", path, field,
-			    v ? "must be a non-empty string" : "missing");
+		              "GOOGLE_APPLICATION_CREDENTIALS file %s: field %s: %s", path, field,
+		              v ? "must be a non-empty string" : "missing");
 	*out = strdup(json_string_value(v));
 	return *out ? CJ_OK : CJ_ENOMEM;
 }
@@ -93,14 +93,14 @@ static int load_pem(struct gauth *g, const char *pem, char *err, size_t errlen)
 	ERR_clear_error();
 	if (!g->pkey)
 		return errorf(err, errlen, CJ_ECONFIG,
-			    "GOOGLE_APPLICATION_CREDENTIALS file %s: field private_key: not a "
-			    "PEM private key",
-			    g->key_path);
+		              "GOOGLE_APPLICATION_CREDENTIALS file %s: field private_key: not a "
+		              "PEM private key",
+		              g->key_path);
 	if (EVP_PKEY_get_base_id(g->pkey) != EVP_PKEY_RSA)
 		return errorf(err, errlen, CJ_ECONFIG,
-			    "GOOGLE_APPLICATION_CREDENTIALS file %s: field private_key: not an "
-			    "RSA key (RS256 needs one)",
-			    g->key_path);
+		              "GOOGLE_APPLICATION_CREDENTIALS file %s: field private_key: not an "
+		              "RSA key (RS256 needs one)",
+		              g->key_path);
 	return CJ_OK;
 }
 
@@ -118,8 +118,8 @@ static int load_key_file(struct gauth *g, char *err, size_t errlen)
 	f = fopen(path, "r");
 	if (!f)
 		return errorf(err, errlen, CJ_ECONFIG,
-			    "GOOGLE_APPLICATION_CREDENTIALS file %s: cannot be opened: %s", path,
-			    strerror(errno));
+		              "GOOGLE_APPLICATION_CREDENTIALS file %s: cannot be opened: %s", path,
+		              strerror(errno));
 	rc = CJ_OK;
 	while (!rc && (n = fread(chunk, 1, sizeof(chunk), f)) > 0)
 		rc = buf_append(&raw, chunk, n);
@@ -129,24 +129,24 @@ static int load_key_file(struct gauth *g, char *err, size_t errlen)
 	OPENSSL_cleanse(chunk, sizeof(chunk));
 	if (rc) {
 		rc = errorf(err, errlen, rc == CJ_ENOMEM ? CJ_ENOMEM : CJ_ECONFIG,
-			  "GOOGLE_APPLICATION_CREDENTIALS file %s: %s", path,
-			  rc == CJ_ETOOBIG ? "larger than 64 KiB" : "cannot be read");
+		            "GOOGLE_APPLICATION_CREDENTIALS file %s: %s", path,
+		            rc == CJ_ETOOBIG ? "larger than 64 KiB" : "cannot be read");
 		goto out;
 	}
 	root = json_loadb(buf_str(&raw), raw.len, JSON_REJECT_DUPLICATES, &je);
 	if (!json_is_object(root)) {
 		/* je.text quotes no content, only the position. */
 		rc = errorf(err, errlen, CJ_ECONFIG,
-			  "GOOGLE_APPLICATION_CREDENTIALS file %s: not a JSON object (line %d)",
-			  path, je.line);
+		            "GOOGLE_APPLICATION_CREDENTIALS file %s: not a JSON object (line %d)",
+		            path, je.line);
 		goto out;
 	}
 	type = json_object_get(root, "type");
 	if (!json_is_string(type) || strcmp(json_string_value(type), "service_account")) {
 		rc = errorf(err, errlen, CJ_ECONFIG,
-			  "GOOGLE_APPLICATION_CREDENTIALS file %s: field type: must be "
-			  "\"service_account\"",
-			  path);
+		            "GOOGLE_APPLICATION_CREDENTIALS file %s: field type: must be "
+		            "\"service_account\"",
+		            path);
 		goto out;
 	}
 	if ((rc = key_string(root, "private_key_id", path, &g->private_key_id, err, errlen)) ||
@@ -155,16 +155,16 @@ static int load_key_file(struct gauth *g, char *err, size_t errlen)
 		goto out;
 	if (strncmp(g->token_uri, "https://", 8) && strncmp(g->token_uri, "http://", 7)) {
 		rc = errorf(err, errlen, CJ_ECONFIG,
-			  "GOOGLE_APPLICATION_CREDENTIALS file %s: field token_uri: must be an "
-			  "http(s) URL",
-			  path);
+		            "GOOGLE_APPLICATION_CREDENTIALS file %s: field token_uri: must be an "
+		            "http(s) URL",
+		            path);
 		goto out;
 	}
 	pem = json_object_get(root, "private_key");
 	if (!json_is_string(pem) || !json_string_length(pem)) {
 		rc = errorf(err, errlen, CJ_ECONFIG,
-			  "GOOGLE_APPLICATION_CREDENTIALS file %s: field private_key: %s", path,
-			  pem ? "must be a non-empty string" : "missing");
+		            "GOOGLE_APPLICATION_CREDENTIALS file %s: field private_key: %s", path,
+		            pem ? "must be a non-empty string" : "missing");
 		goto out;
 	}
 	rc = load_pem(g, json_string_value(pem), err, errlen);
@@ -200,9 +200,10 @@ int gauth_new(const struct config *cfg, struct gauth **out, char *err, size_t er
 			rc = errorf(err, errlen, CJ_ECONFIG, "GCE_METADATA_HOST: empty");
 			goto fail;
 		}
-		if (buf_appendf(&url,
-				"http://%s/computeMetadata/v1/instance/service-accounts/default/token",
-				cfg->gce_metadata_host))
+		if (buf_appendf(
+		        &url,
+		        "http://%s/computeMetadata/v1/instance/service-accounts/default/token",
+		        cfg->gce_metadata_host))
 			goto fail;
 		g->metadata_url = buf_detach(&url, NULL);
 	}
@@ -275,7 +276,7 @@ static int sign_assertion(const struct gauth *g, struct buf *jwt)
 	if (!md)
 		return CJ_ENOMEM;
 	ok = EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, g->pkey) == 1 &&
-	     EVP_DigestSign(md, sig, &siglen, (const unsigned char *)jwt->data, jwt->len) == 1;
+	    EVP_DigestSign(md, sig, &siglen, (const unsigned char *)jwt->data, jwt->len) == 1;
 	EVP_MD_CTX_free(md);
 	if (!ok) {
 		ERR_clear_error();
@@ -297,9 +298,9 @@ static int make_assertion(const struct gauth *g, struct buf *jwt)
 	int rc = CJ_ENOMEM;
 
 	hdr = json_pack("{s:s, s:s, s:s}", "alg", "RS256", "typ", "JWT", "kid", g->private_key_id);
-	claims = json_pack("{s:s, s:s, s:s, s:I, s:I}", "iss", g->client_email, "scope",
-			   GAUTH_SCOPE, "aud", g->token_uri, "iat", (json_int_t)now, "exp",
-			   (json_int_t)(now + 3600));
+	claims =
+	    json_pack("{s:s, s:s, s:s, s:I, s:I}", "iss", g->client_email, "scope", GAUTH_SCOPE,
+	              "aud", g->token_uri, "iat", (json_int_t)now, "exp", (json_int_t)(now + 3600));
 	if (!hdr || !claims)
 		goto out;
 	h = b64url_json(hdr);
@@ -334,7 +335,7 @@ static int token_ok(const char *t, size_t n)
 
 /* Reads {"access_token","expires_in","token_type"} from a 200 answer. */
 static int parse_token(const struct http_response *resp, const char *from, char *tok,
-		       long *expires_in, char *err, size_t errlen)
+                       long *expires_in, char *err, size_t errlen)
 {
 	json_t *root = json_loadb(resp->body.data ? resp->body.data : "", resp->body.len, 0, NULL);
 	json_t *at = json_object_get(root, "access_token");
@@ -346,11 +347,11 @@ static int parse_token(const struct http_response *resp, const char *from, char 
 	    !json_is_integer(ei) || json_integer_value(ei) <= 0 ||
 	    (tt && (!json_is_string(tt) || strcasecmp(json_string_value(tt), "Bearer")))) {
 		rc = errorf(err, errlen, CJ_EUNAVAIL,
-			  "%s answered 200 without a usable access_token/expires_in", from);
+		            "%s answered 200 without a usable access_token/expires_in", from);
 	} else {
 		memcpy(tok, json_string_value(at), json_string_length(at) + 1);
-		*expires_in = (long)(json_integer_value(ei) > 86400 ? 86400
-								     : json_integer_value(ei));
+		*expires_in =
+		    (long)(json_integer_value(ei) > 86400 ? 86400 : json_integer_value(ei));
 	}
 	if (root && at && json_is_string(at))
 		OPENSSL_cleanse((char *)json_string_value(at), json_string_length(at));
@@ -374,7 +375,7 @@ static int fetch_token(struct gauth *g, char *tok, long *expires_in, char *err, 
 {
 	const char *meta_hdrs[] = {"Metadata-Flavor: Google", "Accept: application/json", NULL};
 	const char *form_hdrs[] = {"Content-Type: application/x-www-form-urlencoded",
-				   "Accept: application/json", NULL};
+	                           "Accept: application/json", NULL};
 	struct buf form = BUF_INIT(16384);
 	struct http_request req = {0};
 	struct http_response resp;
@@ -395,15 +396,16 @@ static int fetch_token(struct gauth *g, char *tok, long *expires_in, char *err, 
 		from = "Google token endpoint";
 		rc = make_assertion(g, &jwt);
 		if (!rc)
-			rc = buf_appendf(&form,
-					 "grant_type=urn%%3Aietf%%3Aparams%%3Aoauth%%3Agrant-type%%3A"
-					 "jwt-bearer&assertion=%s",
-					 buf_str(&jwt));
+			rc = buf_appendf(
+			    &form,
+			    "grant_type=urn%%3Aietf%%3Aparams%%3Aoauth%%3Agrant-type%%3A"
+			    "jwt-bearer&assertion=%s",
+			    buf_str(&jwt));
 		buf_release(&jwt);
 		if (rc) {
 			buf_release(&form);
 			return errorf(err, errlen, rc, "cannot sign the token request for %s: %s",
-				      g->client_email, cj_strerror(rc));
+			              g->client_email, cj_strerror(rc));
 		}
 		req.method = "POST";
 		req.url = g->token_uri;
@@ -420,21 +422,21 @@ static int fetch_token(struct gauth *g, char *tok, long *expires_in, char *err, 
 		rc = errorf(err, errlen, CJ_ENOMEM, "out of memory fetching an access token");
 	} else if (rc) {
 		rc = errorf(err, errlen, CJ_EUNAVAIL, "%s unreachable (%s): %s", from,
-			  g->metadata_url ? g->metadata_url : g->token_uri, cerr);
+		            g->metadata_url ? g->metadata_url : g->token_uri, cerr);
 	} else if (resp.status == 200) {
 		rc = parse_token(&resp, from, tok, expires_in, err, errlen);
 	} else if (resp.status == 429 || resp.status >= 500) {
 		rc = errorf(err, errlen, CJ_EUNAVAIL, "%s answered HTTP %ld", from, resp.status);
 	} else if (g->metadata_url) {
 		rc = errorf(err, errlen, CJ_ECONFIG,
-			  "metadata server refused the access token request (HTTP %ld): is the "
-			  "service running with a service account?",
-			  resp.status);
+		            "metadata server refused the access token request (HTTP %ld): is the "
+		            "service running with a service account?",
+		            resp.status);
 	} else {
 		oauth_error(&resp, why, sizeof(why));
 		rc = errorf(err, errlen, CJ_ECONFIG,
-			  "Google token endpoint refused the key of %s from %s (HTTP %ld, %s)",
-			  g->client_email, g->key_path, resp.status, why);
+		            "Google token endpoint refused the key of %s from %s (HTTP %ld, %s)",
+		            g->client_email, g->key_path, resp.status, why);
 	}
 	http_response_release(&resp);
 	return rc;
@@ -492,12 +494,12 @@ int gauth_token(struct gauth *g, char *out, size_t outlen, char *err, size_t err
 	if (rc == CJ_OK) {
 		/* Renew 5 minutes early; a short-lived token is kept for half its life. */
 		keep_ms = (expires_in > 2 * REFRESH_MARGIN_S ? expires_in - REFRESH_MARGIN_S
-							     : expires_in / 2) *
-			  1000;
+		                                             : expires_in / 2) *
+		    1000;
 		memcpy(g->token, tok, strlen(tok) + 1);
 		g->valid_until_ms = time_mono_ms() + (keep_ms > 0 ? keep_ms : 1);
 		log_msg(L_DEBUG, "access token fetched from the %s (expires in %ld s)",
-			g->metadata_url ? "metadata server" : "Google token endpoint", expires_in);
+		        g->metadata_url ? "metadata server" : "Google token endpoint", expires_in);
 	} else {
 		log_msg(L_WARNING, "access token fetch failed: %s", why);
 	}

@@ -176,19 +176,20 @@ struct where {
 };
 
 static int check_keys(const struct where *w, const char *path, const json_t *obj,
-		      const char *const *allowed)
+                      const char *const *allowed)
 {
 	const char *key;
 	json_t *v;
 	size_t i;
 
-	json_object_foreach((json_t *)obj, key, v) {
+	json_object_foreach((json_t *)obj, key, v)
+	{
 		for (i = 0; allowed[i]; i++)
 			if (!strcmp(key, allowed[i]))
 				break;
 		if (!allowed[i])
 			return cfg_fail(w->err, w->errlen, "%s: %s%s%s: unknown field", w->file,
-					w->entry, path, key);
+			                w->entry, path, key);
 	}
 	return CJ_OK;
 }
@@ -199,23 +200,23 @@ static int get_object(const struct where *w, const json_t *obj, const char *fiel
 
 	if (!json_is_object(v))
 		return cfg_fail(w->err, w->errlen, "%s: %s.%s: %s", w->file, w->entry, field,
-				v ? "must be an object" : "required");
+		                v ? "must be an object" : "required");
 	*out = v;
 	return CJ_OK;
 }
 
 static int get_duration(const struct where *w, const json_t *obj, const char *path,
-			const char *field, double *out)
+                        const char *field, double *out)
 {
 	json_t *v = json_object_get(obj, field);
 
 	if (!v)
 		return cfg_fail(w->err, w->errlen, "%s: %s%s%s: required", w->file, w->entry, path,
-				field);
+		                field);
 	if (!json_is_string(v) || time_parse_duration(json_string_value(v), out))
 		return cfg_fail(w->err, w->errlen,
-				"%s: %s%s%s: must be a duration string in seconds such as \"10s\"",
-				w->file, w->entry, path, field);
+		                "%s: %s%s%s: must be a duration string in seconds such as \"10s\"",
+		                w->file, w->entry, path, field);
 	return CJ_OK;
 }
 
@@ -227,27 +228,28 @@ static int get_deadline(const struct where *w, const json_t *obj, const char *fi
 		return rc;
 	if (*out < QUEUES_MIN_DEADLINE || *out > QUEUES_MAX_DEADLINE)
 		return cfg_fail(w->err, w->errlen, "%s: %s.%s: must be between 15s and 1800s",
-				w->file, w->entry, field);
+		                w->file, w->entry, field);
 	return CJ_OK;
 }
 
 static int get_int(const struct where *w, const json_t *obj, const char *path, const char *field,
-		   long long min, long long max, int allow_minus_one, int *out)
+                   long long min, long long max, int allow_minus_one, int *out)
 {
 	json_t *v = json_object_get(obj, field);
 	long long n;
 
 	if (!v)
 		return cfg_fail(w->err, w->errlen, "%s: %s%s%s: required", w->file, w->entry, path,
-				field);
+		                field);
 	n = json_is_integer(v) ? json_integer_value(v) : min - 1;
 	if (!json_is_integer(v) || ((n < min || n > max) && !(allow_minus_one && n == -1))) {
 		if (allow_minus_one)
 			return cfg_fail(w->err, w->errlen,
-					"%s: %s%s%s: must be an integer ≥ %lld or -1", w->file,
-					w->entry, path, field, min);
-		return cfg_fail(w->err, w->errlen, "%s: %s%s%s: must be an integer from %lld to %lld",
-				w->file, w->entry, path, field, min, max);
+			                "%s: %s%s%s: must be an integer ≥ %lld or -1", w->file,
+			                w->entry, path, field, min);
+		return cfg_fail(w->err, w->errlen,
+		                "%s: %s%s%s: must be an integer from %lld to %lld", w->file,
+		                w->entry, path, field, min, max);
 	}
 	*out = (int)n;
 	return CJ_OK;
@@ -265,10 +267,10 @@ static int load_error(const char *file, const json_error_t *je, char *err, size_
 static int parse_queue(const struct where *w, const json_t *v, struct queue_config *c)
 {
 	static const char *const top[] = {"retryConfig", "rateLimits", "dispatchDeadline", NULL};
-	static const char *const retry[] = {"maxAttempts", "minBackoff", "maxBackoff",
-					    "maxDoublings", "maxRetryDuration", NULL};
+	static const char *const retry[] = {"maxAttempts",  "minBackoff",       "maxBackoff",
+	                                    "maxDoublings", "maxRetryDuration", NULL};
 	static const char *const rate[] = {"maxDispatchesPerSecond", "maxConcurrentDispatches",
-					   NULL};
+	                                   NULL};
 	json_t *rc_obj = NULL, *rl_obj = NULL, *mdps;
 	double mrd;
 	int rc;
@@ -278,38 +280,40 @@ static int parse_queue(const struct where *w, const json_t *v, struct queue_conf
 	if ((rc = check_keys(w, ".", v, top)) || (rc = get_object(w, v, "retryConfig", &rc_obj)) ||
 	    (rc = check_keys(w, ".retryConfig.", rc_obj, retry)) ||
 	    (rc = get_int(w, rc_obj, ".retryConfig.", "maxAttempts", 1, 1000000, 1,
-			  &c->max_attempts)) ||
+	                  &c->max_attempts)) ||
 	    (rc = get_duration(w, rc_obj, ".retryConfig.", "minBackoff", &c->min_backoff)) ||
 	    (rc = get_duration(w, rc_obj, ".retryConfig.", "maxBackoff", &c->max_backoff)) ||
 	    (rc = get_int(w, rc_obj, ".retryConfig.", "maxDoublings", 0, 1000000, 0,
-			  &c->max_doublings)) ||
+	                  &c->max_doublings)) ||
 	    (rc = get_duration(w, rc_obj, ".retryConfig.", "maxRetryDuration", &mrd)))
 		return rc;
 	if (mrd != 0)
 		return cfg_fail(w->err, w->errlen,
-				"%s: %s.retryConfig.maxRetryDuration: must be \"0s\" (maxAttempts "
-				"alone bounds retries, so the server knows the last attempt)",
-				w->file, w->entry);
+		                "%s: %s.retryConfig.maxRetryDuration: must be \"0s\" (maxAttempts "
+		                "alone bounds retries, so the server knows the last attempt)",
+		                w->file, w->entry);
 	if (c->min_backoff > c->max_backoff)
 		return cfg_fail(w->err, w->errlen,
-				"%s: %s.retryConfig.minBackoff: must not exceed maxBackoff", w->file,
-				w->entry);
+		                "%s: %s.retryConfig.minBackoff: must not exceed maxBackoff",
+		                w->file, w->entry);
 	if ((rc = get_object(w, v, "rateLimits", &rl_obj)) ||
 	    (rc = check_keys(w, ".rateLimits.", rl_obj, rate)))
 		return rc;
 	mdps = json_object_get(rl_obj, "maxDispatchesPerSecond");
 	if (!mdps)
-		return cfg_fail(w->err, w->errlen, "%s: %s.rateLimits.maxDispatchesPerSecond: required",
-				w->file, w->entry);
+		return cfg_fail(w->err, w->errlen,
+		                "%s: %s.rateLimits.maxDispatchesPerSecond: required", w->file,
+		                w->entry);
 	c->max_dispatches_per_second = json_is_number(mdps) ? json_number_value(mdps) : -1;
 	if (!(c->max_dispatches_per_second > 0) ||
 	    c->max_dispatches_per_second > QUEUES_MAX_DISPATCHES_PER_SECOND)
-		return cfg_fail(w->err, w->errlen,
-				"%s: %s.rateLimits.maxDispatchesPerSecond: must be a number above 0 "
-				"and at most 500",
-				w->file, w->entry);
+		return cfg_fail(
+		    w->err, w->errlen,
+		    "%s: %s.rateLimits.maxDispatchesPerSecond: must be a number above 0 "
+		    "and at most 500",
+		    w->file, w->entry);
 	if ((rc = get_int(w, rl_obj, ".rateLimits.", "maxConcurrentDispatches", 1,
-			  QUEUES_MAX_CONCURRENT_DISPATCHES, 0, &c->max_concurrent_dispatches)))
+	                  QUEUES_MAX_CONCURRENT_DISPATCHES, 0, &c->max_concurrent_dispatches)))
 		return rc;
 	return get_deadline(w, v, "dispatchDeadline", &c->dispatch_deadline);
 }
@@ -347,20 +351,21 @@ static int load_queues(struct queues *q, const char *file, char *err, size_t err
 		rc = CJ_ENOMEM;
 		goto out;
 	}
-	json_object_foreach(root, key, v) {
+	json_object_foreach(root, key, v)
+	{
 		struct where w = {file, err, errlen, ""};
 		struct queue_config *c = &q->q[q->nq];
 
 		snprintf(w.entry, sizeof(w.entry), "\"%.100s\"", key);
 		if (!registry_find_by_queue(key)) {
 			rc = cfg_fail(err, errlen,
-				      "%s: %s: unknown queue (no job type uses it; see SPEC §7)",
-				      file, w.entry);
+			              "%s: %s: unknown queue (no job type uses it; see SPEC §7)",
+			              file, w.entry);
 			goto out;
 		}
 		if (!valid_queue_id(key)) {
-			rc = cfg_fail(err, errlen, "%s: %s: queue ids are [A-Za-z0-9-]{1,100}", file,
-				      w.entry);
+			rc = cfg_fail(err, errlen, "%s: %s: queue ids are [A-Za-z0-9-]{1,100}",
+			              file, w.entry);
 			goto out;
 		}
 		if ((rc = parse_queue(&w, v, c)))
@@ -375,8 +380,8 @@ static int load_queues(struct queues *q, const char *file, char *err, size_t err
 	jt = registry_all(&n);
 	for (i = 0; i < n; i++) {
 		if (!queues_find(q, jt[i].queue)) {
-			rc = cfg_fail(err, errlen, "%s: \"%s\": missing (job type %s uses it)", file,
-				      jt[i].queue, jt[i].name);
+			rc = cfg_fail(err, errlen, "%s: \"%s\": missing (job type %s uses it)",
+			              file, jt[i].queue, jt[i].name);
 			goto out;
 		}
 	}
@@ -408,13 +413,13 @@ struct cron_field {
 };
 
 static const char *const month_names[] = {"jan", "feb", "mar", "apr", "may", "jun", "jul",
-					  "aug", "sep", "oct", "nov", "dec", NULL};
+                                          "aug", "sep", "oct", "nov", "dec", NULL};
 static const char *const day_names[] = {"sun", "mon", "tue", "wed", "thu", "fri", "sat", NULL};
 
 static const struct cron_field cron_fields[5] = {
-	{"minute", 0, 59, NULL},      {"hour", 0, 23, NULL},
-	{"day of month", 1, 31, NULL}, {"month", 1, 12, month_names},
-	{"day of week", 0, 7, day_names},
+    {"minute", 0, 59, NULL},          {"hour", 0, 23, NULL},
+    {"day of month", 1, 31, NULL},    {"month", 1, 12, month_names},
+    {"day of week", 0, 7, day_names},
 };
 
 /* Reads up to 3 digits at *p; advances *p. -1 when there are none or more. */
@@ -450,7 +455,7 @@ static int cron_value(const struct cron_field *f, const char **p)
 
 /* One comma-separated element: "*", "*\/n", "a", "a-b", "a-b/n". */
 static int cron_element(const struct cron_field *f, const char *s, size_t len, uint64_t *bits,
-			int *star)
+                        int *star)
 {
 	const char *p = s, *end = s + len;
 	int a, b, step = 1, v;
@@ -497,7 +502,8 @@ int queues_cron_parse(const char *text, struct cron_spec *out, char *err, size_t
 		while (*p == ' ' || *p == '\t')
 			p++;
 		if (!*p)
-			return cron_fail(err, errlen, "must have 5 fields (minute hour day month weekday)");
+			return cron_fail(err, errlen,
+			                 "must have 5 fields (minute hour day month weekday)");
 		start = p;
 		while (*p && *p != ' ' && *p != '\t')
 			p++;
@@ -507,15 +513,17 @@ int queues_cron_parse(const char *text, struct cron_spec *out, char *err, size_t
 			int elstar = 0;
 
 			if (!len || cron_element(&cron_fields[i], el, len, &bits[i], &elstar))
-				return cron_fail(err, errlen, "%s field \"%.*s\": expected *, */n, a, a-b, "
-							     "a-b/n or a list of them within %d-%d",
-						cron_fields[i].what, (int)(p - start), start,
-						cron_fields[i].lo, cron_fields[i].hi);
+				return cron_fail(err, errlen,
+				                 "%s field \"%.*s\": expected *, */n, a, a-b, "
+				                 "a-b/n or a list of them within %d-%d",
+				                 cron_fields[i].what, (int)(p - start), start,
+				                 cron_fields[i].lo, cron_fields[i].hi);
 			star[i] |= elstar;
 			el += len + (comma ? 1 : 0);
 			if (comma && el == p)
-				return cron_fail(err, errlen, "%s field \"%.*s\": empty list element",
-						cron_fields[i].what, (int)(p - start), start);
+				return cron_fail(err, errlen,
+				                 "%s field \"%.*s\": empty list element",
+				                 cron_fields[i].what, (int)(p - start), start);
 		}
 	}
 	while (*p == ' ' || *p == '\t')
@@ -562,23 +570,22 @@ static int valid_job_name(const char *s)
 	return 1;
 }
 
-static int get_string(const struct where *w, const json_t *obj, const char *field,
-		      const char **out)
+static int get_string(const struct where *w, const json_t *obj, const char *field, const char **out)
 {
 	json_t *v = json_object_get(obj, field);
 
 	if (!json_is_string(v) || !json_string_length(v))
 		return cfg_fail(w->err, w->errlen, "%s: %s.%s: %s", w->file, w->entry, field,
-				v ? "must be a non-empty string" : "required");
+		                v ? "must be a non-empty string" : "required");
 	*out = json_string_value(v);
 	return CJ_OK;
 }
 
 static int parse_schedule(const struct queues *q, struct where *w, const json_t *v,
-			  struct schedule_config *s)
+                          struct schedule_config *s)
 {
 	static const char *const keys[] = {"name",    "schedule",        "timeZone", "jobType",
-					   "payload", "attemptDeadline", NULL};
+	                                   "payload", "attemptDeadline", NULL};
 	const char *name, *sched, *tz, *type;
 	const struct job_type *jt;
 	char why[256];
@@ -589,8 +596,8 @@ static int parse_schedule(const struct queues *q, struct where *w, const json_t 
 		return rc;
 	if (!valid_job_name(name))
 		return cfg_fail(w->err, w->errlen,
-				"%s: %s.name: Cloud Scheduler job names are [A-Za-z0-9_-]{1,500}",
-				w->file, w->entry);
+		                "%s: %s.name: Cloud Scheduler job names are [A-Za-z0-9_-]{1,500}",
+		                w->file, w->entry);
 	/* From here on, errors name the entry by its name. */
 	snprintf(w->entry, sizeof(w->entry), "\"%.100s\"", name);
 	if (queues_find_schedule(q, name))
@@ -606,11 +613,11 @@ static int parse_schedule(const struct queues *q, struct where *w, const json_t 
 	jt = registry_find(type);
 	if (!jt)
 		return cfg_fail(w->err, w->errlen, "%s: %s.jobType: unknown job type \"%.100s\"",
-				w->file, w->entry, type);
+		                w->file, w->entry, type);
 	payload = json_object_get(v, "payload");
 	if (!json_is_object(payload))
 		return cfg_fail(w->err, w->errlen, "%s: %s.payload: %s", w->file, w->entry,
-				payload ? "must be a JSON object" : "required");
+		                payload ? "must be a JSON object" : "required");
 	if (schema_validate(jt->fields, payload, why, sizeof(why)))
 		return cfg_fail(w->err, w->errlen, "%s: %s.payload: %s", w->file, w->entry, why);
 	if ((rc = get_deadline(w, v, "attemptDeadline", &s->attempt_deadline)))
@@ -648,7 +655,8 @@ static int load_schedules(struct queues *q, const char *file, char *err, size_t 
 		rc = CJ_ENOMEM;
 		goto out;
 	}
-	json_array_foreach(list, i, v) {
+	json_array_foreach(list, i, v)
+	{
 		struct where w = {file, err, errlen, ""};
 
 		snprintf(w.entry, sizeof(w.entry), "schedules[%zu]", i);

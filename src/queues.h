@@ -24,40 +24,40 @@
 /* Cloud Tasks' limits (REFERENCE "Cloud Tasks REST API v2"). */
 #define QUEUES_MAX_DISPATCHES_PER_SECOND 500
 #define QUEUES_MAX_CONCURRENT_DISPATCHES 5000
-#define QUEUES_MIN_DEADLINE 15.0   /* seconds, dispatchDeadline and attemptDeadline */
+#define QUEUES_MIN_DEADLINE 15.0 /* seconds, dispatchDeadline and attemptDeadline */
 #define QUEUES_MAX_DEADLINE 1800.0
 
 /* One Cloud Tasks queue. Durations are seconds. */
 struct queue_config {
 	const char *name;
-	int max_attempts;                 /* -1: unlimited */
+	int max_attempts; /* -1: unlimited */
 	double min_backoff;
 	double max_backoff;
 	int max_doublings;
 	double max_dispatches_per_second;
 	int max_concurrent_dispatches;
-	double dispatch_deadline;         /* 15 - 1800 */
+	double dispatch_deadline; /* 15 - 1800 */
 };
 
 /* A parsed 5-field cron expression: one bit per allowed value. */
 struct cron_spec {
-	uint64_t minutes;  /* bits 0-59 */
-	uint32_t hours;    /* bits 0-23 */
-	uint32_t mdays;    /* bits 1-31 */
-	uint16_t months;   /* bits 1-12 */
-	uint8_t wdays;     /* bits 0-6, 0 = Sunday (7 is folded into 0) */
-	int mday_any;      /* day-of-month field was "*" (or "*" with a step of 1) */
-	int wday_any;      /* day-of-week field was "*" */
+	uint64_t minutes; /* bits 0-59 */
+	uint32_t hours; /* bits 0-23 */
+	uint32_t mdays; /* bits 1-31 */
+	uint16_t months; /* bits 1-12 */
+	uint8_t wdays; /* bits 0-6, 0 = Sunday (7 is folded into 0) */
+	int mday_any; /* day-of-month field was "*" (or "*" with a step of 1) */
+	int wday_any; /* day-of-week field was "*" */
 };
 
 /* One Cloud Scheduler job. */
 struct schedule_config {
 	const char *name;
-	const char *schedule;      /* the cron text as written */
+	const char *schedule; /* the cron text as written */
 	const char *time_zone;
 	const char *job_type;
-	const json_t *payload;     /* a JSON object, valid against the job's schema */
-	double attempt_deadline;   /* seconds, 15 - 1800 */
+	const json_t *payload; /* a JSON object, valid against the job's schema */
+	double attempt_deadline; /* seconds, 15 - 1800 */
 	struct cron_spec cron;
 };
 

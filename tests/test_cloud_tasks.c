@@ -62,7 +62,7 @@ static void teardown(void)
 }
 
 static int create(const char *queue, const char *type, const char *id, const char *payload,
-		  double when, double deadline, struct cloud_task *out, char *err, size_t errlen)
+                  double when, double deadline, struct cloud_task *out, char *err, size_t errlen)
 {
 	struct cloud_task_request r = {queue, type, id, payload, strlen(payload), when, deadline};
 
@@ -80,8 +80,8 @@ START_TEST(create_sends_exact_task)
 	size_t dlen;
 
 	ck_assert_msg(create("calendar-sync-queue", "calendar-sync", "abc_DEF-123", payload, when,
-			     600, &out, err, sizeof(err)) == CJ_OK,
-		      "%s", err);
+	                     600, &out, err, sizeof(err)) == CJ_OK,
+	              "%s", err);
 	ck_assert_str_eq(out.name, PARENT "calendar-sync-queue/tasks/abc_DEF-123");
 	time_format_rfc3339(when, 0, want_time, sizeof(want_time));
 	ck_assert_str_eq(out.schedule_time, want_time);
@@ -89,7 +89,7 @@ START_TEST(create_sends_exact_task)
 	creates = fake_cloud_creates(&fc);
 	ck_assert_uint_eq(json_array_size(creates), 1);
 	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(creates, 0), "path")),
-			 "/v2/" PARENT "calendar-sync-queue/tasks");
+	                 "/v2/" PARENT "calendar-sync-queue/tasks");
 	json_decref(creates);
 
 	body = fake_cloud_last_create(&fc);
@@ -104,27 +104,27 @@ START_TEST(create_sends_exact_task)
 	http = json_object_get(task, "httpRequest");
 	ck_assert_uint_eq(json_object_size(http), 5);
 	ck_assert_str_eq(json_string_value(json_object_get(http, "url")),
-			 FAKE_RUN_URL "/jobs/calendar-sync");
+	                 FAKE_RUN_URL "/jobs/calendar-sync");
 	ck_assert_str_eq(json_string_value(json_object_get(http, "httpMethod")), "POST");
 	ck_assert_uint_eq(json_object_size(json_object_get(http, "headers")), 1);
-	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(http, "headers"),
-							    "Content-Type")),
-			 "application/json");
+	ck_assert_str_eq(
+	    json_string_value(json_object_get(json_object_get(http, "headers"), "Content-Type")),
+	    "application/json");
 	ck_assert_int_eq(b64_decode(json_string_value(json_object_get(http, "body")),
-				    strlen(json_string_value(json_object_get(http, "body"))),
-				    &decoded, &dlen),
-			 CJ_OK);
+	                            strlen(json_string_value(json_object_get(http, "body"))),
+	                            &decoded, &dlen),
+	                 CJ_OK);
 	decoded_s = strndup((char *)decoded, dlen);
 	ck_assert_str_eq(decoded_s, payload);
 	free(decoded_s);
 	free(decoded);
 	/* The audience is always explicit: Google's default would be the URL. */
 	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(http, "oidcToken"),
-							    "serviceAccountEmail")),
-			 FAKE_SA_EMAIL);
-	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(http, "oidcToken"),
-							    "audience")),
-			 FAKE_AUDIENCE);
+	                                                   "serviceAccountEmail")),
+	                 FAKE_SA_EMAIL);
+	ck_assert_str_eq(
+	    json_string_value(json_object_get(json_object_get(http, "oidcToken"), "audience")),
+	    FAKE_AUDIENCE);
 	json_decref(body);
 }
 END_TEST
@@ -138,9 +138,11 @@ START_TEST(random_name_and_no_schedule_time)
 	json_t *body;
 	size_t i;
 
-	ck_assert_msg(create("ping-queue", "ping", NULL, "{}", 0, 60, &a, err, sizeof(err)) == CJ_OK,
-		      "%s", err);
-	ck_assert_int_eq(create("ping-queue", "ping", NULL, "{}", 0, 0, &b, err, sizeof(err)), CJ_OK);
+	ck_assert_msg(create("ping-queue", "ping", NULL, "{}", 0, 60, &a, err, sizeof(err)) ==
+	                  CJ_OK,
+	              "%s", err);
+	ck_assert_int_eq(create("ping-queue", "ping", NULL, "{}", 0, 0, &b, err, sizeof(err)),
+	                 CJ_OK);
 	ck_assert_str_ne(a.name, b.name);
 	id = strrchr(a.name, '/') + 1;
 	ck_assert_uint_eq(strlen(id), 32);
@@ -160,9 +162,9 @@ START_TEST(duplicate_name_is_eexists)
 	char err[512];
 
 	ck_assert_int_eq(create("ping-queue", "ping", "once", "{}", 0, 60, &out, err, sizeof(err)),
-			 CJ_OK);
+	                 CJ_OK);
 	ck_assert_int_eq(create("ping-queue", "ping", "once", "{}", 0, 60, &out, err, sizeof(err)),
-			 CJ_EEXISTS);
+	                 CJ_EEXISTS);
 	ck_assert_ptr_nonnull(strstr(err, "already exists"));
 	ck_assert_int_eq(fake_cloud_stat(&fc, "createCalls"), 2);
 }
@@ -176,21 +178,21 @@ START_TEST(unavailable_is_retried_with_same_name)
 
 	ck_assert_int_eq(fake_cloud_fail(&fc, "create", 1, 503, 0), 0);
 	ck_assert_msg(create("ping-queue", "ping", NULL, "{}", 0, 60, &out, err, sizeof(err)) ==
-			      CJ_OK,
-		      "%s", err);
+	                  CJ_OK,
+	              "%s", err);
 	creates = fake_cloud_creates(&fc);
 	ck_assert_uint_eq(json_array_size(creates), 2);
 	ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(creates, 0), "status")),
-			 503);
+	                 503);
 	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(creates, 0), "body")),
-			 json_string_value(json_object_get(json_array_get(creates, 1), "body")));
+	                 json_string_value(json_object_get(json_array_get(creates, 1), "body")));
 	json_decref(creates);
 
 	/* Three 429s: give up with CJ_EUNAVAIL after exactly three attempts. */
 	ck_assert_int_eq(fake_cloud_reset(&fc), 0);
 	ck_assert_int_eq(fake_cloud_fail(&fc, "create", 3, 429, 0), 0);
 	ck_assert_int_eq(create("ping-queue", "ping", NULL, "{}", 0, 60, &out, err, sizeof(err)),
-			 CJ_EUNAVAIL);
+	                 CJ_EUNAVAIL);
 	ck_assert_ptr_nonnull(strstr(err, "RESOURCE_EXHAUSTED"));
 	ck_assert_int_eq(fake_cloud_stat(&fc, "createCalls"), 3);
 	ck_assert_int_eq(fake_cloud_stat(&fc, "tasks"), 0);
@@ -207,16 +209,16 @@ START_TEST(lost_answer_after_landing_is_success)
 	 * timeout; our retry gets 409 for our own task. */
 	ck_assert_int_eq(fake_cloud_fail(&fc, "create", 1, 0, 2500), 0);
 	ck_assert_msg(create("ping-queue", "ping", "landed-once", "{}", 0, 60, &out, err,
-			     sizeof(err)) == CJ_OK,
-		      "%s", err);
+	                     sizeof(err)) == CJ_OK,
+	              "%s", err);
 	ck_assert_str_eq(out.name, PARENT "ping-queue/tasks/landed-once");
 	ck_assert(out.schedule_time[0]);
 	creates = fake_cloud_creates(&fc);
 	ck_assert_uint_eq(json_array_size(creates), 2);
 	ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(creates, 0), "status")),
-			 200);
+	                 200);
 	ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(creates, 1), "status")),
-			 409);
+	                 409);
 	json_decref(creates);
 	ck_assert_int_eq(fake_cloud_stat(&fc, "tasks"), 1);
 }
@@ -229,24 +231,26 @@ START_TEST(final_errors_are_mapped)
 
 	ck_assert_int_eq(fake_cloud_fail(&fc, "create", 1, 403, 0), 0);
 	ck_assert_int_eq(create("ping-queue", "ping", NULL, "{}", 0, 60, &out, err, sizeof(err)),
-			 CJ_ECONFIG);
-	ck_assert_msg(strstr(err, "PERMISSION_DENIED") && strstr(err, "roles/cloudtasks.enqueuer") &&
-			      strstr(err, "roles/iam.serviceAccountUser on " FAKE_SA_EMAIL),
-		      "%s", err);
+	                 CJ_ECONFIG);
+	ck_assert_msg(strstr(err, "PERMISSION_DENIED") &&
+	                  strstr(err, "roles/cloudtasks.enqueuer") &&
+	                  strstr(err, "roles/iam.serviceAccountUser on " FAKE_SA_EMAIL),
+	              "%s", err);
 	ck_assert_int_eq(fake_cloud_stat(&fc, "createCalls"), 1);
 
 	/* Google's 400 message is passed on. */
 	ck_assert_int_eq(create("ping-queue", "ping", NULL, "{}", 0, 5, &out, err, sizeof(err)),
-			 CJ_EINVAL);
+	                 CJ_EINVAL);
 	ck_assert_msg(strstr(err, "INVALID_ARGUMENT") && strstr(err, "dispatch_deadline"), "%s",
-		      err);
+	              err);
 
 	ck_assert_int_eq(create("no-such-queue", "ping", NULL, "{}", 0, 60, &out, err, sizeof(err)),
-			 CJ_ENOTFOUND);
-	ck_assert_msg(strstr(err, "queue no-such-queue not found in projects/" FAKE_PROJECT
-				  "/locations/" FAKE_REGION) &&
-			      strstr(err, "deploy/queues.sh"),
-		      "%s", err);
+	                 CJ_ENOTFOUND);
+	ck_assert_msg(strstr(err,
+	                     "queue no-such-queue not found in projects/" FAKE_PROJECT
+	                     "/locations/" FAKE_REGION) &&
+	                  strstr(err, "deploy/queues.sh"),
+	              "%s", err);
 	ck_assert_int_eq(fake_cloud_stat(&fc, "createCalls"), 3);
 }
 END_TEST
@@ -257,13 +261,13 @@ START_TEST(revoked_token_is_refetched)
 	char err[512];
 
 	ck_assert_int_eq(create("ping-queue", "ping", NULL, "{}", 0, 60, &out, err, sizeof(err)),
-			 CJ_OK);
+	                 CJ_OK);
 	ck_assert_int_eq(fake_cloud_post(&fc, "revoke", NULL), 0);
 	ck_assert_int_eq(create("ping-queue", "ping", NULL, "{}", 0, 60, &out, err, sizeof(err)),
-			 CJ_ECONFIG);
+	                 CJ_ECONFIG);
 	ck_assert_ptr_nonnull(strstr(err, "UNAUTHENTICATED"));
 	ck_assert_int_eq(create("ping-queue", "ping", NULL, "{}", 0, 60, &out, err, sizeof(err)),
-			 CJ_OK);
+	                 CJ_OK);
 	ck_assert_int_eq(fake_cloud_stat(&fc, "metadataCalls"), 2);
 }
 END_TEST
@@ -277,15 +281,15 @@ START_TEST(refused_before_any_call)
 	memset(big, 'x', CLOUD_TASKS_MAX_PAYLOAD + 1);
 	big[CLOUD_TASKS_MAX_PAYLOAD + 1] = '\0';
 	ck_assert_int_eq(create("ping-queue", "ping", NULL, big, 0, 60, &out, err, sizeof(err)),
-			 CJ_ETOOBIG);
+	                 CJ_ETOOBIG);
 	free(big);
-	ck_assert_int_eq(create("ping-queue", "ping", "bad/id", "{}", 0, 60, &out, err, sizeof(err)),
-			 CJ_EINVAL);
+	ck_assert_int_eq(
+	    create("ping-queue", "ping", "bad/id", "{}", 0, 60, &out, err, sizeof(err)), CJ_EINVAL);
 	ck_assert_ptr_nonnull(strstr(err, "taskId"));
 	memset(id, 'a', 501);
 	id[501] = '\0';
 	ck_assert_int_eq(create("ping-queue", "ping", id, "{}", 0, 60, &out, err, sizeof(err)),
-			 CJ_EINVAL);
+	                 CJ_EINVAL);
 	id[500] = '\0';
 	ck_assert(cloud_tasks_valid_task_id(id));
 	ck_assert(!cloud_tasks_valid_task_id(""));
@@ -306,10 +310,10 @@ START_TEST(token_never_logged)
 	log_set_fd(fd);
 	ck_assert_int_eq(fake_cloud_fail(&fc, "create", 2, 503, 0), 0);
 	ck_assert_int_eq(create("ping-queue", "ping", NULL, "{}", 0, 60, &out, err, sizeof(err)),
-			 CJ_OK);
+	                 CJ_OK);
 	ck_assert_int_eq(fake_cloud_fail(&fc, "create", 1, 403, 0), 0);
 	ck_assert_int_eq(create("ping-queue", "ping", NULL, "{}", 0, 60, &out, err, sizeof(err)),
-			 CJ_ECONFIG);
+	                 CJ_ECONFIG);
 	ck_assert_ptr_null(strstr(err, "ya29."));
 	log_set_fd(1);
 	n = pread(fd, buf, sizeof(buf) - 1, 0);

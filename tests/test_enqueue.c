@@ -47,7 +47,7 @@ static void open_enqueuer(const char *const *extra, const char *api_url)
 	ck_assert_int_eq(fake_cloud_config(&fc, extra, &t.cfg), 0);
 	ck_assert_msg(queues_load(dir, &t.q, err, sizeof(err)) == CJ_OK, "%s", err);
 	ck_assert_msg(enqueuer_new(&t.cfg, t.q, api_url, &t.e, err, sizeof(err)) == CJ_OK, "%s",
-		      err);
+	              err);
 	cloud_tasks_set_retry(enqueuer_cloud_tasks(t.e), 3, 20, 5000);
 }
 
@@ -66,7 +66,7 @@ static void setup(void)
 }
 
 static int enqueue(const char *type, const char *payload_json, struct enqueue_request *r,
-		   struct enqueue_result *res, char *err, size_t errlen)
+                   struct enqueue_result *res, char *err, size_t errlen)
 {
 	json_t *p = payload_json ? json_loads(payload_json, JSON_DECODE_ANY, NULL) : NULL;
 	int rc;
@@ -87,12 +87,12 @@ START_TEST(creates_task_in_job_queue)
 	double when;
 
 	ck_assert_msg(enqueue("calendar-sync", "{\"userId\":\"u1\",\"calendarId\":\"work\"}", &r,
-			      &res, err, sizeof(err)) == CJ_OK,
-		      "%s", err);
+	                      &res, err, sizeof(err)) == CJ_OK,
+	              "%s", err);
 	ck_assert_int_eq(res.kind, ENQUEUE_OK);
 	ck_assert_int_eq(strncmp(res.task, PARENT "calendar-sync-queue/tasks/",
-				 strlen(PARENT "calendar-sync-queue/tasks/")),
-			 0);
+	                         strlen(PARENT "calendar-sync-queue/tasks/")),
+	                 0);
 	ck_assert_int_eq(time_parse_rfc3339(res.schedule_time, &when), CJ_OK);
 	body = fake_cloud_last_create(&fc);
 	task = json_object_get(body, "task");
@@ -101,15 +101,15 @@ START_TEST(creates_task_in_job_queue)
 	/* calendar-sync-queue's dispatchDeadline from config/queues.json. */
 	ck_assert_str_eq(json_string_value(json_object_get(task, "dispatchDeadline")), "600s");
 	ck_assert_str_eq(json_string_value(json_object_get(http, "url")),
-			 FAKE_RUN_URL "/jobs/calendar-sync");
+	                 FAKE_RUN_URL "/jobs/calendar-sync");
 	ck_assert_ptr_null(json_object_get(task, "scheduleTime"));
 	json_decref(body);
 
 	ck_assert_int_eq(enqueue("ping", "{\"sleepMs\":10}", &r, &res, err, sizeof(err)), CJ_OK);
 	body = fake_cloud_last_create(&fc);
-	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(body, "task"),
-							    "dispatchDeadline")),
-			 "60s");
+	ck_assert_str_eq(
+	    json_string_value(json_object_get(json_object_get(body, "task"), "dispatchDeadline")),
+	    "60s");
 	json_decref(body);
 }
 END_TEST
@@ -129,7 +129,7 @@ START_TEST(unknown_type_and_bad_payloads)
 	ck_assert_str_eq(err, "userId: required");
 
 	ck_assert_int_eq(enqueue("ping", "{\"fail\":\"sometimes\"}", &r, &res, err, sizeof(err)),
-			 CJ_EINVAL);
+	                 CJ_EINVAL);
 	ck_assert_int_eq(res.kind, ENQUEUE_INVALID_PAYLOAD);
 	ck_assert_ptr_nonnull(strstr(err, "fail"));
 
@@ -156,9 +156,9 @@ START_TEST(delay_and_schedule_time)
 	ck_assert_int_eq(enqueue("ping", "{}", &r, &res, err, sizeof(err)), CJ_OK);
 	body = fake_cloud_last_create(&fc);
 	ck_assert_int_eq(time_parse_rfc3339(json_string_value(json_object_get(
-							    json_object_get(body, "task"), "scheduleTime")),
-					    &sent),
-			 CJ_OK);
+	                                        json_object_get(body, "task"), "scheduleTime")),
+	                                    &sent),
+	                 CJ_OK);
 	ck_assert(sent >= now + 119 && sent <= now + 300);
 	json_decref(body);
 
@@ -202,10 +202,10 @@ START_TEST(task_ids_and_duplicates)
 
 	r.task_id = "user-7_sync";
 	ck_assert_int_eq(enqueue("token-refresh", "{\"userId\":\"7\"}", &r, &res, err, sizeof(err)),
-			 CJ_OK);
+	                 CJ_OK);
 	ck_assert_str_eq(res.task, PARENT "token-refresh-queue/tasks/user-7_sync");
 	ck_assert_int_eq(enqueue("token-refresh", "{\"userId\":\"7\"}", &r, &res, err, sizeof(err)),
-			 CJ_EEXISTS);
+	                 CJ_EEXISTS);
 	ck_assert_int_eq(res.kind, ENQUEUE_EXISTS);
 
 	r.task_id = "no spaces";
@@ -297,19 +297,20 @@ START_TEST(defaults_and_metrics)
 	ck_assert_int_eq(enqueuer_new(&t.cfg, t.q, NULL, &t.e, err, sizeof(err)), CJ_OK);
 	ck_assert_int_eq(enqueue("ping", "{}", &r, &res, err, sizeof(err)), CJ_OK);
 	body = fake_cloud_last_create(&fc);
-	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(body, "task"),
-							    "dispatchDeadline")),
-			 "600s");
+	ck_assert_str_eq(
+	    json_string_value(json_object_get(json_object_get(body, "task"), "dispatchDeadline")),
+	    "600s");
 	json_decref(body);
-	ck_assert_int_eq(enqueue("ping", "{\"sleepMs\":-1}", &r, &res, err, sizeof(err)), CJ_EINVAL);
+	ck_assert_int_eq(enqueue("ping", "{\"sleepMs\":-1}", &r, &res, err, sizeof(err)),
+	                 CJ_EINVAL);
 	ck_assert_int_eq(enqueue("nope", "{}", &r, &res, err, sizeof(err)), CJ_ENOTFOUND);
 	ck_assert_int_eq(metrics_render(&m), CJ_OK);
 	ck_assert_ptr_nonnull(
-		strstr(buf_str(&m), "catchup_jobs_enqueue_total{type=\"ping\",result=\"created\"} 1"));
+	    strstr(buf_str(&m), "catchup_jobs_enqueue_total{type=\"ping\",result=\"created\"} 1"));
 	ck_assert_ptr_nonnull(
-		strstr(buf_str(&m), "catchup_jobs_enqueue_total{type=\"ping\",result=\"invalid\"} 1"));
-	ck_assert_ptr_nonnull(strstr(buf_str(&m),
-				     "catchup_jobs_enqueue_total{type=\"unknown\",result=\"invalid\"} 1"));
+	    strstr(buf_str(&m), "catchup_jobs_enqueue_total{type=\"ping\",result=\"invalid\"} 1"));
+	ck_assert_ptr_nonnull(strstr(
+	    buf_str(&m), "catchup_jobs_enqueue_total{type=\"unknown\",result=\"invalid\"} 1"));
 	buf_release(&m);
 }
 END_TEST

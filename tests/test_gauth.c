@@ -35,7 +35,8 @@ static void start_fake(void)
 	ck_assert_ptr_nonnull(private_pem);
 	ck_assert_int_eq(fake_cloud_start(&fc, &o), 0);
 	snprintf(uri, sizeof(uri), "%s/token", fc.url);
-	ck_assert_int_eq(fake_cloud_write_key_file(key_path, private_pem, SA_EMAIL, SA_KID, uri), 0);
+	ck_assert_int_eq(fake_cloud_write_key_file(key_path, private_pem, SA_EMAIL, SA_KID, uri),
+	                 0);
 }
 
 static void stop_fake(void)
@@ -260,7 +261,7 @@ static void expect_key_error(const char *path, const char *fragment)
 	ck_assert_int_eq(gauth_new(&cfg, &g, err, sizeof(err)), CJ_ECONFIG);
 	ck_assert_ptr_null(g);
 	ck_assert_msg(strstr(err, path) && strstr(err, fragment), "error \"%s\" lacks \"%s\"", err,
-		      fragment);
+	              fragment);
 	ck_assert_ptr_null(strstr(err, "PRIVATE KEY"));
 	ck_assert_ptr_null(strstr(err, "MII"));
 	config_release(&cfg);
@@ -281,8 +282,9 @@ START_TEST(bad_key_files)
 	expect_key_error(path, "field client_email");
 	write_variant(path, "token_uri", json_string("ftp://example.com/token"));
 	expect_key_error(path, "field token_uri");
-	write_variant(path, "private_key",
-		      json_string("-----BEGIN PRIVATE KEY-----\nMIIBroken\n-----END PRIVATE KEY-----\n"));
+	write_variant(
+	    path, "private_key",
+	    json_string("-----BEGIN PRIVATE KEY-----\nMIIBroken\n-----END PRIVATE KEY-----\n"));
 	expect_key_error(path, "field private_key: not a PEM private key");
 	f = fopen(path, "w");
 	fputs("{\"type\": \"service_account\",", f);

@@ -94,7 +94,7 @@ START_TEST(repo_config_loads)
 	ck_assert(c->dispatch_deadline == 600);
 	/* Notification queues give up sooner than the critical syncs. */
 	ck_assert_int_lt(queues_find(q, "notification-reminder-queue")->max_attempts,
-			 queues_find(q, "calendar-sync-queue")->max_attempts);
+	                 queues_find(q, "calendar-sync-queue")->max_attempts);
 	ck_assert_ptr_null(queues_find(q, "nope-queue"));
 
 	ck_assert_uint_eq(queues_schedule_count(q), 8);
@@ -122,7 +122,7 @@ START_TEST(backoff_formula)
 
 	for (k = 1; k <= 8; k++)
 		ck_assert_msg(queues_backoff(&c, k) == want[k - 1], "retry %d: %g", k,
-			      queues_backoff(&c, k));
+		              queues_backoff(&c, k));
 	ck_assert(queues_backoff(&g, 1) == 0.1);
 	ck_assert(queues_backoff(&g, 1000) == 3600);
 }
@@ -155,31 +155,31 @@ START_TEST(queue_errors_name_the_field)
 	static const struct {
 		const char *queue, *obj, *field, *value, *fragment;
 	} cases[] = {
-		{"token-refresh-queue", "retryConfig", "maxAttempts", "0",
-		 "\"token-refresh-queue\".retryConfig.maxAttempts: must be an integer ≥ 1 or -1"},
-		{"ping-queue", "retryConfig", "maxAttempts", "\"5\"",
-		 "\"ping-queue\".retryConfig.maxAttempts: must be an integer"},
-		{"ping-queue", "retryConfig", "maxRetryDuration", "\"10s\"",
-		 "\"ping-queue\".retryConfig.maxRetryDuration: must be \"0s\""},
-		{"ping-queue", "retryConfig", "minBackoff", "\"ten\"",
-		 "\"ping-queue\".retryConfig.minBackoff: must be a duration"},
-		{"ping-queue", "retryConfig", "minBackoff", "\"11s\"",
-		 "\"ping-queue\".retryConfig.minBackoff: must not exceed maxBackoff"},
-		{"ping-queue", "retryConfig", "maxDoublings", "-1",
-		 "\"ping-queue\".retryConfig.maxDoublings: must be an integer"},
-		{"ping-queue", "retryConfig", "maxAttempt", "3",
-		 "\"ping-queue\".retryConfig.maxAttempt: unknown field"},
-		{"calendar-sync-queue", "rateLimits", "maxDispatchesPerSecond", "501",
-		 "\"calendar-sync-queue\".rateLimits.maxDispatchesPerSecond: must be a number"},
-		{"calendar-sync-queue", "rateLimits", "maxConcurrentDispatches", "5001",
-		 "\"calendar-sync-queue\".rateLimits.maxConcurrentDispatches: must be an integer "
-		 "from 1 to 5000"},
-		{"adaptive-sync-queue", NULL, "dispatchDeadline", "\"10s\"",
-		 "\"adaptive-sync-queue\".dispatchDeadline: must be between 15s and 1800s"},
-		{"adaptive-sync-queue", NULL, "dispatchDeadline", "\"1801s\"",
-		 "\"adaptive-sync-queue\".dispatchDeadline: must be between 15s and 1800s"},
-		{"adaptive-sync-queue", NULL, "retryConfig", "[]",
-		 "\"adaptive-sync-queue\".retryConfig: must be an object"},
+	    {"token-refresh-queue", "retryConfig", "maxAttempts", "0",
+	     "\"token-refresh-queue\".retryConfig.maxAttempts: must be an integer ≥ 1 or -1"},
+	    {"ping-queue", "retryConfig", "maxAttempts", "\"5\"",
+	     "\"ping-queue\".retryConfig.maxAttempts: must be an integer"},
+	    {"ping-queue", "retryConfig", "maxRetryDuration", "\"10s\"",
+	     "\"ping-queue\".retryConfig.maxRetryDuration: must be \"0s\""},
+	    {"ping-queue", "retryConfig", "minBackoff", "\"ten\"",
+	     "\"ping-queue\".retryConfig.minBackoff: must be a duration"},
+	    {"ping-queue", "retryConfig", "minBackoff", "\"11s\"",
+	     "\"ping-queue\".retryConfig.minBackoff: must not exceed maxBackoff"},
+	    {"ping-queue", "retryConfig", "maxDoublings", "-1",
+	     "\"ping-queue\".retryConfig.maxDoublings: must be an integer"},
+	    {"ping-queue", "retryConfig", "maxAttempt", "3",
+	     "\"ping-queue\".retryConfig.maxAttempt: unknown field"},
+	    {"calendar-sync-queue", "rateLimits", "maxDispatchesPerSecond", "501",
+	     "\"calendar-sync-queue\".rateLimits.maxDispatchesPerSecond: must be a number"},
+	    {"calendar-sync-queue", "rateLimits", "maxConcurrentDispatches", "5001",
+	     "\"calendar-sync-queue\".rateLimits.maxConcurrentDispatches: must be an integer "
+	     "from 1 to 5000"},
+	    {"adaptive-sync-queue", NULL, "dispatchDeadline", "\"10s\"",
+	     "\"adaptive-sync-queue\".dispatchDeadline: must be between 15s and 1800s"},
+	    {"adaptive-sync-queue", NULL, "dispatchDeadline", "\"1801s\"",
+	     "\"adaptive-sync-queue\".dispatchDeadline: must be between 15s and 1800s"},
+	    {"adaptive-sync-queue", NULL, "retryConfig", "[]",
+	     "\"adaptive-sync-queue\".retryConfig: must be an object"},
 	};
 	size_t i;
 
@@ -188,10 +188,10 @@ START_TEST(queue_errors_name_the_field)
 		json_t *target = cases[i].obj ? json_object_get(entry, cases[i].obj) : entry;
 		char *dir;
 
-		ck_assert_int_eq(json_object_set_new(target, cases[i].field,
-						     json_loads(cases[i].value, JSON_DECODE_ANY,
-								NULL)),
-				 0);
+		ck_assert_int_eq(
+		    json_object_set_new(target, cases[i].field,
+		                        json_loads(cases[i].value, JSON_DECODE_ANY, NULL)),
+		    0);
 		dir = write_dir(q, NULL);
 		expect_error(dir, "queues.json", cases[i].fragment);
 		remove_tree(dir);
@@ -210,7 +210,7 @@ START_TEST(queue_set_errors)
 
 	/* -1 (unlimited) is accepted. */
 	json_object_set_new(json_object_get(json_object_get(q, "ping-queue"), "retryConfig"),
-			    "maxAttempts", json_integer(-1));
+	                    "maxAttempts", json_integer(-1));
 	dir = write_dir(q, NULL);
 	ck_assert_int_eq(queues_load(dir, &qs, err, sizeof(err)), CJ_OK);
 	ck_assert_int_eq(queues_find(qs, "ping-queue")->max_attempts, -1);
@@ -250,35 +250,37 @@ START_TEST(schedule_errors_name_the_field)
 		int index;
 		const char *field, *value, *fragment;
 	} cases[] = {
-		{0, "schedule", "\"*/10 * * *\"",
-		 "\"token-refresh-every-10m\".schedule: must have 5 fields"},
-		{0, "schedule", "\"61 * * * *\"", "\"token-refresh-every-10m\".schedule: minute"},
-		{1, "schedule", "\"0 6 * * 8\"", "\"suggestion-generation-daily\".schedule: day of week"},
-		{1, "schedule", "\"*/0 * * * *\"", "\"suggestion-generation-daily\".schedule: minute"},
-		{2, "jobType", "\"no-such-job\"",
-		 "\"batch-notifications-hourly\".jobType: unknown job type"},
-		{2, "payload", "{\"userId\": 5}", "\"batch-notifications-hourly\".payload: userId"},
-		{2, "payload", "[]", "\"batch-notifications-hourly\".payload: must be a JSON object"},
-		{3, "attemptDeadline", "\"5s\"",
-		 "\"notification-reminder-every-5m\".attemptDeadline: must be between 15s and 1800s"},
-		{3, "timeZone", "\"\"",
-		 "\"notification-reminder-every-5m\".timeZone: must be a non-empty string"},
-		{4, "name", "\"bad name!\"", "schedules[4].name: Cloud Scheduler job names"},
-		{4, "name", "\"token-refresh-every-10m\"", "\"token-refresh-every-10m\".name: used twice"},
-		{5, "retries", "3", "\"webhook-renewal-every-6h\".retries: unknown field"},
+	    {0, "schedule", "\"*/10 * * *\"",
+	     "\"token-refresh-every-10m\".schedule: must have 5 fields"},
+	    {0, "schedule", "\"61 * * * *\"", "\"token-refresh-every-10m\".schedule: minute"},
+	    {1, "schedule", "\"0 6 * * 8\"",
+	     "\"suggestion-generation-daily\".schedule: day of week"},
+	    {1, "schedule", "\"*/0 * * * *\"", "\"suggestion-generation-daily\".schedule: minute"},
+	    {2, "jobType", "\"no-such-job\"",
+	     "\"batch-notifications-hourly\".jobType: unknown job type"},
+	    {2, "payload", "{\"userId\": 5}", "\"batch-notifications-hourly\".payload: userId"},
+	    {2, "payload", "[]", "\"batch-notifications-hourly\".payload: must be a JSON object"},
+	    {3, "attemptDeadline", "\"5s\"",
+	     "\"notification-reminder-every-5m\".attemptDeadline: must be between 15s and 1800s"},
+	    {3, "timeZone", "\"\"",
+	     "\"notification-reminder-every-5m\".timeZone: must be a non-empty string"},
+	    {4, "name", "\"bad name!\"", "schedules[4].name: Cloud Scheduler job names"},
+	    {4, "name", "\"token-refresh-every-10m\"",
+	     "\"token-refresh-every-10m\".name: used twice"},
+	    {5, "retries", "3", "\"webhook-renewal-every-6h\".retries: unknown field"},
 	};
 	size_t i;
 
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		json_t *s = load_json("schedules.json");
-		json_t *entry = json_array_get(json_object_get(s, "schedules"),
-					       (size_t)cases[i].index);
+		json_t *entry =
+		    json_array_get(json_object_get(s, "schedules"), (size_t)cases[i].index);
 		char *dir;
 
-		ck_assert_int_eq(json_object_set_new(entry, cases[i].field,
-						     json_loads(cases[i].value, JSON_DECODE_ANY,
-								NULL)),
-				 0);
+		ck_assert_int_eq(
+		    json_object_set_new(entry, cases[i].field,
+		                        json_loads(cases[i].value, JSON_DECODE_ANY, NULL)),
+		    0);
 		dir = write_dir(NULL, s);
 		expect_error(dir, "schedules.json", cases[i].fragment);
 		remove_tree(dir);
@@ -290,10 +292,10 @@ END_TEST
 
 START_TEST(cron_parse_and_match)
 {
-	static const char *const bad[] = {"a * * * *",   "1-2-3 * * * *", "5-1 * * * *",
-					  "* * 0 * *",   "* * * 13 *",    "* * * * 8",
-					  "1,,2 * * * *", "* * * * * *",  "*/61 * * * *",
-					  "1, * * * *",  "* * * FOO *",   ""};
+	static const char *const bad[] = {"a * * * *",    "1-2-3 * * * *", "5-1 * * * *",
+	                                  "* * 0 * *",    "* * * 13 *",    "* * * * 8",
+	                                  "1,,2 * * * *", "* * * * * *",   "*/61 * * * *",
+	                                  "1, * * * *",   "* * * FOO *",   ""};
 	struct cron_spec c;
 	struct tm tm = {0};
 	char err[256];
@@ -301,10 +303,10 @@ START_TEST(cron_parse_and_match)
 
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		ck_assert_msg(queues_cron_parse(bad[i], &c, err, sizeof(err)) == CJ_EINVAL,
-			      "accepted \"%s\"", bad[i]);
+		              "accepted \"%s\"", bad[i]);
 
 	ck_assert_int_eq(queues_cron_parse("0 9-17/2 * jan-MAR mon-fri", &c, err, sizeof(err)),
-			 CJ_OK);
+	                 CJ_OK);
 	ck_assert(c.minutes == 1);
 	ck_assert_uint_eq(c.hours, (1u << 9) | (1u << 11) | (1u << 13) | (1u << 15) | (1u << 17));
 	ck_assert_uint_eq(c.months, (1u << 1) | (1u << 2) | (1u << 3));
@@ -405,7 +407,8 @@ static json_t *find_call(json_t *calls, const char *verb, const char *name)
 		p += n;
 		p += strspn(p, " ");
 	}
-	json_array_foreach(calls, i, c) {
+	json_array_foreach(calls, i, c)
+	{
 		for (k = 0; k < nw; k++)
 			if (!json_string_value(json_array_get(c, k)) ||
 			    strcmp(json_string_value(json_array_get(c, k)), words[k]))
@@ -423,7 +426,8 @@ static const char *flag(json_t *call, const char *name)
 	size_t i, n = strlen(name);
 	json_t *a;
 
-	json_array_foreach(call, i, a) {
+	json_array_foreach(call, i, a)
+	{
 		const char *s = json_string_value(a);
 
 		if (!strncmp(s, "--", 2) && !strncmp(s + 2, name, n) && s[2 + n] == '=')
@@ -434,26 +438,27 @@ static const char *flag(json_t *call, const char *name)
 
 static void check_queue_flags(json_t *call, json_t *entry)
 {
-	json_t *rc = json_object_get(entry, "retryConfig"), *rl = json_object_get(entry, "rateLimits");
+	json_t *rc = json_object_get(entry, "retryConfig"),
+	       *rl = json_object_get(entry, "rateLimits");
 	char want[64];
 
 	ck_assert_ptr_nonnull(call);
 	snprintf(want, sizeof(want), "%lld",
-		 (long long)json_integer_value(json_object_get(rc, "maxAttempts")));
+	         (long long)json_integer_value(json_object_get(rc, "maxAttempts")));
 	ck_assert_str_eq(flag(call, "max-attempts"), want);
 	ck_assert_str_eq(flag(call, "max-retry-duration"), "0s");
 	ck_assert_str_eq(flag(call, "min-backoff"),
-			 json_string_value(json_object_get(rc, "minBackoff")));
+	                 json_string_value(json_object_get(rc, "minBackoff")));
 	ck_assert_str_eq(flag(call, "max-backoff"),
-			 json_string_value(json_object_get(rc, "maxBackoff")));
+	                 json_string_value(json_object_get(rc, "maxBackoff")));
 	snprintf(want, sizeof(want), "%lld",
-		 (long long)json_integer_value(json_object_get(rc, "maxDoublings")));
+	         (long long)json_integer_value(json_object_get(rc, "maxDoublings")));
 	ck_assert_str_eq(flag(call, "max-doublings"), want);
 	snprintf(want, sizeof(want), "%g",
-		 json_number_value(json_object_get(rl, "maxDispatchesPerSecond")));
+	         json_number_value(json_object_get(rl, "maxDispatchesPerSecond")));
 	ck_assert_str_eq(flag(call, "max-dispatches-per-second"), want);
 	snprintf(want, sizeof(want), "%lld",
-		 (long long)json_integer_value(json_object_get(rl, "maxConcurrentDispatches")));
+	         (long long)json_integer_value(json_object_get(rl, "maxConcurrentDispatches")));
 	ck_assert_str_eq(flag(call, "max-concurrent-dispatches"), want);
 	ck_assert_str_eq(flag(call, "location"), FAKE_REGION);
 	ck_assert_str_eq(flag(call, "project"), FAKE_PROJECT);
@@ -464,19 +469,20 @@ static void check_schedule_flags(json_t *call, json_t *entry, int update)
 	char uri[512], *body;
 
 	ck_assert_ptr_nonnull(call);
-	ck_assert_str_eq(flag(call, "schedule"), json_string_value(json_object_get(entry, "schedule")));
+	ck_assert_str_eq(flag(call, "schedule"),
+	                 json_string_value(json_object_get(entry, "schedule")));
 	ck_assert_str_eq(flag(call, "time-zone"),
-			 json_string_value(json_object_get(entry, "timeZone")));
+	                 json_string_value(json_object_get(entry, "timeZone")));
 	snprintf(uri, sizeof(uri), "%s/jobs/%s", FAKE_RUN_URL,
-		 json_string_value(json_object_get(entry, "jobType")));
+	         json_string_value(json_object_get(entry, "jobType")));
 	ck_assert_str_eq(flag(call, "uri"), uri);
 	ck_assert_str_eq(flag(call, "http-method"), "POST");
 	ck_assert_str_eq(flag(call, "oidc-service-account-email"), FAKE_SA_EMAIL);
 	ck_assert_str_eq(flag(call, "oidc-token-audience"), FAKE_AUDIENCE);
 	ck_assert_str_eq(flag(call, "attempt-deadline"),
-			 json_string_value(json_object_get(entry, "attemptDeadline")));
+	                 json_string_value(json_object_get(entry, "attemptDeadline")));
 	ck_assert_str_eq(flag(call, update ? "update-headers" : "headers"),
-			 "Content-Type=application/json");
+	                 "Content-Type=application/json");
 	body = json_dumps(json_object_get(entry, "payload"), JSON_COMPACT);
 	ck_assert_str_eq(flag(call, "message-body"), body);
 	free(body);
@@ -516,23 +522,24 @@ START_TEST(gcloud_commands_match_config)
 		/* describe fails: every resource is created; succeeds: updated. */
 		calls = run_script(script, update ? 0 : 1);
 		ck_assert_uint_eq(json_array_size(calls), 2 * (12 + 8));
-		json_object_foreach(qj, name, entry) {
-			json_t *c = find_call(calls, update ? "tasks queues update"
-							    : "tasks queues create",
-					      name);
+		json_object_foreach(qj, name, entry)
+		{
+			json_t *c = find_call(
+			    calls, update ? "tasks queues update" : "tasks queues create", name);
 
 			check_queue_flags(c, entry);
-			ck_assert_ptr_null(find_call(calls, update ? "tasks queues create"
-								   : "tasks queues update",
-						     name));
+			ck_assert_ptr_null(find_call(
+			    calls, update ? "tasks queues create" : "tasks queues update", name));
 		}
-		json_array_foreach(json_object_get(sj, "schedules"), i, entry) {
+		json_array_foreach(json_object_get(sj, "schedules"), i, entry)
+		{
 			const char *sname = json_string_value(json_object_get(entry, "name"));
 
-			check_schedule_flags(find_call(calls, update ? "scheduler jobs update http"
-								     : "scheduler jobs create http",
-						       sname),
-					     entry, update);
+			check_schedule_flags(find_call(calls,
+			                               update ? "scheduler jobs update http"
+			                                      : "scheduler jobs create http",
+			                               sname),
+			                     entry, update);
 		}
 		json_decref(calls);
 	}
@@ -548,7 +555,7 @@ START_TEST(gcloud_quotes_hostile_values)
 	json_t *sj = load_json("schedules.json"), *calls;
 	json_t *entry = json_array_get(json_object_get(sj, "schedules"), 0);
 	const char *evil = "O'Brien \"$(touch /tmp/cj-pwned)\" `touch /tmp/cj-pwned`; "
-			   "touch /tmp/cj-pwned \\ '\\''";
+	                   "touch /tmp/cj-pwned \\ '\\''";
 	struct queues *q;
 	struct buf b = BUF_INIT(1024);
 	char *dir, *script, *body;
@@ -558,10 +565,10 @@ START_TEST(gcloud_quotes_hostile_values)
 	script = print_script(dir, &q);
 	calls = run_script(script, 1);
 	body = json_dumps(json_object_get(entry, "payload"), JSON_COMPACT);
-	ck_assert_str_eq(flag(find_call(calls, "scheduler jobs create http",
-					"token-refresh-every-10m"),
-			      "message-body"),
-			 body);
+	ck_assert_str_eq(
+	    flag(find_call(calls, "scheduler jobs create http", "token-refresh-every-10m"),
+	         "message-body"),
+	    body);
 	ck_assert_int_ne(access("/tmp/cj-pwned", F_OK), 0);
 	ck_assert_int_eq(gcloud_shell_quote(&b, "it's"), CJ_OK);
 	ck_assert_str_eq(buf_str(&b), "'it'\\''s'");

@@ -57,8 +57,10 @@ int fake_cloud_start(struct fake_cloud *fc, const struct fake_cloud_opts *opts)
 	argv[n] = NULL;
 	if (proc_start(&fc->proc, argv, NULL, 0))
 		return -1;
+	/* wait_port first: wait_http() leaks its answer buffers while the
+	 * connection is refused (tests/support/proc.c). */
 	snprintf(stats, sizeof(stats), "%s/__control/stats", fc->url);
-	if (wait_http(stats, 200, 20000)) {
+	if (wait_port(fc->port, 20000) || wait_http(stats, 200, 5000)) {
 		proc_stop(&fc->proc);
 		return -1;
 	}
@@ -79,9 +81,7 @@ json_t *fake_cloud_get(struct fake_cloud *fc, const char *what)
 	json_t *j = NULL;
 
 	snprintf(url, sizeof(url), "%s/__control/%s", fc->url, what);
-	if (httpc_get(url, NULL, &r))
-		return NULL;
-	if (r.status == 200 && r.json)
+	if (!httpc_get(url, NULL, &r) && r.status == 200 && r.json)
 		j = json_incref(r.json);
 	httpc_resp_free(&r);
 	return j;
@@ -95,21 +95,18 @@ int fake_cloud_post(struct fake_cloud *fc, const char *what, const char *json)
 	int ok;
 
 	snprintf(url, sizeof(url), "%s/__control/%s", fc->url, what);
-	if (httpc_post(url, hdrs, json ? json : "{}", &r))
-		return -1;
-	ok = r.status == 200;
+	ok = !httpc_post(url, hdrs, json ? json : "{}", &r) && r.status == 200;
 	httpc_resp_free(&r);
 	return ok ? 0 : -1;
 }
 
-int fake_cloud_fail(struct fake_cloud *fc, const char *target, int count, int status,
-		    long delay_ms)
+int fake_cloud_fail(struct fake_cloud *fc, const char *target, int count, int status, long delay_ms)
 {
 	char body[256];
 
 	snprintf(body, sizeof(body),
-		 "{\"target\":\"%s\",\"count\":%d,\"status\":%d,\"delayMs\":%ld}", target, count,
-		 status, delay_ms);
+	         "{\"target\":\"%s\",\"count\":%d,\"status\":%d,\"delayMs\":%ld}", target, count,
+	         status, delay_ms);
 	return fake_cloud_post(fc, "fail", body);
 }
 
@@ -161,17 +158,17 @@ static const char *getter(const char *name, void *arg)
 {
 	struct kv *kv = arg;
 	static const char *const base[] = {
-		"USE_CLOUD_TASKS=true",
-		"GCP_PROJECT_ID=" FAKE_PROJECT,
-		"GCP_REGION=" FAKE_REGION,
-		"CLOUD_RUN_URL=" FAKE_RUN_URL,
-		"OIDC_AUDIENCE=" FAKE_AUDIENCE,
-		"SERVICE_ACCOUNT_EMAIL=" FAKE_SA_EMAIL,
-		"UPSTASH_REDIS_REST_URL=http://127.0.0.1:9",
-		"UPSTASH_REDIS_REST_TOKEN=unused-in-these-tests",
-		"TOKEN_ENCRYPTION_KEY=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
-		"LOG_LEVEL=warning",
-		NULL,
+	    "USE_CLOUD_TASKS=true",
+	    "GCP_PROJECT_ID=" FAKE_PROJECT,
+	    "GCP_REGION=" FAKE_REGION,
+	    "CLOUD_RUN_URL=" FAKE_RUN_URL,
+	    "OIDC_AUDIENCE=" FAKE_AUDIENCE,
+	    "SERVICE_ACCOUNT_EMAIL=" FAKE_SA_EMAIL,
+	    "UPSTASH_REDIS_REST_URL=http://127.0.0.1:9",
+	    "UPSTASH_REDIS_REST_TOKEN=unused-in-these-tests",
+	    "TOKEN_ENCRYPTION_KEY=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+	    "LOG_LEVEL=warning",
+	    NULL,
 	};
 	size_t n = strlen(name);
 
@@ -230,13 +227,13 @@ out:
 }
 
 int fake_cloud_write_key_file(const char *path, const char *private_pem, const char *email,
-			      const char *key_id, const char *token_uri)
+                              const char *key_id, const char *token_uri)
 {
 	json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "type", "service_account",
-			      "project_id", FAKE_PROJECT, "private_key_id", key_id, "private_key",
-			      private_pem, "client_email", email, "client_id",
-			      "109876543210987654321", "auth_uri",
-			      "https://accounts.google.com/o/oauth2/auth", "token_uri", token_uri);
+	                      "project_id", FAKE_PROJECT, "private_key_id", key_id, "private_key",
+	                      private_pem, "client_email", email, "client_id",
+	                      "109876543210987654321", "auth_uri",
+	                      "https://accounts.google.com/o/oauth2/auth", "token_uri", token_uri);
 	int rc;
 
 	if (!j)

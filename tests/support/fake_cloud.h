@@ -25,15 +25,15 @@
 struct fake_cloud {
 	struct proc proc;
 	int port;
-	char url[64];           /* http://127.0.0.1:PORT */
+	char url[64]; /* http://127.0.0.1:PORT */
 	char metadata_host[64]; /* 127.0.0.1:PORT */
 };
 
 struct fake_cloud_opts {
-	const char *queues_file;   /* NULL: config/queues.json of the source tree */
+	const char *queues_file; /* NULL: config/queues.json of the source tree */
 	const char *sa_public_key; /* PEM path, for the JWT-bearer grant */
-	const char *sa_email;      /* expected iss, or NULL */
-	const char *sa_key_id;     /* expected kid, or NULL */
+	const char *sa_email; /* expected iss, or NULL */
+	const char *sa_key_id; /* expected kid, or NULL */
 };
 
 /* Starts the fixture (opts may be NULL) and waits until it answers.
@@ -48,7 +48,7 @@ int fake_cloud_post(struct fake_cloud *fc, const char *what, const char *json);
 /* The next count calls to target ("create", "metadata", "token") wait
  * delay_ms and answer status (0: answer normally; a create lands first). */
 int fake_cloud_fail(struct fake_cloud *fc, const char *target, int count, int status,
-		    long delay_ms);
+                    long delay_ms);
 int fake_cloud_reset(struct fake_cloud *fc);
 /* A counter from /__control/stats ("metadataCalls", "tokenCalls",
  * "createCalls", "tasks"); -1 when unavailable. */
@@ -69,6 +69,6 @@ int fake_cloud_config(const struct fake_cloud *fc, const char *const *extra, str
 char *fake_cloud_gen_key(const char *pub_path);
 /* Writes a service-account key file as Google issues them. 0 or -1. */
 int fake_cloud_write_key_file(const char *path, const char *private_pem, const char *email,
-			      const char *key_id, const char *token_uri);
+                              const char *key_id, const char *token_uri);
 
 #endif
