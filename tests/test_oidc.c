@@ -65,18 +65,25 @@ static void teardown(void)
 	jwks_server_stop(srv);
 }
 
-/* Verifies "Bearer <tok>" (tok freed) at now; returns the result, *reason. */
-static int verify_tok(char *tok, int64_t now, const char **reason)
+/* "Bearer <tok>"; tok is freed. */
+static char *bearer_of(char *tok)
 {
 	char *auth;
-	int rc;
 
 	ck_assert_ptr_nonnull(tok);
 	auth = test_bearer(tok);
 	ck_assert_ptr_nonnull(auth);
-	rc = oidc_verify(vf, auth, &allowed, now, NULL, reason);
-	free(auth);
 	free(tok);
+	return auth;
+}
+
+/* Verifies "Bearer <tok>" (tok freed) at now; returns the result, *reason. */
+static int verify_tok(char *tok, int64_t now, const char **reason)
+{
+	char *auth = bearer_of(tok);
+	int rc = oidc_verify(vf, auth, &allowed, now, NULL, reason);
+
+	free(auth);
 	return rc;
 }
 
@@ -126,7 +133,7 @@ START_TEST(valid_token_accepted)
 {
 	struct oidc_identity who;
 	const char *reason = NULL;
-	char *auth = test_bearer(google(NOW - 10, NOW + 3590));
+	char *auth = bearer_of(google(NOW - 10, NOW + 3590));
 
 	memset(&who, 0, sizeof(who));
 	ck_assert_int_eq(oidc_verify(vf, auth, &allowed, NOW, &who, &reason), CJ_OK);
@@ -232,7 +239,7 @@ END_TEST
 
 START_TEST(allowed_list_is_per_call)
 {
-	char *auth = test_bearer(google(NOW, NOW + 3600));
+	char *auth = bearer_of(google(NOW, NOW + 3600));
 	const char *reason;
 
 	ck_assert_int_eq(oidc_verify(vf, auth, &others_only, NOW, NULL, &reason), CJ_EFORBIDDEN);
@@ -245,10 +252,11 @@ END_TEST
 
 START_TEST(algorithm_confusion_rejected)
 {
-	json_t *h;
+	json_t *h, *c = claims_now();
 
-	expect(test_token_alg_none(key_a, claims_now()), NOW, CJ_EAUTH, "bad_algorithm");
-	expect(test_token_hs256_with_pem(key_a, claims_now()), NOW, CJ_EAUTH, "bad_algorithm");
+	expect(test_token_alg_none(key_a, c), NOW, CJ_EAUTH, "bad_algorithm");
+	expect(test_token_hs256_with_pem(key_a, c), NOW, CJ_EAUTH, "bad_algorithm");
+	json_decref(c);
 	h = json_pack("{s:s, s:s}", "alg", "rs256", "kid", "a");
 	expect(mint_with_header(h, claims_now()), NOW, CJ_EAUTH, "bad_algorithm");
 	h = json_pack("{s:s, s:s}", "alg", "RS512", "kid", "a");
@@ -483,7 +491,7 @@ START_TEST(no_keys_ever_loaded)
 {
 	struct jwks *empty;
 	struct oidc *o;
-	char *auth = test_bearer(google(NOW, NOW + 3600));
+	char *auth = bearer_of(google(NOW, NOW + 3600));
 	const char *reason;
 
 	jwks_server_set(srv, "unavailable", -1, 503);
@@ -501,7 +509,7 @@ END_TEST
 
 START_TEST(verified_tokens_are_cached)
 {
-	char *auth = test_bearer(google(NOW - 10, NOW + 3590));
+	char *auth = bearer_of(google(NOW - 10, NOW + 3590));
 	struct oidc_identity who;
 	const char *reason;
 
@@ -531,7 +539,7 @@ END_TEST
 START_TEST(cached_token_still_checks_audience)
 {
 	char *auth =
-	    test_bearer(test_token_google(key_a, "https://other.run.app", EMAIL, NOW, NOW + 3600));
+	    bearer_of(test_token_google(key_a, "https://other.run.app", EMAIL, NOW, NOW + 3600));
 	struct oidc *strict;
 	const char *reason;
 	static char *one[] = {"https://jobs.example.com"};
@@ -572,7 +580,7 @@ START_TEST(cache_stays_bounded)
 		json_t *c = claims_now();
 
 		json_object_set_new(c, "n", json_integer(i));
-		auths[i] = test_bearer(mint(c));
+		auths[i] = bearer_of(mint(c));
 		ck_assert_int_eq(oidc_verify(vf, auths[i], &allowed, NOW, NULL, NULL), CJ_OK);
 	}
 	ck_assert_int_eq(oidc_signature_checks(vf), N);
@@ -604,7 +612,7 @@ START_TEST(concurrent_verification)
 	void *ok;
 
 	for (int i = 0; i < 8; i++) {
-		auths[i] = test_bearer(google(NOW - i, NOW + 3600 - i));
+		auths[i] = bearer_of(google(NOW - i, NOW + 3600 - i));
 		ck_assert_ptr_nonnull(auths[i]);
 		ck_assert_int_eq(pthread_create(&th[i], NULL, verify_thread, auths[i]), 0);
 	}
