@@ -107,7 +107,7 @@ static void claim_when_expired(struct backend *b, const struct idem_claim *c)
 START_TEST(prepare_builds_key_and_value)
 {
 	struct idem_claim a, b;
-	char longkey[600];
+	char longkey[1100];
 	const char *inst = idem_instance_id();
 	char want[64];
 
