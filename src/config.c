@@ -362,6 +362,17 @@ int config_load(struct config *c, config_getter get, void *arg, char *err, size_
 		rc = set_value(c, v, resolved[i], err, errlen);
 		if (rc)
 			goto out;
+		/* Derived defaults see the normalised URL (no trailing slash). */
+		if (v->type == T_URL) {
+			char *norm = strdup(*(char **)((char *)c + v->off));
+
+			if (!norm) {
+				rc = CJ_ENOMEM;
+				goto out;
+			}
+			free(resolved[i]);
+			resolved[i] = norm;
+		}
 	}
 	rc = cross_checks(c, err, errlen);
 out:

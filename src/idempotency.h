@@ -34,7 +34,7 @@ enum idem_state {
 
 /* What a claim gave us; needed to complete or release it. */
 struct idem_claim {
-	char key[512];     /* full Redis key */
+	char key[1024];    /* full Redis key */
 	char value[128];   /* our "running:..." value */
 };
 

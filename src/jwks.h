@@ -27,7 +27,8 @@ struct jwks_status {
 	int64_t age_seconds;    /* since the last successful fetch; -1 never */
 };
 
-/* url is copied. NULL on allocation failure. Nothing is fetched yet. */
+/* url is copied; NULL url: only static keys, never any fetch (fuzzing, tests).
+ * NULL on allocation failure. Nothing is fetched yet. */
 struct jwks *jwks_new(const char *url);
 void jwks_free(struct jwks *k);
 
@@ -41,9 +42,22 @@ int jwks_add_static(struct jwks *k, const char *kid, EVP_PKEY *key) CJ_WUR;
 /* The key for kid with a reference the caller must EVP_PKEY_free(), or NULL.
  * Refetches when the set is past max-age, or when kid is unknown and the
  * last fetch was over 30 s ago. Sets *never_loaded when no set was ever
- * loaded (the caller answers 503). */
+ * loaded (the caller answers 503). never_loaded may be NULL.
+ * Lookup refetches are single-flight and start at most once per 30 s (so a
+ * max-age under 30 s acts as 30 s); while one runs, other lookups use the
+ * current set, or wait for it when nothing was ever loaded (at most the
+ * fetch timeout, 10 s). Until a first set loads, a lookup retries a failed
+ * fetch after 1 s. */
 EVP_PKEY *jwks_get(struct jwks *k, const char *kid, int *never_loaded);
 
 void jwks_status(struct jwks *k, struct jwks_status *st);
+
+/* The Cache-Control max-age in seconds: 300 when absent or unreadable, 0 for
+ * no-cache/no-store, at most 86400. cache_control may be NULL. Pure. */
+int64_t jwks_parse_max_age(const char *cache_control);
+
+/* Tests only: the minimum time between two refetches triggered by lookups
+ * (an unknown kid, or a set past max-age); 30000 ms by default. */
+void jwks_set_min_refetch_interval(struct jwks *k, int64_t ms);
 
 #endif

@@ -13,7 +13,8 @@
  * Results: CJ_OK; CJ_EAUTH (401: not a valid Google token for us);
  * CJ_EFORBIDDEN (403: a valid token, identity not allowed here); CJ_ENOKEYS
  * (503: no signing key was ever loaded). *reason receives a static
- * snake_case reason for metrics and logs. Tokens are never logged.
+ * snake_case reason for metrics and logs ("ok" on success; reason may be
+ * NULL). Tokens are never logged.
  *
  * Verified tokens are cached (by SHA-256 of the token) until their exp, so a
  * repeat delivery skips the signature check; aud/email are checked on every
@@ -46,8 +47,14 @@ struct oidc *oidc_new(struct jwks *keys, const struct strlist *issuers,
 void oidc_free(struct oidc *o);
 
 /* authorization: the header value (may be NULL); allowed: emails allowed on
- * this route. now: Unix seconds (time_wall_s() in production). who may be NULL. */
+ * this route (NULL allows none). now: Unix seconds (time_wall_s() in
+ * production). who may be NULL. An allocation failure is CJ_ENOMEM with
+ * reason "internal". */
 int oidc_verify(struct oidc *o, const char *authorization, const struct strlist *allowed,
 		int64_t now, struct oidc_identity *who, const char **reason) CJ_WUR;
+
+/* How many RS256 signatures this verifier has checked (cache misses that got
+ * that far). For tests and diagnostics. */
+unsigned long oidc_signature_checks(struct oidc *o);
 
 #endif

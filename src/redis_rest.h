@@ -79,4 +79,9 @@ int redis_rest_eval(struct redis_rest *r, const char *op, const char *script, in
 		    const char *const *keys, int nargs, const char *const *args,
 		    struct redis_reply **out, char *err, size_t errlen) CJ_WUR;
 
+/* 1 when s[0..len) is well-formed UTF-8 (no overlong forms, no surrogates,
+ * nothing above U+10FFFF; NUL allowed), else 0. Arguments must pass this to
+ * travel in a JSON body: commands with other bytes fail with CJ_EINVAL. */
+int redis_rest_utf8_valid(const char *s, size_t len);
+
 #endif

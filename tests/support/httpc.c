@@ -4,6 +4,7 @@
 #include "httpc.h"
 
 #include <curl/curl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -69,6 +70,67 @@ int httpc_request(const char *method, const char *url, const char *const *header
 	r->headers = h.p ? h.p : strdup("");
 	r->json = json_loadb(r->body, r->len, 0, NULL);
 	return cc == CURLE_OK ? 0 : -1;
+}
+
+struct reader {
+	const char *p;
+	size_t left;
+};
+
+static size_t on_read(char *out, size_t size, size_t n, void *u)
+{
+	struct reader *rd = u;
+	size_t take = size * n < rd->left ? size * n : rd->left;
+
+	/* Small pieces, so the body really arrives in several chunks. */
+	if (take > 1000)
+		take = 1000;
+	memcpy(out, rd->p, take);
+	rd->p += take;
+	rd->left -= take;
+	return take;
+}
+
+int httpc_post_chunked(const char *url, const char *const *headers, const char *body,
+		       size_t len, struct httpc_resp *r)
+{
+	struct acc b = {NULL, 0}, h = {NULL, 0};
+	struct reader rd = {body, len};
+	struct curl_slist *hl = NULL;
+	CURLcode cc;
+	CURL *c;
+
+	memset(r, 0, sizeof(*r));
+	c = curl_easy_init();
+	if (!c)
+		return -1;
+	for (; headers && *headers; headers++)
+		hl = curl_slist_append(hl, *headers);
+	hl = curl_slist_append(hl, "Transfer-Encoding: chunked");
+	hl = curl_slist_append(hl, "Expect:");
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_POST, 1L);
+	curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
+	curl_easy_setopt(c, CURLOPT_READDATA, &rd);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 30000L);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_data);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, &h);
+	cc = curl_easy_perform(c);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+	if (cc != CURLE_OK)
+		fprintf(stderr, "httpc: chunked POST %s: %s (status %ld)\n", url, curl_easy_strerror(cc),
+			r->status);
+	curl_slist_free_all(hl);
+	curl_easy_cleanup(c);
+	r->body = b.p ? b.p : strdup("");
+	r->len = b.n;
+	r->headers = h.p ? h.p : strdup("");
+	r->json = json_loadb(r->body, r->len, 0, NULL);
+	return r->status ? 0 : -1;
 }
 
 int httpc_get(const char *url, const char *const *headers, struct httpc_resp *r)

@@ -23,6 +23,9 @@ int httpc_request(const char *method, const char *url, const char *const *header
 int httpc_get(const char *url, const char *const *headers, struct httpc_resp *r);
 int httpc_post(const char *url, const char *const *headers, const char *body,
 	       struct httpc_resp *r);
+/* POST with Transfer-Encoding: chunked (no Content-Length). */
+int httpc_post_chunked(const char *url, const char *const *headers, const char *body,
+		       size_t len, struct httpc_resp *r);
 void httpc_resp_free(struct httpc_resp *r);
 /* A string member of r->json, or NULL. */
 const char *httpc_json_str(const struct httpc_resp *r, const char *key);

@@ -273,13 +273,11 @@ int wait_http(const char *url, long expect_status, int timeout_ms)
 	for (waited = 0; waited <= timeout_ms; waited += 25) {
 		struct httpc_resp r;
 
-		if (!httpc_get(url, NULL, &r)) {
-			long st = r.status;
+		long st = httpc_get(url, NULL, &r) ? 0 : r.status;
 
-			httpc_resp_free(&r);
-			if (st == expect_status)
-				return 0;
-		}
+		httpc_resp_free(&r);
+		if (st == expect_status)
+			return 0;
 		msleep(25);
 	}
 	return -1;

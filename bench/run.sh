@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Benchmark: POST /jobs/ping with valid tokens and unique task names through
+# the Upstash-compatible test server over a real redis-server, driven by wrk
+# at 64 connections. Reports requests/s, p50/p99 latency, server CPU time per
+# job (from /proc), peak RSS, and cold start (exec to first 200 from
+# /health/ready). Figures go to stdout; bench/README.md records them.
+#
+#   bench/run.sh [DURATION_SECONDS] [TOKENS]
+#     TOKENS=1    one token for all requests (verified-token cache hits)
+#     TOKENS=5000 distinct tokens (each request pays a full RS256 verify
+#                 until the cache holds them all)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+duration="${1:-20}"
+ntokens="${2:-1}"
+
+command -v wrk >/dev/null || { echo "bench needs wrk (apt-get install wrk)" >&2; exit 2; }
+[ -d build-bench ] || meson setup build-bench --buildtype=release >/dev/null
+ninja -C build-bench >/dev/null
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+redis_port=$(port); upstash_port=$(port); jwks_port=$(port); app_port=$(port)
+token=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+
+redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no >/dev/null &
+pids+=($!)
+build-bench/tests/upstash_server --port "$upstash_port" --redis-port "$redis_port" --token "$token" >/dev/null &
+pids+=($!)
+AUD=https://bench.a.run.app EMAIL=tasks@bench.iam.gserviceaccount.com \
+  build-bench/tests/bench_tool mint "$work" "$ntokens"
+(cd "$work" && exec python3 -m http.server "$jwks_port" --bind 127.0.0.1 >/dev/null 2>&1) &
+pids+=($!)
+sleep 0.5
+
+export PORT=$app_port BIND_ADDRESS=127.0.0.1 LOG_LEVEL=warning \
+  OIDC_JWKS_URL="http://127.0.0.1:$jwks_port/jwks.json" \
+  UPSTASH_REDIS_REST_URL="http://127.0.0.1:$upstash_port" UPSTASH_REDIS_REST_TOKEN="$token" \
+  CLOUD_RUN_URL=https://bench.a.run.app SERVICE_ACCOUNT_EMAIL=tasks@bench.iam.gserviceaccount.com \
+  DATABASE_URL="sqlite:$work/catchup.db" CONFIG_DIR="$PWD/config"
+
+cold=()
+for _ in 1 2 3 4 5; do
+  cold+=("$(build-bench/tests/bench_tool coldstart "http://127.0.0.1:$app_port/health/ready" build-bench/catchup-jobs serve)")
+done
+
+build-bench/catchup-jobs serve >"$work/server.log" 2>&1 &
+server=$!
+pids+=("$server")
+for _ in $(seq 100); do
+  curl -fs "http://127.0.0.1:$app_port/health/ready" >/dev/null 2>&1 && break
+  sleep 0.05
+done
+
+ticks=$(getconf CLK_TCK)
+cpu() { awk '{print $14 + $15}' "/proc/$server/stat"; }
+# Warm-up (fills connection pools), not measured.
+TOKENS_FILE="$work/tokens.txt" wrk -t2 -c64 -d2s -s bench/ping.lua "http://127.0.0.1:$app_port" >/dev/null
+before=$(cpu)
+out=$(TOKENS_FILE="$work/tokens.txt" wrk -t2 -c64 -d"${duration}s" --latency -s bench/ping.lua "http://127.0.0.1:$app_port")
+after=$(cpu)
+summary=$(echo "$out" | grep '^requests=')
+requests=$(echo "$summary" | grep -o "requests=[0-9]*" | cut -d= -f2)
+cpu_us=$(( (after - before) * 1000000 / ticks ))
+rss_kb=$(awk '/VmHWM/ {print $2}' "/proc/$server/status")
+echo "$out" | sed -n '/Latency Distribution/,/99%/p'
+echo "$summary"
+echo "tokens=$ntokens duration=${duration}s"
+echo "server_cpu_us_per_job=$(( cpu_us / (requests > 0 ? requests : 1) ))"
+echo "peak_rss_kb=$rss_kb"
+echo "cold_start_ms=${cold[*]}"

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Runs every test of catchup-jobs on a Debian 12 machine: installs what is
+# missing (apt-get), builds with meson/ninja, runs the whole suite.
+#
+#   scripts/test.sh              normal build (build/)
+#   scripts/test.sh --sanitize   AddressSanitizer + UndefinedBehaviorSanitizer (build-san/)
+#   scripts/test.sh --fuzz N     also runs each libFuzzer target for N seconds (build-fuzz/)
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+
+packages=(gcc pkg-config meson ninja-build python3 ca-certificates binutils
+  libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev libjwt-dev libssl-dev check
+  libpq-dev libsqlite3-dev libhiredis-dev redis-server postgresql shellcheck
+  clang libclang-rt-14-dev)
+
+install_missing() {
+  local missing=()
+  for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "installing: ${missing[*]}"
+  local sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+mode=normal
+fuzz_seconds=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --sanitize) mode=sanitize ;;
+    --fuzz) fuzz_seconds="${2:?--fuzz needs seconds}"; shift ;;
+    *) echo "usage: scripts/test.sh [--sanitize] [--fuzz SECONDS]" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+install_missing
+
+dir=build
+opts=()
+if [ "$mode" = sanitize ]; then
+  dir=build-san
+  opts=(-Dsanitizers=true)
+  export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:detect_stack_use_after_return=0
+  export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+  export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0"
+fi
+
+if [ -d "$dir" ]; then
+  meson setup --reconfigure "$dir" "${opts[@]}" >/dev/null
+else
+  meson setup "$dir" "${opts[@]}" >/dev/null
+fi
+ninja -C "$dir"
+
+set +e
+meson test -C "$dir" --print-errorlogs --num-processes 2
+status=$?
+set -e
+log="$dir/meson-logs/testlog.json"
+if [ -f "$log" ]; then
+  passed=$(grep -c '"result": "OK"' "$log" || true)
+  failed=$(grep -Ec '"result": "(FAIL|TIMEOUT|ERROR)"' "$log" || true)
+  echo "tests ($mode): $passed passed, $failed failed"
+fi
+[ $status -eq 0 ] || exit $status
+
+if [ "$fuzz_seconds" -gt 0 ]; then
+  if [ -d build-fuzz ]; then
+    CC=clang meson setup --reconfigure build-fuzz -Dfuzz=true -Dtests=false >/dev/null
+  else
+    CC=clang meson setup build-fuzz -Dfuzz=true -Dtests=false >/dev/null
+  fi
+  ninja -C build-fuzz
+  for f in build-fuzz/tests/fuzz/fuzz_*; do
+    [ -x "$f" ] || continue
+    echo "fuzzing $(basename "$f") for ${fuzz_seconds}s"
+    "$f" -max_total_time="$fuzz_seconds" -print_final_stats=0 >/dev/null 2>"$f.log" || { tail -40 "$f.log"; exit 1; }
+  done
+fi

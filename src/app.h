@@ -1,0 +1,40 @@
+/*
+ * app.h - the running service: configuration and every client, built once by
+ * serve.c and shared (read-only after start) by the request handlers.
+ *
+ * Members that a deployment does not configure are NULL (redis in local mode
+ * without Upstash). Mutable members are atomics with a comment.
+ */
+#ifndef CJ_APP_H
+#define CJ_APP_H
+
+#include <stdatomic.h>
+
+#include "config.h"
+#include "job.h"
+
+struct jwks;
+struct oidc;
+struct redis_rest;
+struct idem;
+struct queues;
+struct store;
+struct enqueuer;
+struct gauth;
+
+struct app {
+	const struct config *cfg;
+	struct jwks *jwks;
+	struct oidc *oidc;
+	struct redis_rest *redis; /* NULL: in-process idempotency store */
+	struct idem *idem;
+	struct queues *queues;
+	struct store *store;      /* NULL: no database configured/opened */
+	struct gauth *gauth;
+	struct enqueuer *enqueuer;
+	struct job_services svc;  /* what handlers get */
+	atomic_int draining;      /* SIGTERM received: refuse new work */
+	atomic_int redis_fault;   /* Upstash answered 401/400: a configuration fault */
+};
+
+#endif

@@ -1,0 +1,96 @@
+/*
+ * http_server.h - the HTTP/1.1 server (libmicrohttpd, thread per connection).
+ *
+ * Why thread per connection: job handlers block for seconds on upstream
+ * calls; with a thread per connection a slow job stalls only its own
+ * connection, and the code stays straight-line. Cloud Run sends at most 80
+ * (max 1000) concurrent requests per instance; threads get small stacks
+ * (256 KiB, mostly untouched), so 1,000+ open connections cost little.
+ * Idle connections are closed after HTTP_IDLE_TIMEOUT_S (no slowloris).
+ *
+ * The server owns request plumbing only: it collects headers, enforces the
+ * body cap (from Content-Length before reading, by counting for chunked
+ * bodies), and calls the application twice per request: on_headers (may
+ * answer at once, e.g. 401 or 413, before any body is read) and on_body
+ * (the complete body). Answers are JSON built by the application.
+ *
+ * Thread-safety: callbacks run concurrently on connection threads.
+ */
+#ifndef CJ_HTTP_SERVER_H
+#define CJ_HTTP_SERVER_H
+
+#include <stdint.h>
+
+#include "buf.h"
+#include "cj.h"
+#include "log.h"
+
+#define HTTP_IDLE_TIMEOUT_S 60
+#define HTTP_MAX_CONNECTIONS 4096
+/* A chunked body over the cap is read and dropped up to this many bytes to
+ * answer 413; beyond it the connection is closed without an answer. */
+#define HTTP_MAX_DISCARD (64u << 20)
+
+struct MHD_Connection;
+
+struct http_req {
+	struct MHD_Connection *conn;
+	const char *method;
+	const char *path;
+	long long content_length; /* -1 when not given */
+	struct buf body;          /* capped at max_body */
+	int body_too_big;
+	size_t discarded;         /* bytes dropped after the cap */
+	int answered;             /* on_headers answered */
+	int64_t start_ms;
+	void *app_state;          /* the application's, freed in on_done */
+	char trace_id[64];
+	char span_id[32];
+	struct log_ctx log;       /* installed while callbacks run */
+};
+
+struct http_answer {
+	int status;
+	char *body;               /* malloc'd; NULL = empty JSON object */
+	size_t len;
+	const char *content_type; /* NULL = application/json */
+	int close;                /* ask the client to close the connection */
+	char retry_after[16];     /* "" = no header */
+};
+
+struct http_app {
+	/* Return 1 when a filled in and the request is answered without reading
+	 * the body; 0 to read the body. */
+	int (*on_headers)(void *app, struct http_req *r, struct http_answer *a);
+	/* The body is complete (or over the cap: r->body_too_big); fill a. */
+	void (*on_body)(void *app, struct http_req *r, struct http_answer *a);
+	/* After the answer was sent or the connection died: free app_state. */
+	void (*on_done)(void *app, struct http_req *r);
+	void *app;
+};
+
+struct http_server;
+
+/* Starts listening on bind_address:port. NULL on failure (err says why). */
+struct http_server *http_server_start(const char *bind_address, int port, size_t max_body,
+				      const struct http_app *app, char *err, size_t errlen);
+/* Stops accepting new connections (listening socket closed). */
+void http_server_quiesce(struct http_server *s);
+/* Requests currently being processed. */
+long http_server_active(const struct http_server *s);
+/* Closes every connection and frees the server. */
+void http_server_stop(struct http_server *s);
+
+/* Header value (case-insensitive) or NULL. */
+const char *http_request_header(const struct http_req *r, const char *name);
+/* Query argument or NULL. Present but empty is "". */
+const char *http_request_query(const struct http_req *r, const char *name);
+
+/* Fills a with {"error": code, "message": msg} (plus any extra members of
+ * extra, borrowed). */
+void http_answer_error(struct http_answer *a, int status, const char *code, const char *fmt, ...)
+	CJ_PRINTF(4, 5);
+/* Fills a with the compact serialisation of body (reference stolen). */
+void http_answer_json(struct http_answer *a, int status, json_t *body);
+
+#endif

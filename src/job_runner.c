@@ -1,0 +1,474 @@
+/*
+ * job_runner.c - the /jobs/{type} pipeline of SPEC §5.1; see job_runner.h.
+ *
+ * Order: authenticate (401/403/503) → find the job (404) → method (405) →
+ * body size (413) → JSON object (400) → idempotency key → claim → validate
+ * the payload (permanent failure) → run the handler → answer by outcome.
+ * The payload is validated after the claim so that a redelivered invalid
+ * payload is answered "duplicate" instead of producing a second dead letter.
+ * Every non-2xx answer passes through answer_done(), which records the dead
+ * letter of a failed last attempt (step 8).
+ */
+#include "job_runner.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "idempotency.h"
+#include "log.h"
+#include "metrics.h"
+#include "registry.h"
+#include "router.h"
+#include "timeutil.h"
+
+#define DEFAULT_MAX_ATTEMPTS 100
+#define DEFAULT_DISPATCH_DEADLINE_S 600
+#define UNKNOWN_SCHEDULE_DEADLINE_S 180
+#define DEADLINE_MARGIN_S 5
+#define LEASE_MARGIN_S 30
+
+struct job_request {
+	char type_name[129];
+	const struct job_type *type;
+	char queue[101];
+	char task[501];
+	int retry_count;        /* -1 when not a Cloud Tasks push */
+	int cloud_tasks;        /* X-CloudTasks-QueueName present */
+	int scheduler;          /* X-CloudScheduler: true */
+	char sched_job[501];
+	char sched_time[64];
+	int authenticated;
+	const char *outcome;    /* metrics label of the answer */
+	json_t *payload;
+	struct idem_claim claim;
+	int claimed;
+};
+
+static int valid_id(const char *s, size_t max, const char *extra)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > max)
+		return 0;
+	for (; *s; s++) {
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		      (*s >= '0' && *s <= '9') || strchr(extra, *s)))
+			return 0;
+	}
+	return 1;
+}
+
+/* Reads the Cloud Tasks / Cloud Scheduler headers. 0, or 1 with a filled
+ * 400 answer when one is malformed. */
+static int read_delivery(struct http_req *r, struct job_request *st, struct http_answer *a)
+{
+	const char *q = http_request_header(r, "X-CloudTasks-QueueName");
+	const char *t = http_request_header(r, "X-CloudTasks-TaskName");
+	const char *rc = http_request_header(r, "X-CloudTasks-TaskRetryCount");
+	const char *sch = http_request_header(r, "X-CloudScheduler");
+	const char *sj = http_request_header(r, "X-CloudScheduler-JobName");
+	const char *stime = http_request_header(r, "X-CloudScheduler-ScheduleTime");
+	char *end;
+	long n;
+
+	st->retry_count = -1;
+	if (q) {
+		if (!valid_id(q, 100, "-_")) {
+			http_answer_error(a, 400, "invalid_request",
+					  "X-CloudTasks-QueueName: not a queue id");
+			return 1;
+		}
+		snprintf(st->queue, sizeof(st->queue), "%s", q);
+		st->cloud_tasks = 1;
+		st->retry_count = 0;
+	}
+	if (t) {
+		if (!valid_id(t, 500, "-_")) {
+			http_answer_error(a, 400, "invalid_request",
+					  "X-CloudTasks-TaskName: not a task id");
+			return 1;
+		}
+		snprintf(st->task, sizeof(st->task), "%s", t);
+	}
+	if (rc && st->cloud_tasks) {
+		n = strtol(rc, &end, 10);
+		if (end == rc || *end || n < 0 || n > 1000000) {
+			http_answer_error(a, 400, "invalid_request",
+					  "X-CloudTasks-TaskRetryCount: not a count");
+			return 1;
+		}
+		st->retry_count = (int)n;
+	}
+	if (sch && !strcmp(sch, "true") && !st->cloud_tasks) {
+		const char *slash;
+
+		st->scheduler = 1;
+		if (sj) {
+			/* Accept the short name or a full projects/.../jobs/NAME. */
+			slash = strrchr(sj, '/');
+			snprintf(st->sched_job, sizeof(st->sched_job), "%s", slash ? slash + 1 : sj);
+		}
+		if (stime && strlen(stime) < sizeof(st->sched_time))
+			snprintf(st->sched_time, sizeof(st->sched_time), "%s", stime);
+	}
+	return 0;
+}
+
+/* Queue limits; the registry's defaults until config/queues.json is loaded. */
+static void queue_limits(struct app *app, const char *queue, int *max_attempts, long *deadline_s)
+{
+	(void)app;
+	(void)queue;
+	*max_attempts = DEFAULT_MAX_ATTEMPTS;
+	*deadline_s = DEFAULT_DISPATCH_DEADLINE_S;
+}
+
+static long schedule_deadline(struct app *app, const char *job)
+{
+	(void)app;
+	(void)job;
+	return UNKNOWN_SCHEDULE_DEADLINE_S;
+}
+
+/* The attempt's whole budget in seconds (dispatch or attempt deadline). */
+static long attempt_budget_s(struct app *app, const struct job_request *st)
+{
+	int max_attempts;
+	long deadline;
+
+	if (st->scheduler)
+		return schedule_deadline(app, st->sched_job);
+	queue_limits(app, st->cloud_tasks ? st->queue : st->type ? st->type->queue : "",
+		     &max_attempts, &deadline);
+	return deadline;
+}
+
+static int is_last_attempt(struct app *app, const struct job_request *st)
+{
+	int max_attempts;
+	long deadline;
+
+	if (!st->cloud_tasks || st->retry_count < 0)
+		return 0;
+	queue_limits(app, st->queue, &max_attempts, &deadline);
+	if (max_attempts < 0)
+		return 0;
+	return st->retry_count + 1 >= max_attempts;
+}
+
+void job_runner_dead_letter(struct app *app, const char *type, const char *queue,
+			    const char *task, const json_t *payload, int attempts,
+			    const char *last_error)
+{
+	json_t *fields;
+
+	(void)app;
+	metrics_dead_letter(type);
+	/* Until a database is configured the log line is the dead letter. */
+	fields = json_pack("{s:s, s:s, s:s, s:O?, s:i, s:s}", "deadLetterType", type,
+			   "deadLetterQueue", queue ? queue : "", "deadLetterTask",
+			   task ? task : "", "payload", payload, "attempts", attempts, "lastError",
+			   last_error ? last_error : "");
+	log_fields(L_ERROR, fields, "dead letter for %s task \"%s\": %s", type,
+		   task && *task ? task : "(unnamed)", last_error ? last_error : "");
+	json_decref(fields);
+}
+
+/* Step 8: a failed last attempt of an authenticated Cloud Tasks push leaves
+ * a dead letter before it is answered. */
+static void answer_done(struct app *app, struct job_request *st, const struct http_answer *a,
+			const json_t *payload, const char *why)
+{
+	const char *msg = why;
+
+	if (a->status >= 200 && a->status < 300)
+		return;
+	if (a->status == 409 || !st->authenticated)
+		return;
+	if (st->scheduler) {
+		log_msg(L_ERROR, "scheduled job %s failed with HTTP %d; its next run repeats it",
+			st->type_name, a->status);
+		return;
+	}
+	if (!is_last_attempt(app, st))
+		return;
+	if (!msg)
+		msg = "last attempt failed";
+	{
+		char last[600];
+
+		snprintf(last, sizeof(last), "HTTP %d on the last attempt: %s", a->status, msg);
+		job_runner_dead_letter(app, st->type ? st->type->name : st->type_name, st->queue,
+				       st->task, payload, st->retry_count + 1, last);
+	}
+}
+
+static void reject(struct app *app, struct job_request *st, struct http_answer *a, int status,
+		   const char *code, const char *msg)
+{
+	http_answer_error(a, status, code, "%s", msg);
+	st->outcome = "rejected";
+	answer_done(app, st, a, NULL, msg);
+}
+
+int job_runner_headers(struct app *app, struct http_req *r, const char *type,
+		       struct job_request **state, struct http_answer *a)
+{
+	struct job_request *st = calloc(1, sizeof(*st));
+
+	*state = st;
+	if (!st) {
+		http_answer_error(a, 500, "internal", "out of memory");
+		return 1;
+	}
+	snprintf(st->type_name, sizeof(st->type_name), "%s", type);
+	st->outcome = "rejected";
+	r->log.job_type = st->type_name;
+	if (read_delivery(r, st, a))
+		return 1;
+	r->log.queue = st->queue[0] ? st->queue : NULL;
+	r->log.task_name = st->task[0] ? st->task : NULL;
+	r->log.attempt = st->retry_count;
+	if (router_authenticate(app, r, &app->cfg->oidc_allowed_emails, NULL, a))
+		return 1;
+	st->authenticated = 1;
+	st->type = registry_find(type);
+	if (!st->type) {
+		char msg[256];
+
+		snprintf(msg, sizeof(msg), "no job type \"%.128s\"", type);
+		reject(app, st, a, 404, "not_found", msg);
+		return 1;
+	}
+	if (strcmp(r->method, "POST")) {
+		reject(app, st, a, 405, "method_not_allowed", "jobs are pushed with POST");
+		return 1;
+	}
+	if (r->body_too_big) {
+		char msg[128];
+
+		snprintf(msg, sizeof(msg), "request body over MAX_BODY_BYTES (%ld bytes)",
+			 app->cfg->max_body_bytes);
+		reject(app, st, a, 413, "payload_too_large", msg);
+		a->close = 1;
+		return 1;
+	}
+	if (atomic_load(&app->draining)) {
+		http_answer_error(a, 503, "unavailable", "shutting down; retry later");
+		a->close = 1;
+		st->outcome = "retry";
+		answer_done(app, st, a, NULL, "instance shutting down");
+		return 1;
+	}
+	return 0;
+}
+
+/* The idempotency key of §5.1 step 4, or 0 when there is none. */
+static int derive_key(const struct job_request *st, const json_t *payload, char *key, size_t len)
+{
+	const json_t *k = json_object_get(payload, "idempotencyKey");
+
+	if (json_is_string(k) && json_string_length(k) >= 1 && json_string_length(k) <= 800) {
+		snprintf(key, len, "%s", json_string_value(k));
+		return 1;
+	}
+	if (st->cloud_tasks && st->task[0]) {
+		snprintf(key, len, "%s/%s", st->queue, st->task);
+		return 1;
+	}
+	if (st->scheduler && st->sched_job[0] && st->sched_time[0]) {
+		snprintf(key, len, "%s/%s", st->sched_job, st->sched_time);
+		return 1;
+	}
+	return 0;
+}
+
+static void settle_claim(struct app *app, struct job_request *st, int complete)
+{
+	char err[256] = "";
+	int lost = 0, rc;
+
+	if (!st->claimed)
+		return;
+	st->claimed = 0;
+	if (complete)
+		rc = idem_complete(app->idem, &st->claim, app->cfg->idempotency_ttl_seconds, &lost,
+				   err, sizeof(err));
+	else
+		rc = idem_release(app->idem, &st->claim, &lost, err, sizeof(err));
+	if (rc) {
+		log_msg(L_WARNING, "idempotency %s failed for \"%s\": %s",
+			complete ? "complete" : "release", st->claim.key, err[0] ? err : cj_strerror(rc));
+		if (rc == CJ_ECONFIG)
+			atomic_store(&app->redis_fault, 1);
+		return;
+	}
+	if (lost) {
+		metrics_claim_lost();
+		log_msg(L_WARNING, "idempotency claim on \"%s\" had expired before %s; another "
+				   "delivery may have run the job",
+			st->claim.key, complete ? "completion" : "release");
+	}
+}
+
+/* The one place where job outcomes become answers (§5.1 step 7). */
+static void answer_outcome(struct app *app, struct job_request *st, struct job_ctx *ctx,
+			   enum job_outcome outcome, struct http_answer *a)
+{
+	json_t *body;
+
+	switch (outcome) {
+	case JOB_OK:
+		settle_claim(app, st, 1);
+		st->outcome = "completed";
+		http_answer_json(a, 200,
+				 json_pack("{s:s, s:o}", "status", "completed", "result",
+					   ctx->result ? json_incref(ctx->result) : json_object()));
+		return;
+	case JOB_RETRY:
+		settle_claim(app, st, 0);
+		st->outcome = "retry";
+		body = json_pack("{s:s, s:s, s:s}", "status", "retry", "error", "unavailable",
+				 "message", ctx->error_msg[0] ? ctx->error_msg : "transient failure");
+		if (body && ctx->error_code[0])
+			json_object_set_new(body, "reason", json_string(ctx->error_code));
+		http_answer_json(a, 503, body);
+		answer_done(app, st, a, st->payload, ctx->error_msg);
+		return;
+	case JOB_PERMANENT:
+		if (!st->scheduler)
+			job_runner_dead_letter(app, st->type->name, st->queue, st->task, st->payload,
+					       st->retry_count + 1, ctx->error_msg);
+		else
+			log_msg(L_ERROR, "scheduled job %s failed permanently: %s", st->type->name,
+				ctx->error_msg);
+		settle_claim(app, st, 1);
+		st->outcome = "failed";
+		http_answer_json(a, 200,
+				 json_pack("{s:s, s:b, s:s, s:s}", "status", "failed", "retry", 0,
+					   "error", ctx->error_code[0] ? ctx->error_code : "failed",
+					   "message", ctx->error_msg));
+		return;
+	}
+	BUG("unknown job outcome");
+}
+
+static enum job_outcome run_handler(struct app *app, struct job_request *st, struct job_ctx *ctx)
+{
+	char err[256];
+	enum job_outcome outcome;
+	int64_t start;
+
+	if (schema_validate(st->type->fields, st->payload, err, sizeof(err)))
+		return job_fail(ctx, JOB_PERMANENT, "invalid_payload", "%s", err);
+	if (!st->type->run)
+		BUG("run_handler called for a job without a handler");
+	metrics_inflight_add(1);
+	start = time_mono_ms();
+	outcome = st->type->run(ctx);
+	metrics_job_duration(st->type->name, (double)(time_mono_ms() - start) / 1000.0);
+	metrics_inflight_add(-1);
+	/* A handler that returns after its deadline has been cut off. */
+	if (outcome == JOB_OK && job_aborting())
+		outcome = job_fail(ctx, JOB_RETRY, "shutting_down", "instance shutting down");
+	(void)app;
+	return outcome;
+}
+
+void job_runner_body(struct app *app, struct http_req *r, struct job_request *st,
+		     struct http_answer *a)
+{
+	char key[1024], err[256] = "";
+	struct job_ctx ctx;
+	enum idem_state state = IDEM_CLAIMED;
+	enum job_outcome outcome;
+	json_error_t jerr;
+	long budget;
+	int rc, has_key;
+
+	if (r->body_too_big) {
+		reject(app, st, a, 413, "payload_too_large", "request body over MAX_BODY_BYTES");
+		return;
+	}
+	st->payload = json_loadb(buf_str(&r->body), r->body.len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!st->payload || !json_is_object(st->payload)) {
+		char msg[300];
+
+		if (st->payload)
+			snprintf(msg, sizeof(msg), "body must be a JSON object");
+		else
+			snprintf(msg, sizeof(msg), "body is not JSON: %s", jerr.text);
+		json_decref(st->payload);
+		st->payload = NULL;
+		reject(app, st, a, 400, "invalid_json", msg);
+		return;
+	}
+	if (!st->type->run) {
+		reject(app, st, a, 501, "not_implemented",
+		       "this job type is not implemented yet in this revision");
+		return;
+	}
+
+	budget = attempt_budget_s(app, st);
+	has_key = derive_key(st, st->payload, key, sizeof(key));
+	if (has_key) {
+		rc = idem_prepare(&st->claim, st->type->name, key);
+		if (rc) {
+			reject(app, st, a, 400, "invalid_request", "idempotency key too long");
+			return;
+		}
+		rc = idem_claim(app->idem, &st->claim, budget + LEASE_MARGIN_S, &state, err,
+				sizeof(err));
+		if (rc == CJ_EUNAVAIL && app->cfg->idempotency_fail_open) {
+			log_msg(L_WARNING, "idempotency store unreachable (%s); running without a "
+					   "claim (IDEMPOTENCY_FAIL_MODE=open)", err);
+		} else if (rc) {
+			if (rc == CJ_ECONFIG) {
+				atomic_store(&app->redis_fault, 1);
+				log_msg(L_ERROR, "idempotency store refused the claim: %s", err);
+			} else {
+				log_msg(L_WARNING, "idempotency store unreachable: %s", err);
+			}
+			http_answer_error(a, 503, "unavailable",
+					  "idempotency store unavailable; retry later");
+			a->retry_after[0] = '5';
+			st->outcome = "retry";
+			answer_done(app, st, a, st->payload, "idempotency store unavailable");
+			return;
+		} else if (state == IDEM_DUPLICATE) {
+			st->outcome = "duplicate";
+			http_answer_json(a, 200, json_pack("{s:s}", "status", "duplicate"));
+			return;
+		} else if (state == IDEM_IN_PROGRESS) {
+			st->outcome = "in_progress";
+			http_answer_error(a, 409, "in_progress",
+					  "another delivery of this job is running");
+			return;
+		} else {
+			st->claimed = 1;
+		}
+	} else {
+		log_msg(L_INFO, "job %s has no idempotency key; running without a claim",
+			st->type->name);
+	}
+
+	job_ctx_init(&ctx, st->type, st->payload, st->retry_count < 0 ? 0 : st->retry_count,
+		     time_mono_ms() + (budget - DEADLINE_MARGIN_S) * 1000, &app->svc);
+	outcome = run_handler(app, st, &ctx);
+	answer_outcome(app, st, &ctx, outcome, a);
+	job_ctx_release(&ctx);
+}
+
+void job_runner_done(struct app *app, struct http_req *r, struct job_request *st)
+{
+	if (!st)
+		return;
+	/* A claim still held here belongs to a connection that died mid-job. */
+	settle_claim(app, st, 0);
+	metrics_request(st->type ? st->type->name : "unknown", st->outcome);
+	r->log.outcome = st->outcome;
+	r->log.duration_ms = time_mono_ms() - r->start_ms;
+	log_msg(L_INFO, "%s /jobs/%s answered: %s", r->method, st->type_name, st->outcome);
+	json_decref(st->payload);
+	free(st);
+}

@@ -1,0 +1,154 @@
+/*
+ * serve.c - service start-up and graceful shutdown; see serve.h.
+ *
+ * Signals: SIGTERM and SIGINT are blocked in every thread and taken by the
+ * main thread with sigtimedwait(), so no code runs in signal context;
+ * SIGPIPE is ignored (a client that hangs up must not kill the process).
+ */
+#include "serve.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "http_client.h"
+#include "http_server.h"
+#include "idempotency.h"
+#include "jwks.h"
+#include "log.h"
+#include "metrics.h"
+#include "oidc.h"
+#include "redis_rest.h"
+#include "router.h"
+#include "timeutil.h"
+
+int app_init(struct app *app, const struct config *cfg, char *err, size_t errlen)
+{
+	char ferr[256] = "";
+	int rc;
+
+	memset(app, 0, sizeof(*app));
+	app->cfg = cfg;
+	app->jwks = jwks_new(cfg->oidc_jwks_url);
+	if (!app->jwks)
+		goto nomem;
+	app->oidc = oidc_new(app->jwks, &cfg->oidc_issuers, &cfg->oidc_audience);
+	if (!app->oidc)
+		goto nomem;
+	if (cfg->upstash_url) {
+		app->redis = redis_rest_new(cfg->upstash_url, cfg->upstash_token, NULL);
+		if (!app->redis)
+			goto nomem;
+		app->idem = idem_new_redis(app->redis);
+	} else {
+		app->idem = idem_new_memory();
+	}
+	if (!app->idem)
+		goto nomem;
+	app->svc.cfg = cfg;
+	app->svc.redis = app->redis;
+	rc = jwks_refresh(app->jwks, ferr, sizeof(ferr));
+	if (rc)
+		log_msg(L_WARNING, "token signing keys not loaded from %s yet: %s (jobs get 503 "
+				   "until they are)",
+			cfg->oidc_jwks_url, ferr[0] ? ferr : cj_strerror(rc));
+	return CJ_OK;
+nomem:
+	snprintf(err, errlen, "out of memory while starting");
+	app_release(app);
+	return CJ_ENOMEM;
+}
+
+void app_release(struct app *app)
+{
+	idem_free(app->idem);
+	redis_rest_free(app->redis);
+	oidc_free(app->oidc);
+	jwks_free(app->jwks);
+	memset(app, 0, sizeof(*app));
+}
+
+static int wait_signal(const sigset_t *set, long timeout_ms)
+{
+	struct timespec ts = {timeout_ms / 1000, (timeout_ms % 1000) * 1000000L};
+	int sig = sigtimedwait(set, NULL, &ts);
+
+	return sig < 0 ? 0 : sig;
+}
+
+static void drain(struct app *app, struct http_server *srv)
+{
+	int64_t start = time_mono_ms();
+	int64_t grace = app->cfg->shutdown_grace_seconds * 1000;
+
+	atomic_store(&app->draining, 1);
+	http_server_quiesce(srv);
+	log_msg(L_INFO, "shutting down: %ld requests in flight, %ld s grace",
+		http_server_active(srv), app->cfg->shutdown_grace_seconds);
+	while (http_server_active(srv) > 0 && time_mono_ms() - start < grace) {
+		struct timespec ts = {0, 20 * 1000000L};
+
+		nanosleep(&ts, NULL);
+	}
+	if (http_server_active(srv) > 0) {
+		log_msg(L_WARNING, "shutdown grace over: cutting off %ld running jobs (claims "
+				   "released, answered 503)",
+			metrics_inflight());
+		job_abort_all();
+		start = time_mono_ms();
+		while (http_server_active(srv) > 0 && time_mono_ms() - start < 700) {
+			struct timespec ts = {0, 10 * 1000000L};
+
+			nanosleep(&ts, NULL);
+		}
+	}
+}
+
+int serve_run(const struct config *cfg)
+{
+	char err[256] = "";
+	struct http_server *srv;
+	struct http_app happ;
+	struct app app;
+	sigset_t set;
+	int sig;
+
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	if (http_client_global_init()) {
+		fprintf(stderr, "catchup-jobs: cannot initialise libcurl\n");
+		return 1;
+	}
+	if (app_init(&app, cfg, err, sizeof(err))) {
+		fprintf(stderr, "catchup-jobs: %s\n", err);
+		http_client_global_cleanup();
+		return 1;
+	}
+	happ = router_http_app(&app);
+	srv = http_server_start(cfg->bind_address, (int)cfg->port, (size_t)cfg->max_body_bytes,
+				&happ, err, sizeof(err));
+	if (!srv) {
+		fprintf(stderr, "catchup-jobs: %s\n", err);
+		app_release(&app);
+		http_client_global_cleanup();
+		return 1;
+	}
+	log_msg(L_INFO, "catchup-jobs %s listening on %s:%ld (%s mode, idempotency %s)",
+		CJ_VERSION, cfg->bind_address, cfg->port, cfg->cloud_mode ? "cloud" : "local",
+		idem_mode(app.idem));
+	do {
+		sig = wait_signal(&set, 1000);
+	} while (!sig);
+	log_msg(L_INFO, "received %s", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+	drain(&app, srv);
+	http_server_stop(srv);
+	app_release(&app);
+	http_client_global_cleanup();
+	log_msg(L_INFO, "stopped");
+	return 0;
+}

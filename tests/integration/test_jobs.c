@@ -1,0 +1,417 @@
+/*
+ * test_jobs.c - POST /jobs/{type} end to end against the real binary, real
+ * Redis behind the Upstash-compatible server, and minted Google-shaped
+ * tokens: outcomes, duplicates, exactly-once under 50 concurrent deliveries,
+ * retries releasing the key, permanent failures and dead letters, and every
+ * request-level rejection (404, 405, 413, 400, 501).
+ */
+#include <check.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "itest.h"
+
+static struct itest W;
+static struct cj_server S;
+static char *TOKEN;
+
+static int ping_max_attempts(void)
+{
+	char path[1024];
+	json_t *q;
+	int n = 100;
+
+	snprintf(path, sizeof(path), "%s/config/queues.json",
+		 getenv("CJ_SOURCE_ROOT") ? getenv("CJ_SOURCE_ROOT") : ".");
+	q = json_load_file(path, 0, NULL);
+	if (q) {
+		json_t *m = json_object_get(json_object_get(json_object_get(q, "ping-queue"),
+							    "retryConfig"),
+					    "maxAttempts");
+
+		if (json_is_integer(m))
+			n = (int)json_integer_value(m);
+		json_decref(q);
+	}
+	return n;
+}
+
+START_TEST(ping_completes_with_its_payload)
+{
+	struct httpc_resp r;
+	char task[64];
+
+	ck_assert_int_eq(cj_push(&S, "ping", TOKEN, "ping-queue", itest_task_id(task, sizeof(task)),
+				 0, "{\"hello\":\"world\",\"n\":3}", &r),
+			 0);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_str_eq(httpc_json_str(&r, "status"), "completed");
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(r.json, "result"),
+							   "hello")),
+			 "world");
+	httpc_resp_free(&r);
+}
+END_TEST
+
+START_TEST(same_task_twice_is_a_duplicate)
+{
+	struct httpc_resp r;
+	char task[64];
+
+	itest_task_id(task, sizeof(task));
+	ck_assert_int_eq(cj_push(&S, "ping", TOKEN, "ping-queue", task, 0, "{}", &r), 0);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_str_eq(httpc_json_str(&r, "status"), "completed");
+	httpc_resp_free(&r);
+	ck_assert_int_eq(cj_push(&S, "ping", TOKEN, "ping-queue", task, 1, "{}", &r), 0);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_str_eq(httpc_json_str(&r, "status"), "duplicate");
+	httpc_resp_free(&r);
+}
+END_TEST
+
+START_TEST(payload_idempotency_key_wins)
+{
+	struct httpc_resp r;
+	char t1[64], t2[64], body[128];
+
+	snprintf(body, sizeof(body), "{\"idempotencyKey\":\"%s\"}", itest_task_id(t1, sizeof(t1)));
+	ck_assert_int_eq(cj_push(&S, "ping", TOKEN, "ping-queue", t1, 0, body, &r), 0);
+	ck_assert_str_eq(httpc_json_str(&r, "status"), "completed");
+	httpc_resp_free(&r);
+	/* Another task name, same key: the job already ran. */
+	ck_assert_int_eq(cj_push(&S, "ping", TOKEN, "ping-queue", itest_task_id(t2, sizeof(t2)), 0,
+				 body, &r),
+			 0);
+	ck_assert_str_eq(httpc_json_str(&r, "status"), "duplicate");
+	httpc_resp_free(&r);
+}
+END_TEST
+
+struct delivery {
+	const char *task;
+	long status;
+	char outcome[32];
+};
+
+static void *deliver(void *arg)
+{
+	struct delivery *d = arg;
+	struct httpc_resp r;
+
+	if (!cj_push(&S, "ping", TOKEN, "ping-queue", d->task, 0, "{\"sleepMs\":300}", &r)) {
+		d->status = r.status;
+		snprintf(d->outcome, sizeof(d->outcome), "%s",
+			 httpc_json_str(&r, "status") ? httpc_json_str(&r, "status")
+						      : httpc_json_str(&r, "error"));
+	}
+	httpc_resp_free(&r);
+	return NULL;
+}
+
+START_TEST(fifty_concurrent_deliveries_run_once)
+{
+	struct delivery d[50];
+	pthread_t th[50];
+	char task[64];
+	int i, completed = 0, duplicate = 0, busy = 0;
+
+	itest_task_id(task, sizeof(task));
+	for (i = 0; i < 50; i++) {
+		d[i] = (struct delivery){task, 0, ""};
+		ck_assert_int_eq(pthread_create(&th[i], NULL, deliver, &d[i]), 0);
+	}
+	for (i = 0; i < 50; i++)
+		pthread_join(th[i], NULL);
+	for (i = 0; i < 50; i++) {
+		if (d[i].status == 200 && !strcmp(d[i].outcome, "completed"))
+			completed++;
+		else if (d[i].status == 200 && !strcmp(d[i].outcome, "duplicate"))
+			duplicate++;
+		else if (d[i].status == 409 && !strcmp(d[i].outcome, "in_progress"))
+			busy++;
+	}
+	ck_assert_int_eq(completed, 1);
+	ck_assert_int_eq(completed + duplicate + busy, 50);
+}
+END_TEST
+
+START_TEST(transient_failure_releases_the_key)
+{
+	struct httpc_resp r;
+	char task[64];
+
+	itest_task_id(task, sizeof(task));
+	ck_assert_int_eq(cj_push(&S, "ping", TOKEN, "ping-queue", task, 0,
+				 "{\"fail\":\"transient\"}", &r),
+			 0);
+	ck_assert_int_eq(r.status, 503);
+	ck_assert_str_eq(httpc_json_str(&r, "status"), "retry");
+	ck_assert_str_eq(httpc_json_str(&r, "error"), "unavailable");
+	httpc_resp_free(&r);
+	/* The retry of the same task runs again (key released, not duplicate). */
+	ck_assert_int_eq(cj_push(&S, "ping", TOKEN, "ping-queue", task, 1, "{}", &r), 0);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_str_eq(httpc_json_str(&r, "status"), "completed");
+	httpc_resp_free(&r);
+}
+END_TEST
+
+START_TEST(permanent_failure_is_acknowledged_and_dead_lettered)
+{
+	struct httpc_resp r;
+	char task[64], *log;
+	const char *needles[] = {"dead letter", task, "\"payload\":{\"fail\":\"permanent\"}", NULL};
+
+	itest_task_id(task, sizeof(task));
+	ck_assert_int_eq(cj_push(&S, "ping", TOKEN, "ping-queue", task, 0,
+				 "{\"fail\":\"permanent\"}", &r),
+			 0);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_str_eq(httpc_json_str(&r, "status"), "failed");
+	ck_assert(json_is_false(json_object_get(r.json, "retry")));
+	ck_assert_str_eq(httpc_json_str(&r, "error"), "ping_permanent");
+	httpc_resp_free(&r);
+	log = cj_server_log(&S);
+	ck_assert_int_eq(log_count(log, needles), 1);
+	free(log);
+	/* Acknowledged: a redelivery is a duplicate, not a second failure. */
+	ck_assert_int_eq(cj_push(&S, "ping", TOKEN, "ping-queue", task, 1,
+				 "{\"fail\":\"permanent\"}", &r),
+			 0);
+	ck_assert_str_eq(httpc_json_str(&r, "status"), "duplicate");
+	httpc_resp_free(&r);
+}
+END_TEST
+
+START_TEST(invalid_payload_is_a_permanent_failure)
+{
+	struct httpc_resp r;
+	char task[64], *log;
+	const char *needles[] = {"dead letter", task, "sleepMs", NULL};
+
+	itest_task_id(task, sizeof(task));
+	ck_assert_int_eq(cj_push(&S, "ping", TOKEN, "ping-queue", task, 0, "{\"sleepMs\":-1}", &r),
+			 0);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_str_eq(httpc_json_str(&r, "status"), "failed");
+	ck_assert_str_eq(httpc_json_str(&r, "error"), "invalid_payload");
+	ck_assert_ptr_nonnull(strstr(httpc_json_str(&r, "message"), "sleepMs"));
+	httpc_resp_free(&r);
+	log = cj_server_log(&S);
+	ck_assert_int_eq(log_count(log, needles), 1);
+	free(log);
+}
+END_TEST
+
+START_TEST(failed_last_attempt_leaves_a_dead_letter)
+{
+	struct httpc_resp r;
+	char task[64], *log;
+	const char *needles[] = {"dead letter", task, "on the last attempt", NULL};
+	int last = ping_max_attempts() - 1;
+
+	itest_task_id(task, sizeof(task));
+	/* Not the last attempt: no dead letter. */
+	ck_assert_int_eq(cj_push(&S, "ping", TOKEN, "ping-queue", task, last - 1,
+				 "{\"fail\":\"transient\"}", &r),
+			 0);
+	ck_assert_int_eq(r.status, 503);
+	httpc_resp_free(&r);
+	log = cj_server_log(&S);
+	ck_assert_int_eq(log_count(log, needles), 0);
+	free(log);
+	ck_assert_int_eq(cj_push(&S, "ping", TOKEN, "ping-queue", task, last,
+				 "{\"fail\":\"transient\"}", &r),
+			 0);
+	ck_assert_int_eq(r.status, 503);
+	httpc_resp_free(&r);
+	log = cj_server_log(&S);
+	ck_assert_int_eq(log_count(log, needles), 1);
+	free(log);
+}
+END_TEST
+
+START_TEST(unknown_type_is_404_and_dead_lettered_on_last_attempt)
+{
+	struct httpc_resp r;
+	char task[64], *log;
+	const char *needles[] = {"dead letter", task, "\"payload\":null", NULL};
+
+	itest_task_id(task, sizeof(task));
+	ck_assert_int_eq(cj_push(&S, "no-such-job", TOKEN, "ping-queue", task, 0, "{}", &r), 0);
+	ck_assert_int_eq(r.status, 404);
+	ck_assert_str_eq(httpc_json_str(&r, "error"), "not_found");
+	httpc_resp_free(&r);
+	ck_assert_int_eq(cj_push(&S, "no-such-job", TOKEN, "ping-queue", task,
+				 ping_max_attempts() - 1, "{}", &r),
+			 0);
+	ck_assert_int_eq(r.status, 404);
+	httpc_resp_free(&r);
+	log = cj_server_log(&S);
+	ck_assert_int_eq(log_count(log, needles), 1);
+	free(log);
+}
+END_TEST
+
+START_TEST(wrong_method_is_405)
+{
+	struct httpc_resp r;
+	char url[128], auth[4096];
+	const char *h[] = {auth, NULL};
+
+	snprintf(url, sizeof(url), "%s/jobs/ping", S.base);
+	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", TOKEN);
+	ck_assert_int_eq(httpc_request("GET", url, h, NULL, 0, 10000, &r), 0);
+	ck_assert_int_eq(r.status, 405);
+	ck_assert_str_eq(httpc_json_str(&r, "error"), "method_not_allowed");
+	httpc_resp_free(&r);
+}
+END_TEST
+
+START_TEST(oversized_bodies_are_413)
+{
+	struct httpc_resp r;
+	char url[128], auth[4096], *big;
+	const char *h[] = {auth, NULL};
+	size_t n = 5000;
+
+	big = malloc(n + 1);
+	ck_assert_ptr_nonnull(big);
+	memset(big, ' ', n);
+	big[0] = '{';
+	big[n - 1] = '}';
+	big[n] = '\0';
+	snprintf(url, sizeof(url), "%s/jobs/ping", S.base);
+	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", TOKEN);
+	/* With Content-Length: refused before the body is read. */
+	ck_assert_int_eq(httpc_request("POST", url, h, big, n, 10000, &r), 0);
+	ck_assert_int_eq(r.status, 413);
+	ck_assert_str_eq(httpc_json_str(&r, "error"), "payload_too_large");
+	httpc_resp_free(&r);
+	/* Chunked: counted as it arrives. */
+	ck_assert_int_eq(httpc_post_chunked(url, h, big, n, &r), 0);
+	ck_assert_int_eq(r.status, 413);
+	httpc_resp_free(&r);
+	/* A chunked body under the cap is fine. */
+	ck_assert_int_eq(httpc_post_chunked(url, h, "{\"x\":1}", 7, &r), 0);
+	ck_assert_int_eq(r.status, 200);
+	httpc_resp_free(&r);
+	free(big);
+}
+END_TEST
+
+START_TEST(bodies_that_are_not_json_objects_are_400)
+{
+	struct httpc_resp r;
+	char task[64];
+
+	ck_assert_int_eq(cj_push(&S, "ping", TOKEN, "ping-queue", itest_task_id(task, sizeof(task)),
+				 0, "not json", &r),
+			 0);
+	ck_assert_int_eq(r.status, 400);
+	ck_assert_str_eq(httpc_json_str(&r, "error"), "invalid_json");
+	httpc_resp_free(&r);
+	ck_assert_int_eq(cj_push(&S, "ping", TOKEN, "ping-queue", itest_task_id(task, sizeof(task)),
+				 0, "[1,2]", &r),
+			 0);
+	ck_assert_int_eq(r.status, 400);
+	ck_assert_str_eq(httpc_json_str(&r, "error"), "invalid_json");
+	httpc_resp_free(&r);
+}
+END_TEST
+
+START_TEST(content_type_does_not_matter)
+{
+	const char *octet[] = {"Content-Type: application/octet-stream", NULL};
+	struct httpc_resp r;
+	char task[64];
+
+	/* No Content-Type (Cloud Tasks' default). */
+	ck_assert_int_eq(cj_push(&S, "ping", TOKEN, "ping-queue", itest_task_id(task, sizeof(task)),
+				 0, "{\"a\":1}", &r),
+			 0);
+	ck_assert_int_eq(r.status, 200);
+	httpc_resp_free(&r);
+	/* Cloud Scheduler's default. */
+	ck_assert_int_eq(cj_push_ex(&S, "ping", TOKEN, "ping-queue",
+				    itest_task_id(task, sizeof(task)), 0, "{\"a\":1}", octet, &r),
+			 0);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_str_eq(httpc_json_str(&r, "status"), "completed");
+	httpc_resp_free(&r);
+}
+END_TEST
+
+START_TEST(scheduler_pushes_are_keyed_by_job_and_time)
+{
+	const char *h[] = {"X-CloudScheduler: true", "X-CloudScheduler-JobName: ping-every-minute",
+			   "X-CloudScheduler-ScheduleTime: 2026-11-22T20:00:00Z",
+			   "User-Agent: Google-Cloud-Scheduler", NULL};
+	struct httpc_resp r;
+
+	ck_assert_int_eq(cj_push_ex(&S, "ping", TOKEN, NULL, NULL, -1, "{}", h, &r), 0);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_str_eq(httpc_json_str(&r, "status"), "completed");
+	httpc_resp_free(&r);
+	ck_assert_int_eq(cj_push_ex(&S, "ping", TOKEN, NULL, NULL, -1, "{}", h, &r), 0);
+	ck_assert_str_eq(httpc_json_str(&r, "status"), "duplicate");
+	httpc_resp_free(&r);
+}
+END_TEST
+
+START_TEST(unbuilt_handlers_answer_501)
+{
+	struct httpc_resp r;
+	char task[64];
+
+	ck_assert_int_eq(cj_push(&S, "adaptive-sync", TOKEN, "adaptive-sync-queue",
+				 itest_task_id(task, sizeof(task)), 0, "{}", &r),
+			 0);
+	ck_assert_int_eq(r.status, 501);
+	ck_assert_str_eq(httpc_json_str(&r, "error"), "not_implemented");
+	httpc_resp_free(&r);
+}
+END_TEST
+
+int main(void)
+{
+	const char *extra[] = {"MAX_BODY_BYTES=4096", NULL};
+	Suite *s = suite_create("jobs");
+	TCase *tc = tcase_create("jobs");
+	SRunner *sr;
+	int failed;
+
+	itest_setup(&W);
+	itest_server(&W, &S, extra);
+	TOKEN = itest_token(&W);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, ping_completes_with_its_payload);
+	tcase_add_test(tc, same_task_twice_is_a_duplicate);
+	tcase_add_test(tc, payload_idempotency_key_wins);
+	tcase_add_test(tc, fifty_concurrent_deliveries_run_once);
+	tcase_add_test(tc, transient_failure_releases_the_key);
+	tcase_add_test(tc, permanent_failure_is_acknowledged_and_dead_lettered);
+	tcase_add_test(tc, invalid_payload_is_a_permanent_failure);
+	tcase_add_test(tc, failed_last_attempt_leaves_a_dead_letter);
+	tcase_add_test(tc, unknown_type_is_404_and_dead_lettered_on_last_attempt);
+	tcase_add_test(tc, wrong_method_is_405);
+	tcase_add_test(tc, oversized_bodies_are_413);
+	tcase_add_test(tc, bodies_that_are_not_json_objects_are_400);
+	tcase_add_test(tc, content_type_does_not_matter);
+	tcase_add_test(tc, scheduler_pushes_are_keyed_by_job_and_time);
+	tcase_add_test(tc, unbuilt_handlers_answer_501);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	/* One process: fixtures stopped and restarted by a test stay so. */
+	srunner_set_fork_status(sr, CK_NOFORK);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	free(TOKEN);
+	if (cj_server_stop(&S) != 0)
+		failed++;
+	itest_teardown(&W);
+	return failed ? 1 : 0;
+}

@@ -1,0 +1,342 @@
+/*
+ * test_operations.c - health, readiness, metrics, in-flight gauge under 80
+ * concurrent jobs, trace correlation in logs, routing errors, and the
+ * command line (configuration errors, --help, --version, check).
+ */
+#include <check.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "itest.h"
+
+static struct itest W;
+static struct cj_server S;
+
+static json_t *get_json(const char *path, long *status)
+{
+	struct httpc_resp r;
+	char url[256];
+	json_t *j;
+
+	snprintf(url, sizeof(url), "%s%s", S.base, path);
+	ck_assert_int_eq(httpc_get(url, NULL, &r), 0);
+	*status = r.status;
+	j = json_incref(r.json);
+	httpc_resp_free(&r);
+	return j;
+}
+
+static long metric_value(const char *body, const char *series)
+{
+	char pat[256];
+	const char *p;
+
+	snprintf(pat, sizeof(pat), "\n%s ", series);
+	p = strstr(body, pat);
+	if (p)
+		p++;
+
+	if (!p)
+		return -1;
+	return strtol(p + strlen(series) + 1, NULL, 10);
+}
+
+START_TEST(liveness_and_readiness)
+{
+	long st;
+	json_t *j = get_json("/health/live", &st), *redis, *jwks;
+
+	ck_assert_int_eq(st, 200);
+	ck_assert_str_eq(json_string_value(json_object_get(j, "status")), "ok");
+	json_decref(j);
+	j = get_json("/health/ready", &st);
+	ck_assert_int_eq(st, 200);
+	ck_assert_str_eq(json_string_value(json_object_get(j, "status")), "ok");
+	redis = json_object_get(j, "redis");
+	ck_assert_str_eq(json_string_value(json_object_get(redis, "status")), "ok");
+	ck_assert_str_eq(json_string_value(json_object_get(redis, "mode")), "upstash");
+	ck_assert(json_is_integer(json_object_get(redis, "latencyMs")));
+	jwks = json_object_get(j, "jwks");
+	ck_assert_str_eq(json_string_value(json_object_get(jwks, "status")), "ok");
+	ck_assert_int_eq(json_integer_value(json_object_get(jwks, "keys")), 2);
+	ck_assert(json_is_integer(json_object_get(jwks, "ageSeconds")));
+	json_decref(j);
+}
+END_TEST
+
+START_TEST(readiness_is_down_while_redis_is)
+{
+	long st;
+	json_t *j;
+
+	redis_fixture_stop_redis(&W.redis);
+	j = get_json("/health/ready", &st);
+	ck_assert_int_eq(st, 503);
+	ck_assert_str_eq(json_string_value(json_object_get(j, "status")), "down");
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(j, "redis"), "status")),
+			 "down");
+	json_decref(j);
+	ck_assert_int_eq(redis_fixture_start_redis(&W.redis), 0);
+	j = get_json("/health/ready", &st);
+	ck_assert_int_eq(st, 200);
+	json_decref(j);
+}
+END_TEST
+
+START_TEST(metrics_exposition)
+{
+	static const char *const names[] = {
+		"catchup_jobs_requests_total", "catchup_jobs_job_duration_seconds",
+		"catchup_jobs_auth_failures_total", "catchup_jobs_inflight_jobs",
+		"catchup_jobs_upstream_duration_seconds", "catchup_jobs_enqueue_total",
+		"catchup_jobs_dead_letters_total", "catchup_jobs_claims_lost_total"};
+	struct httpc_resp r;
+	char url[128], task[64], *tok = itest_token(&W);
+
+	ck_assert_int_eq(cj_push(&S, "ping", tok, "ping-queue", itest_task_id(task, sizeof(task)),
+				 0, "{}", &r),
+			 0);
+	httpc_resp_free(&r);
+	snprintf(url, sizeof(url), "%s/metrics", S.base);
+	ck_assert_int_eq(httpc_get(url, NULL, &r), 0);
+	ck_assert_int_eq(r.status, 200);
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		ck_assert_msg(strstr(r.body, names[i]) != NULL, "missing %s", names[i]);
+	ck_assert_int_ge(metric_value(r.body, "catchup_jobs_requests_total{type=\"ping\",outcome="
+					      "\"completed\"}"),
+			 1);
+	ck_assert_ptr_nonnull(strstr(r.body, "catchup_jobs_job_duration_seconds_bucket{type=\"ping\""));
+	ck_assert_ptr_nonnull(strstr(r.body, "catchup_jobs_upstream_duration_seconds_count{upstream="
+					     "\"redis\""));
+	httpc_resp_free(&r);
+	free(tok);
+}
+END_TEST
+
+struct sleeper {
+	const char *token;
+	long status;
+};
+
+static void *sleep_job(void *arg)
+{
+	struct sleeper *sl = arg;
+	struct httpc_resp r;
+	char task[64];
+
+	if (!cj_push(&S, "ping", sl->token, "ping-queue", itest_task_id(task, sizeof(task)), 0,
+		     "{\"sleepMs\":2000}", &r))
+		sl->status = r.status;
+	httpc_resp_free(&r);
+	return NULL;
+}
+
+START_TEST(eighty_jobs_in_flight_and_liveness_answers)
+{
+	struct sleeper sl[80];
+	pthread_t th[80];
+	char url[128], *tok = itest_token(&W);
+	long peak = 0, live_ok = 0;
+	int i, tries;
+
+	snprintf(url, sizeof(url), "%s/metrics", S.base);
+	for (i = 0; i < 80; i++) {
+		sl[i] = (struct sleeper){tok, 0};
+		ck_assert_int_eq(pthread_create(&th[i], NULL, sleep_job, &sl[i]), 0);
+	}
+	for (tries = 0; tries < 400 && peak < 80; tries++) {
+		struct httpc_resp r;
+		long st;
+		json_t *j;
+
+		if (!httpc_get(url, NULL, &r)) {
+			long v = metric_value(r.body, "catchup_jobs_inflight_jobs");
+
+			if (v > peak)
+				peak = v;
+		}
+		httpc_resp_free(&r);
+		j = get_json("/health/live", &st);
+		live_ok += st == 200;
+		json_decref(j);
+		msleep(10);
+	}
+	for (i = 0; i < 80; i++)
+		pthread_join(th[i], NULL);
+	ck_assert_int_eq(peak, 80);
+	ck_assert_int_gt(live_ok, 0);
+	for (i = 0; i < 80; i++)
+		ck_assert_int_eq(sl[i].status, 200);
+	free(tok);
+}
+END_TEST
+
+START_TEST(routing_errors_are_json)
+{
+	struct httpc_resp r;
+	char url[128];
+
+	snprintf(url, sizeof(url), "%s/nothing/here", S.base);
+	ck_assert_int_eq(httpc_get(url, NULL, &r), 0);
+	ck_assert_int_eq(r.status, 404);
+	ck_assert_str_eq(httpc_json_str(&r, "error"), "not_found");
+	ck_assert_ptr_nonnull(httpc_json_str(&r, "message"));
+	httpc_resp_free(&r);
+	snprintf(url, sizeof(url), "%s/health/live", S.base);
+	ck_assert_int_eq(httpc_post(url, NULL, "{}", &r), 0);
+	ck_assert_int_eq(r.status, 405);
+	ck_assert_str_eq(httpc_json_str(&r, "error"), "method_not_allowed");
+	httpc_resp_free(&r);
+}
+END_TEST
+
+START_TEST(logs_are_structured_and_traced)
+{
+	const char *h[] = {"X-Cloud-Trace-Context: 105445aa7843bc8bf206b12000100000/1;o=1", NULL};
+	const char *needles[] = {"\"logging.googleapis.com/trace\":\"projects/local/traces/"
+				 "105445aa7843bc8bf206b12000100000\"",
+				 "\"severity\":\"INFO\"", "\"jobType\":\"ping\"",
+				 "\"outcome\":\"completed\"", "\"durationMs\":", NULL};
+	struct httpc_resp r;
+	char task[64], *log, *tok = itest_token(&W);
+
+	ck_assert_int_eq(cj_push_ex(&S, "ping", tok, "ping-queue", itest_task_id(task, sizeof(task)),
+				    3, "{}", h, &r),
+			 0);
+	ck_assert_int_eq(r.status, 200);
+	httpc_resp_free(&r);
+	log = cj_server_log(&S);
+	ck_assert_int_ge(log_count(log, needles), 1);
+	free(log);
+	free(tok);
+}
+END_TEST
+
+START_TEST(configuration_errors_exit_2_naming_the_variable)
+{
+	struct {
+		const char *env;
+		const char *name;
+	} cases[] = {
+		{"PORT=eighty", "PORT"},
+		{"PORT=70000", "PORT"},
+		{"USE_CLOUD_TASKS=maybe", "USE_CLOUD_TASKS"},
+		{"USE_CLOUD_TASKS=true", "GCP_PROJECT_ID"},
+		{"IDEMPOTENCY_FAIL_MODE=sometimes", "IDEMPOTENCY_FAIL_MODE"},
+		{"IDEMPOTENCY_TTL_SECONDS=60", "IDEMPOTENCY_TTL_SECONDS"},
+		{"LOG_LEVEL=loud", "LOG_LEVEL"},
+		{"CLOUD_RUN_URL=ftp://x", "CLOUD_RUN_URL"},
+		{"UPSTASH_REDIS_REST_URL=http://127.0.0.1:1", "UPSTASH_REDIS_REST_TOKEN"},
+		{"OIDC_AUDIENCE=a,,b", "OIDC_AUDIENCE"},
+		{"MAX_BODY_BYTES=-5", "MAX_BODY_BYTES"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *env[] = {(char *)cases[i].env, NULL};
+		char *args[] = {"serve", NULL};
+		char *out = NULL, *err = NULL;
+
+		ck_assert_int_eq(cj_run(args, env, &out, &err), 2);
+		ck_assert_msg(strstr(err, cases[i].name) != NULL, "%s: stderr was %s",
+			      cases[i].env, err);
+		ck_assert_ptr_eq(strchr(err, '\n'), err + strlen(err) - 1); /* one line */
+		free(out);
+		free(err);
+	}
+}
+END_TEST
+
+START_TEST(cloud_mode_refuses_to_start_without_upstash)
+{
+	char *env[] = {"USE_CLOUD_TASKS=true", "GCP_PROJECT_ID=p", "GCP_REGION=r",
+		       "CLOUD_RUN_URL=https://x.a.run.app", "SERVICE_ACCOUNT_EMAIL=a@b.c",
+		       "TOKEN_ENCRYPTION_KEY=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", NULL};
+	char *args[] = {"serve", NULL};
+	char *out = NULL, *err = NULL;
+
+	ck_assert_int_eq(cj_run(args, env, &out, &err), 2);
+	ck_assert_ptr_nonnull(strstr(err, "UPSTASH_REDIS_REST_URL"));
+	free(out);
+	free(err);
+}
+END_TEST
+
+START_TEST(help_version_and_usage_errors)
+{
+	char *help[] = {"--help", NULL}, *version[] = {"--version", NULL};
+	char *bogus[] = {"--bogus", NULL}, *extra[] = {"serve", "now", NULL};
+	char *out = NULL, *err = NULL;
+
+	ck_assert_int_eq(cj_run(help, NULL, &out, &err), 0);
+	ck_assert_ptr_nonnull(strstr(out, "UPSTASH_REDIS_REST_URL"));
+	ck_assert_ptr_nonnull(strstr(out, "usage: catchup-jobs"));
+	free(out);
+	free(err);
+	ck_assert_int_eq(cj_run(version, NULL, &out, &err), 0);
+	ck_assert_int_eq(strncmp(out, "catchup-jobs ", 13), 0);
+	free(out);
+	free(err);
+	ck_assert_int_eq(cj_run(bogus, NULL, &out, &err), 2);
+	ck_assert_ptr_nonnull(strstr(err, "--bogus"));
+	free(out);
+	free(err);
+	ck_assert_int_eq(cj_run(extra, NULL, &out, &err), 2);
+	free(out);
+	free(err);
+}
+END_TEST
+
+START_TEST(check_prints_a_table_and_fails_on_a_dead_dependency)
+{
+	char *args[] = {"check", NULL}, *out = NULL, *err = NULL;
+	char **env = itest_env(&W, NULL);
+
+	ck_assert_int_eq(cj_run(args, env, &out, &err), 0);
+	ck_assert_ptr_nonnull(strstr(out, "redis"));
+	ck_assert_ptr_nonnull(strstr(out, "jwks"));
+	ck_assert_ptr_null(strstr(out, "FAIL"));
+	ck_assert_ptr_null(strstr(out, W.redis.token));
+	free(out);
+	free(err);
+	redis_fixture_stop_redis(&W.redis);
+	env = itest_env(&W, NULL);
+	ck_assert_int_eq(cj_run(args, env, &out, &err), 1);
+	ck_assert_ptr_nonnull(strstr(out, "FAIL"));
+	free(out);
+	free(err);
+	ck_assert_int_eq(redis_fixture_start_redis(&W.redis), 0);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("operations");
+	TCase *tc = tcase_create("operations");
+	SRunner *sr;
+	int failed;
+
+	itest_setup(&W);
+	itest_server(&W, &S, NULL);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, liveness_and_readiness);
+	tcase_add_test(tc, readiness_is_down_while_redis_is);
+	tcase_add_test(tc, metrics_exposition);
+	tcase_add_test(tc, eighty_jobs_in_flight_and_liveness_answers);
+	tcase_add_test(tc, routing_errors_are_json);
+	tcase_add_test(tc, logs_are_structured_and_traced);
+	tcase_add_test(tc, configuration_errors_exit_2_naming_the_variable);
+	tcase_add_test(tc, cloud_mode_refuses_to_start_without_upstash);
+	tcase_add_test(tc, help_version_and_usage_errors);
+	tcase_add_test(tc, check_prints_a_table_and_fails_on_a_dead_dependency);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	/* One process: fixtures stopped and restarted by a test stay so. */
+	srunner_set_fork_status(sr, CK_NOFORK);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	if (cj_server_stop(&S) != 0)
+		failed++;
+	itest_teardown(&W);
+	return failed ? 1 : 0;
+}
