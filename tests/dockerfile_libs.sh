@@ -36,7 +36,10 @@ echo "runtime stage installs:$runtime_pkgs"
 
 # Library name -> path, as the dynamic linker resolves it here.
 resolve() {
-	ldd "$bin" | awk -v lib="$1" '$1 == lib && $3 ~ /^\// {print $3; exit}'
+	ldd "$bin" | awk -v lib="$1" '
+		$1 == lib && $3 ~ /^\// { print $3; exit }
+		# the dynamic loader is listed by its path: "/lib64/ld-linux-x86-64.so.2 (0x…)"
+		$1 ~ /^\// && (n = split($1, part, "/")) && part[n] == lib { print $1; exit }'
 }
 
 # Path -> package; dpkg knows /lib and /usr/lib paths apart (merged /usr).
