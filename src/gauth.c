@@ -353,7 +353,8 @@ static int parse_token(const struct http_response *resp, const char *from, char 
 		*expires_in =
 		    (long)(json_integer_value(ei) > 86400 ? 86400 : json_integer_value(ei));
 	}
-	if (root && at && json_is_string(at))
+	/* The parsed copy is ours (freed just below): wipe the token first. */
+	if (json_is_string(at))
 		OPENSSL_cleanse((char *)json_string_value(at), json_string_length(at));
 	json_decref(root);
 	return rc;

@@ -692,7 +692,7 @@ int queues_load(const char *dir, struct queues **out, char *err, size_t errlen)
 	*out = q;
 	return CJ_OK;
 fail:
-	if (rc == CJ_ENOMEM)
+	if (rc == CJ_ENOMEM && err && errlen)
 		snprintf(err, errlen, "out of memory reading %s", path);
 	queues_free(q);
 	return rc;
