@@ -723,6 +723,12 @@ int store_rows_next(struct store_rows *r)
 	return 1;
 }
 
+void store_rows_rewind(struct store_rows *r)
+{
+	if (r)
+		r->cur = 0;
+}
+
 size_t store_rows_count(const struct store_rows *r)
 {
 	return r ? r->nrows : 0;

@@ -217,6 +217,8 @@ int store_ping(struct store *s, double *latency_ms, char *err, size_t errlen) CJ
  * (BUG()). Numbers read as text are formatted; text read as a number is
  * parsed (0 when it is not a number). */
 int store_rows_next(struct store_rows *r);
+/* Goes back to before the first row. */
+void store_rows_rewind(struct store_rows *r);
 size_t store_rows_count(const struct store_rows *r);
 size_t store_rows_ncols(const struct store_rows *r);
 const char *store_rows_name(const struct store_rows *r, size_t col);

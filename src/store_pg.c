@@ -82,6 +82,13 @@ static int pg_setup(const struct pg_priv *pv, PGconn *pg, char *err, size_t errl
 	return ok ? CJ_OK : fail_conn(pv, pg, "session setup", err, errlen);
 }
 
+/* Notices (e.g. "relation already exists, skipping") would go to stderr. */
+static void pg_notice(void *arg, const char *message)
+{
+	(void)arg;
+	(void)message;
+}
+
 static int pg_open(struct store *s, void **handle, char *err, size_t errlen)
 {
 	struct pg_priv *pv = s->priv;
@@ -100,6 +107,7 @@ static int pg_open(struct store *s, void **handle, char *err, size_t errlen)
 		PQfinish(pg);
 		return rc;
 	}
+	PQsetNoticeProcessor(pg, pg_notice, NULL);
 	rc = pg_setup(pv, pg, err, errlen);
 	if (rc) {
 		PQfinish(pg);
