@@ -93,10 +93,24 @@ static int pg_open(struct store *s, void **handle, char *err, size_t errlen)
 {
 	struct pg_priv *pv = s->priv;
 	/* Defaults before dbname (the URL may override them); client_encoding
-	 * after it, so that text is always UTF-8 whatever the URL says. */
-	const char *kw[] = {"connect_timeout", "application_name", "dbname", "client_encoding",
-	                    NULL};
-	const char *val[] = {pv->connect_timeout, "catchup-jobs", pv->url, "UTF8", NULL};
+	 * after it, so that text is always UTF-8 whatever the URL says. The
+	 * server's statement_timeout cannot help when the network goes silent:
+	 * TCP keepalives and tcp_user_timeout bound a wait on a dead peer. */
+	const char *kw[] = {"connect_timeout",     "application_name",
+	                    "keepalives",          "keepalives_idle",
+	                    "keepalives_interval", "keepalives_count",
+	                    "tcp_user_timeout",    "dbname",
+	                    "client_encoding",     NULL};
+	const char *val[] = {pv->connect_timeout,
+	                     "catchup-jobs",
+	                     "1",
+	                     "30",
+	                     "10",
+	                     "3",
+	                     "60000",
+	                     pv->url,
+	                     "UTF8",
+	                     NULL};
 	PGconn *pg = PQconnectdbParams(kw, val, 1);
 	int rc;
 

@@ -529,6 +529,33 @@ START_TEST(ping_both)
 }
 END_TEST
 
+/* PostgreSQL only: Cloud SQL's form, a unix socket named by host=. */
+START_TEST(unix_socket_url)
+{
+	char url[512], err[256], expect[512];
+	struct store *s;
+	struct store_rows *r;
+
+	if (!pgtest_owned()) {
+		fprintf(stderr, "unix socket test needs our own server\n");
+		return;
+	}
+	snprintf(url, sizeof(url), "postgresql://cjtest:%s@/postgres?host=%s&port=%d",
+	         pgtest_password(), pgtest_socket_dir(), pgtest_port());
+	snprintf(expect, sizeof(expect), "postgresql://cjtest:***@/postgres?host=%s&port=%d",
+	         pgtest_socket_dir(), pgtest_port());
+	ck_assert_int_eq(store_open(url, &s, err, sizeof(err)), CJ_OK);
+	ck_assert_str_eq(store_url_redacted(s), expect);
+	ck_assert_int_eq(
+	    store_exec(s, "SELECT inet_server_addr() IS NULL", NULL, 0, &r, err, sizeof(err)),
+	    CJ_OK);
+	ck_assert(store_rows_next(r));
+	ck_assert_str_eq(store_rows_text(r, 0), "t"); /* no TCP address: a socket */
+	store_rows_free(r);
+	store_close(s);
+}
+END_TEST
+
 /* PostgreSQL only: the contract after a lost connection (store.h). */
 START_TEST(reconnect_after_restart)
 {
@@ -593,6 +620,7 @@ int main(void)
 	tcase_add_loop_test(tc, pool_exhaustion_and_timeout, 0, PGTEST_NBACKENDS);
 	tcase_add_loop_test(tc, ping_both, 0, PGTEST_NBACKENDS);
 	tcase_add_test(tc, bad_urls_hide_passwords);
+	tcase_add_test(tc, unix_socket_url);
 	tcase_add_test(tc, reconnect_after_restart);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);

@@ -342,6 +342,16 @@ int pgtest_owned(void)
 	return pg.owned;
 }
 
+const char *pgtest_socket_dir(void)
+{
+	return pg.owned ? pg.dir : NULL;
+}
+
+int pgtest_port(void)
+{
+	return pg.owned ? pg.port : 0;
+}
+
 char *pgtest_new_database(void)
 {
 	char name[64], hex[17], sql[128], *url;

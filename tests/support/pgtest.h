@@ -31,6 +31,9 @@ const char *pgtest_url(void);
 const char *pgtest_password(void);
 /* 1 when the server is ours (it can be stopped and restarted). */
 int pgtest_owned(void);
+/* Our server's unix-socket directory and port (NULL / 0 when not ours). */
+const char *pgtest_socket_dir(void);
+int pgtest_port(void);
 
 /* Creates an empty database; returns its URL (malloc'd) or NULL. */
 char *pgtest_new_database(void);
