@@ -9,6 +9,7 @@
 #     TOKENS=1    one token for all requests (verified-token cache hits)
 #     TOKENS=5000 distinct tokens (each request pays a full RS256 verify
 #                 until the cache holds them all)
+#   PERF_OUT=perf.data bench/run.sh   also records a CPU profile of the server
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration="${1:-20}"
@@ -65,6 +66,9 @@ cpu() { awk '{print $14 + $15}' "/proc/$server/stat"; }
 # Warm-up (fills connection pools), not measured.
 TOKENS_FILE="$work/tokens.txt" wrk -t2 -c64 -d2s -s bench/ping.lua "http://127.0.0.1:$app_port" >/dev/null
 before=$(cpu)
+if [ -n "${PERF_OUT:-}" ]; then
+  perf record -F 499 -g -p "$server" -o "$PERF_OUT" -- sleep "$duration" >/dev/null 2>&1 &
+fi
 out=$(TOKENS_FILE="$work/tokens.txt" wrk -t2 -c64 -d"${duration}s" --latency -s bench/ping.lua "http://127.0.0.1:$app_port")
 after=$(cpu)
 summary=$(echo "$out" | grep '^requests=')

@@ -21,6 +21,7 @@ struct queues;
 struct store;
 struct enqueuer;
 struct gauth;
+struct crypto_key;
 
 struct app {
 	const struct config *cfg;
@@ -30,7 +31,7 @@ struct app {
 	struct idem *idem;
 	struct queues *queues;
 	struct store *store;      /* NULL: no database configured/opened */
-	struct gauth *gauth;
+	struct crypto_key *token_key;
 	struct enqueuer *enqueuer;
 	struct job_services svc;  /* what handlers get */
 	atomic_int draining;      /* SIGTERM received: refuse new work */

@@ -1,23 +1,37 @@
 /*
- * cli.c - the command line (SPEC §3): serve (default), check, --help,
- * --version. Every error is one line on stderr naming its subject; exit
- * status 0 success, 1 runtime failure, 2 usage or configuration error,
- * 3 the task already exists.
+ * cli.c - the command line (SPEC §3): serve (default), enqueue, migrate,
+ * queues, check, --help, --version. Every error is one line on stderr naming
+ * its subject; exit status 0 success, 1 runtime failure, 2 usage or
+ * configuration error, 3 the task already exists.
  */
 #include "cli.h"
 
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "check_cmd.h"
 #include "config.h"
+#include "enqueue.h"
+#include "gcloud.h"
+#include "http_client.h"
 #include "log.h"
+#include "migrate.h"
+#include "queues.h"
 #include "serve.h"
+#include "store.h"
+#include "timeutil.h"
 
 static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: catchup-jobs [serve]            run the job server\n"
+		"       catchup-jobs enqueue TYPE [JSON] [--delay SECONDS] [--at RFC3339] [--id TASK_ID]\n"
+		"                                       create a task; prints its name\n"
+		"       catchup-jobs migrate            apply database migrations\n"
+		"       catchup-jobs queues             print the gcloud commands that create or\n"
+		"                                       update every queue and scheduler job\n"
 		"       catchup-jobs check              check configuration and dependencies\n"
 		"       catchup-jobs --help | --version\n"
 		"\n"
@@ -52,6 +66,172 @@ static int no_extra_args(int argc, char **argv, int first)
 	return EXIT_OK;
 }
 
+struct enqueue_args {
+	const char *type;
+	const char *json;
+	struct enqueue_request req;
+};
+
+static int parse_enqueue_args(int argc, char **argv, struct enqueue_args *ea)
+{
+	char *end;
+	int i;
+
+	for (i = 2; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (!strcmp(a, "--delay") || !strcmp(a, "--at") || !strcmp(a, "--id")) {
+			if (i + 1 >= argc) {
+				fprintf(stderr, "catchup-jobs: %s needs a value\n", a);
+				return EXIT_USAGE;
+			}
+			const char *v = argv[++i];
+
+			if (!strcmp(a, "--delay")) {
+				ea->req.delay_seconds = strtod(v, &end);
+				if (end == v || *end || !isfinite(ea->req.delay_seconds) ||
+				    ea->req.delay_seconds < 0) {
+					fprintf(stderr, "catchup-jobs: --delay: \"%s\" is not a "
+							"number of seconds\n", v);
+					return EXIT_USAGE;
+				}
+				ea->req.has_delay = 1;
+			} else if (!strcmp(a, "--at")) {
+				if (time_parse_rfc3339(v, &ea->req.schedule_time)) {
+					fprintf(stderr, "catchup-jobs: --at: \"%s\" is not an RFC 3339 "
+							"time\n", v);
+					return EXIT_USAGE;
+				}
+				ea->req.has_schedule_time = 1;
+			} else {
+				ea->req.task_id = v;
+			}
+		} else if (a[0] == '-' && a[1] == '-') {
+			fprintf(stderr, "catchup-jobs: unknown flag \"%s\" (see --help)\n", a);
+			return EXIT_USAGE;
+		} else if (!ea->type) {
+			ea->type = a;
+		} else if (!ea->json) {
+			ea->json = a;
+		} else {
+			fprintf(stderr, "catchup-jobs: unexpected argument \"%s\"\n", a);
+			return EXIT_USAGE;
+		}
+	}
+	if (!ea->type) {
+		fprintf(stderr, "catchup-jobs: enqueue needs a job TYPE (see --help)\n");
+		return EXIT_USAGE;
+	}
+	return EXIT_OK;
+}
+
+static int cmd_enqueue(int argc, char **argv)
+{
+	struct enqueue_args ea = {NULL, NULL, ENQUEUE_REQUEST_INIT};
+	struct enqueuer *enq = NULL;
+	struct enqueue_result res;
+	struct queues *q = NULL;
+	struct config cfg;
+	char err[512] = "";
+	json_error_t jerr;
+	json_t *payload;
+	int rc;
+
+	rc = parse_enqueue_args(argc, argv, &ea);
+	if (rc)
+		return rc;
+	payload = json_loads(ea.json ? ea.json : "{}", JSON_REJECT_DUPLICATES, &jerr);
+	if (!payload) {
+		fprintf(stderr, "catchup-jobs: JSON payload: %s\n", jerr.text);
+		return EXIT_USAGE;
+	}
+	rc = load_config(&cfg);
+	if (rc) {
+		json_decref(payload);
+		return rc;
+	}
+	if (http_client_global_init()) {
+		fprintf(stderr, "catchup-jobs: cannot initialise libcurl\n");
+		rc = EXIT_RUNTIME;
+		goto out;
+	}
+	if (queues_load(cfg.config_dir, &q, err, sizeof(err)) ||
+	    enqueuer_new(&cfg, q, NULL, &enq, err, sizeof(err))) {
+		fprintf(stderr, "catchup-jobs: %s\n", err);
+		rc = EXIT_USAGE;
+		goto out;
+	}
+	ea.req.type = ea.type;
+	ea.req.payload = payload;
+	if (!enqueue_job(enq, &ea.req, &res, err, sizeof(err))) {
+		printf("%s\n", res.task);
+		rc = EXIT_OK;
+		goto out;
+	}
+	fprintf(stderr, "catchup-jobs: enqueue %s: %s\n", ea.type, err);
+	switch (res.kind) {
+	case ENQUEUE_EXISTS:
+		rc = EXIT_EXISTS;
+		break;
+	case ENQUEUE_UNKNOWN_TYPE:
+	case ENQUEUE_INVALID_PAYLOAD:
+	case ENQUEUE_INVALID_REQUEST:
+	case ENQUEUE_TOO_BIG:
+		rc = EXIT_USAGE;
+		break;
+	default:
+		rc = EXIT_RUNTIME;
+		break;
+	}
+out:
+	enqueuer_free(enq);
+	queues_free(q);
+	json_decref(payload);
+	http_client_global_cleanup();
+	config_release(&cfg);
+	return rc;
+}
+
+static int cmd_queues(const struct config *cfg)
+{
+	struct queues *q = NULL;
+	char err[512] = "";
+
+	if (queues_load(cfg->config_dir, &q, err, sizeof(err))) {
+		fprintf(stderr, "catchup-jobs: %s\n", err);
+		return EXIT_USAGE;
+	}
+	if (gcloud_print_commands(q, cfg, stdout)) {
+		fprintf(stderr, "catchup-jobs: queues: cannot print the commands\n");
+		queues_free(q);
+		return EXIT_RUNTIME;
+	}
+	queues_free(q);
+	return EXIT_OK;
+}
+
+static int cmd_migrate(const struct config *cfg)
+{
+	struct store *s = NULL;
+	char err[512] = "";
+	int applied = 0, rc;
+
+	rc = store_open(cfg->database_url, &s, err, sizeof(err));
+	if (rc) {
+		fprintf(stderr, "catchup-jobs: DATABASE_URL: %s\n", err);
+		return rc == CJ_EINVAL || rc == CJ_ECONFIG ? EXIT_USAGE : EXIT_RUNTIME;
+	}
+	rc = migrate_run(s, &applied, err, sizeof(err));
+	if (rc) {
+		fprintf(stderr, "catchup-jobs: migrate (%s): %s\n", store_url_redacted(s), err);
+		store_close(s);
+		return EXIT_RUNTIME;
+	}
+	printf("applied %d migrations to %s\n", applied, store_url_redacted(s));
+	store_close(s);
+	return EXIT_OK;
+}
+
 int cli_main(int argc, char **argv)
 {
 	const char *cmd = argc > 1 ? argv[1] : "serve";
@@ -67,14 +247,24 @@ int cli_main(int argc, char **argv)
 		config_print_help(stdout);
 		return EXIT_OK;
 	}
-	if (!strcmp(cmd, "serve") || !strcmp(cmd, "check")) {
+	if (!strcmp(cmd, "enqueue"))
+		return cmd_enqueue(argc, argv);
+	if (!strcmp(cmd, "serve") || !strcmp(cmd, "check") || !strcmp(cmd, "queues") ||
+	    !strcmp(cmd, "migrate")) {
 		rc = no_extra_args(argc, argv, 2);
 		if (rc)
 			return rc;
 		rc = load_config(&cfg);
 		if (rc)
 			return rc;
-		rc = !strcmp(cmd, "serve") ? serve_run(&cfg) : check_run(&cfg, stdout);
+		if (!strcmp(cmd, "serve"))
+			rc = serve_run(&cfg);
+		else if (!strcmp(cmd, "check"))
+			rc = check_run(&cfg, stdout);
+		else if (!strcmp(cmd, "queues"))
+			rc = cmd_queues(&cfg);
+		else
+			rc = cmd_migrate(&cfg);
 		config_release(&cfg);
 		return rc;
 	}

@@ -14,8 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dead_letters.h"
 #include "idempotency.h"
 #include "log.h"
+#include "queues.h"
 #include "metrics.h"
 #include "registry.h"
 #include "router.h"
@@ -114,20 +116,22 @@ static int read_delivery(struct http_req *r, struct job_request *st, struct http
 	return 0;
 }
 
-/* Queue limits; the registry's defaults until config/queues.json is loaded. */
+/* Queue limits from config/queues.json; Cloud Tasks' defaults for a queue
+ * the file does not name (maxAttempts 100, dispatchDeadline 600 s). */
 static void queue_limits(struct app *app, const char *queue, int *max_attempts, long *deadline_s)
 {
-	(void)app;
-	(void)queue;
-	*max_attempts = DEFAULT_MAX_ATTEMPTS;
-	*deadline_s = DEFAULT_DISPATCH_DEADLINE_S;
+	const struct queue_config *q = app->queues ? queues_find(app->queues, queue) : NULL;
+
+	*max_attempts = q ? q->max_attempts : DEFAULT_MAX_ATTEMPTS;
+	*deadline_s = q ? (long)q->dispatch_deadline : DEFAULT_DISPATCH_DEADLINE_S;
 }
 
 static long schedule_deadline(struct app *app, const char *job)
 {
-	(void)app;
-	(void)job;
-	return UNKNOWN_SCHEDULE_DEADLINE_S;
+	const struct schedule_config *sc =
+		app->queues && job[0] ? queues_find_schedule(app->queues, job) : NULL;
+
+	return sc ? (long)sc->attempt_deadline : UNKNOWN_SCHEDULE_DEADLINE_S;
 }
 
 /* The attempt's whole budget in seconds (dispatch or attempt deadline). */
@@ -160,17 +164,31 @@ void job_runner_dead_letter(struct app *app, const char *type, const char *queue
 			    const char *task, const json_t *payload, int attempts,
 			    const char *last_error)
 {
+	struct dead_letter dl = {type, queue && *queue ? queue : NULL, task && *task ? task : NULL,
+				 payload, attempts, last_error, time_wall_s()};
+	char id[64] = "", err[256] = "";
 	json_t *fields;
+	int rc = CJ_ESTORAGE;
 
-	(void)app;
 	metrics_dead_letter(type);
-	/* Until a database is configured the log line is the dead letter. */
+	if (app->store) {
+		rc = dead_letters_insert(app->store, &dl, id, err, sizeof(err));
+		if (!rc) {
+			log_msg(L_WARNING, "dead letter %s recorded for %s task \"%s\": %s", id, type,
+				dl.task_name ? dl.task_name : "(unnamed)", last_error ? last_error : "");
+			return;
+		}
+	} else {
+		snprintf(err, sizeof(err), "no database configured");
+	}
+	/* Nothing is dropped silently: without the database the log line
+	 * carries the whole dead letter. */
 	fields = json_pack("{s:s, s:s, s:s, s:O?, s:i, s:s}", "deadLetterType", type,
 			   "deadLetterQueue", queue ? queue : "", "deadLetterTask",
 			   task ? task : "", "payload", payload, "attempts", attempts, "lastError",
 			   last_error ? last_error : "");
-	log_fields(L_ERROR, fields, "dead letter for %s task \"%s\": %s", type,
-		   task && *task ? task : "(unnamed)", last_error ? last_error : "");
+	log_fields(L_ERROR, fields, "dead letter for %s task \"%s\" not stored (%s): %s", type,
+		   task && *task ? task : "(unnamed)", err, last_error ? last_error : "");
 	json_decref(fields);
 }
 
@@ -431,7 +449,7 @@ void job_runner_body(struct app *app, struct http_req *r, struct job_request *st
 			}
 			http_answer_error(a, 503, "unavailable",
 					  "idempotency store unavailable; retry later");
-			a->retry_after[0] = '5';
+			snprintf(a->retry_after, sizeof(a->retry_after), "5");
 			st->outcome = "retry";
 			answer_done(app, st, a, st->payload, "idempotency store unavailable");
 			return;

@@ -8,6 +8,7 @@
 #include "idempotency.h"
 #include "jwks.h"
 #include "metrics.h"
+#include "store.h"
 
 void ops_live(struct app *app, struct http_req *r, struct http_answer *a)
 {
@@ -54,6 +55,26 @@ static json_t *jwks_state(struct app *app, int *ok)
 			 (json_int_t)st.age_seconds);
 }
 
+static json_t *database_state(struct app *app, int *ok)
+{
+	char err[256] = "";
+	double latency = 0;
+	int rc;
+	json_t *o;
+
+	if (!app->store)
+		return json_pack("{s:s}", "status", "down");
+	rc = store_ping(app->store, &latency, err, sizeof(err));
+	o = json_pack("{s:s, s:I, s:s}", "status", rc ? "down" : "ok", "latencyMs",
+		      (json_int_t)latency, "backend", store_backend(app->store));
+	if (rc) {
+		*ok = 0;
+		if (o)
+			json_object_set_new(o, "error", json_string(err[0] ? err : cj_strerror(rc)));
+	}
+	return o;
+}
+
 json_t *ops_readiness(struct app *app, int *ok)
 {
 	json_t *doc;
@@ -64,6 +85,7 @@ json_t *ops_readiness(struct app *app, int *ok)
 		return NULL;
 	json_object_set_new(doc, "status", json_string("ok"));
 	json_object_set_new(doc, "redis", redis_state(app, ok));
+	json_object_set_new(doc, "database", database_state(app, ok));
 	json_object_set_new(doc, "jwks", jwks_state(app, ok));
 	if (atomic_load(&app->draining)) {
 		*ok = 0;

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "admin_api.h"
+#include "enqueue_api.h"
 #include "job_runner.h"
 #include "log.h"
 #include "metrics.h"
@@ -183,6 +185,13 @@ static int on_headers(void *ctx, struct http_req *r, struct http_answer *a)
 	case ROUTE_NONE:
 		http_answer_error(a, 404, "not_found", "no route for %s %.200s", r->method, r->path);
 		return 1;
+	case ROUTE_ENQUEUE:
+	case ROUTE_DEAD_LETTERS:
+	case ROUTE_DL_REPLAY:
+		/* Producers and operators: authenticated before anything else. */
+		if (router_authenticate(app, r, &app->cfg->enqueue_allowed_emails, NULL, a))
+			return 1;
+		break;
 	default:
 		break;
 	}
@@ -190,6 +199,12 @@ static int on_headers(void *ctx, struct http_req *r, struct http_answer *a)
 	    !(!strcmp(r->method, "HEAD") && !strcmp(st->route.method, "GET"))) {
 		http_answer_error(a, 405, "method_not_allowed", "%s takes %s", r->path,
 				  st->route.method);
+		return 1;
+	}
+	if (atomic_load(&app->draining) && st->route.id != ROUTE_HEALTH_LIVE &&
+	    st->route.id != ROUTE_HEALTH_READY && st->route.id != ROUTE_METRICS) {
+		http_answer_error(a, 503, "unavailable", "shutting down; retry later");
+		a->close = 1;
 		return 1;
 	}
 	switch (st->route.id) {
@@ -202,6 +217,13 @@ static int on_headers(void *ctx, struct http_req *r, struct http_answer *a)
 	case ROUTE_METRICS:
 		ops_metrics(app, r, a);
 		return 1;
+	case ROUTE_DEAD_LETTERS:
+		admin_api_list(app, r, a);
+		return 1;
+	case ROUTE_ENQUEUE:
+		if (enqueue_api_headers(app, r, a))
+			return 1;
+		break;
 	default:
 		break;
 	}
@@ -210,6 +232,8 @@ static int on_headers(void *ctx, struct http_req *r, struct http_answer *a)
 		a->close = 1;
 		return 1;
 	}
+	if (st->route.id == ROUTE_ENQUEUE || st->route.id == ROUTE_DL_REPLAY)
+		return 0; /* answered once the body is in */
 	http_answer_error(a, 501, "not_implemented", "%s is not implemented in this revision",
 			  r->path);
 	return 1;
@@ -222,6 +246,14 @@ static void on_body(void *ctx, struct http_req *r, struct http_answer *a)
 
 	if (st && st->route.id == ROUTE_JOB) {
 		job_runner_body(app, r, st->job, a);
+		return;
+	}
+	if (st && st->route.id == ROUTE_ENQUEUE) {
+		enqueue_api_body(app, r, st->route.param, a);
+		return;
+	}
+	if (st && st->route.id == ROUTE_DL_REPLAY) {
+		admin_api_replay(app, r, st->route.param, a);
 		return;
 	}
 	http_answer_error(a, 500, "internal", "unexpected request body");

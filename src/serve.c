@@ -13,24 +13,70 @@
 #include <string.h>
 #include <time.h>
 
+#include "crypto.h"
+#include "enqueue.h"
 #include "http_client.h"
 #include "http_server.h"
 #include "idempotency.h"
 #include "jwks.h"
 #include "log.h"
+#include "migrate.h"
 #include "metrics.h"
 #include "oidc.h"
+#include "queues.h"
 #include "redis_rest.h"
 #include "router.h"
+#include "store.h"
 #include "timeutil.h"
 
-int app_init(struct app *app, const struct config *cfg, char *err, size_t errlen)
+/* The token key: TOKEN_ENCRYPTION_KEY, or in local mode one generated once
+ * into ./data/ (cloud mode requires the variable; config.c enforces it). */
+static int load_token_key(struct app *app, char *err, size_t errlen)
+{
+	int generated = 0, rc;
+
+	if (app->cfg->token_encryption_key)
+		return crypto_key_from_base64(app->cfg->token_encryption_key, &app->token_key, err,
+					      errlen);
+	rc = crypto_key_load_or_generate("./data", &app->token_key, &generated, err, errlen);
+	if (!rc && generated)
+		log_msg(L_INFO, "generated a token encryption key in ./data (local mode)");
+	return rc;
+}
+
+static int open_database(struct app *app, char *err, size_t errlen)
+{
+	char why[256] = "";
+	int applied = 0, rc;
+
+	rc = store_open(app->cfg->database_url, &app->store, why, sizeof(why));
+	if (rc) {
+		snprintf(err, errlen, "database: %s", why);
+		return rc == CJ_EINVAL ? CJ_ECONFIG : rc;
+	}
+	rc = migrate_run(app->store, &applied, why, sizeof(why));
+	if (rc) {
+		snprintf(err, errlen, "database migrations (%s): %s",
+			 store_url_redacted(app->store), why);
+		return rc;
+	}
+	if (applied)
+		log_msg(L_INFO, "applied %d database migrations (%s)", applied,
+			store_url_redacted(app->store));
+	return CJ_OK;
+}
+
+int app_init(struct app *app, const struct config *cfg, int with_database, char *err,
+	     size_t errlen)
 {
 	char ferr[256] = "";
 	int rc;
 
 	memset(app, 0, sizeof(*app));
 	app->cfg = cfg;
+	rc = queues_load(cfg->config_dir, &app->queues, err, errlen);
+	if (rc)
+		goto fail;
 	app->jwks = jwks_new(cfg->oidc_jwks_url);
 	if (!app->jwks)
 		goto nomem;
@@ -47,8 +93,22 @@ int app_init(struct app *app, const struct config *cfg, char *err, size_t errlen
 	}
 	if (!app->idem)
 		goto nomem;
+	rc = enqueuer_new(cfg, app->queues, NULL, &app->enqueuer, err, errlen);
+	if (rc)
+		goto fail;
+	if (with_database) {
+		rc = load_token_key(app, err, errlen);
+		if (rc)
+			goto fail;
+		rc = open_database(app, err, errlen);
+		if (rc)
+			goto fail;
+	}
 	app->svc.cfg = cfg;
 	app->svc.redis = app->redis;
+	app->svc.store = app->store;
+	app->svc.enqueuer = app->enqueuer;
+	app->svc.token_key = app->token_key;
 	rc = jwks_refresh(app->jwks, ferr, sizeof(ferr));
 	if (rc)
 		log_msg(L_WARNING, "token signing keys not loaded from %s yet: %s (jobs get 503 "
@@ -56,17 +116,23 @@ int app_init(struct app *app, const struct config *cfg, char *err, size_t errlen
 			cfg->oidc_jwks_url, ferr[0] ? ferr : cj_strerror(rc));
 	return CJ_OK;
 nomem:
+	rc = CJ_ENOMEM;
 	snprintf(err, errlen, "out of memory while starting");
+fail:
 	app_release(app);
-	return CJ_ENOMEM;
+	return rc;
 }
 
 void app_release(struct app *app)
 {
+	enqueuer_free(app->enqueuer);
+	store_close(app->store);
+	crypto_key_free(app->token_key);
 	idem_free(app->idem);
 	redis_rest_free(app->redis);
 	oidc_free(app->oidc);
 	jwks_free(app->jwks);
+	queues_free(app->queues);
 	memset(app, 0, sizeof(*app));
 }
 
@@ -113,7 +179,7 @@ int serve_run(const struct config *cfg)
 	struct http_app happ;
 	struct app app;
 	sigset_t set;
-	int sig;
+	int sig, rc;
 
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&set);
@@ -124,10 +190,11 @@ int serve_run(const struct config *cfg)
 		fprintf(stderr, "catchup-jobs: cannot initialise libcurl\n");
 		return 1;
 	}
-	if (app_init(&app, cfg, err, sizeof(err))) {
+	rc = app_init(&app, cfg, 1, err, sizeof(err));
+	if (rc) {
 		fprintf(stderr, "catchup-jobs: %s\n", err);
 		http_client_global_cleanup();
-		return 1;
+		return rc == CJ_ECONFIG ? 2 : 1;
 	}
 	happ = router_http_app(&app);
 	srv = http_server_start(cfg->bind_address, (int)cfg->port, (size_t)cfg->max_body_bytes,

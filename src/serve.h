@@ -9,10 +9,14 @@
 
 #include "app.h"
 
-/* Builds every client of app from cfg (borrowed; must outlive app). CJ_OK,
- * or an error with err saying which dependency could not be set up. Nothing
- * is fetched over the network except the initial JWKS (failures logged). */
-int app_init(struct app *app, const struct config *cfg, char *err, size_t errlen) CJ_WUR;
+/* Builds every client of app from cfg (borrowed; must outlive app): queue
+ * and schedule config, token verifier, idempotency store, enqueuer, and with
+ * with_database the token key and the database (migrations applied).
+ * CJ_OK, or an error with err saying which part could not be set up
+ * (CJ_ECONFIG: a configuration file or value is wrong). Nothing else is
+ * fetched over the network except the initial JWKS (failures logged). */
+int app_init(struct app *app, const struct config *cfg, int with_database, char *err,
+	     size_t errlen) CJ_WUR;
 void app_release(struct app *app);
 
 /* Runs the server until SIGTERM/SIGINT. Returns the process exit status. */

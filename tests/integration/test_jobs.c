@@ -161,8 +161,8 @@ END_TEST
 START_TEST(permanent_failure_is_acknowledged_and_dead_lettered)
 {
 	struct httpc_resp r;
-	char task[64], *log;
-	const char *needles[] = {"dead letter", task, "\"payload\":{\"fail\":\"permanent\"}", NULL};
+	char task[64];
+	json_t *dl;
 
 	itest_task_id(task, sizeof(task));
 	ck_assert_int_eq(cj_push(&S, "ping", TOKEN, "ping-queue", task, 0,
@@ -173,9 +173,15 @@ START_TEST(permanent_failure_is_acknowledged_and_dead_lettered)
 	ck_assert(json_is_false(json_object_get(r.json, "retry")));
 	ck_assert_str_eq(httpc_json_str(&r, "error"), "ping_permanent");
 	httpc_resp_free(&r);
-	log = cj_server_log(&S);
-	ck_assert_int_eq(log_count(log, needles), 1);
-	free(log);
+	dl = itest_dead_letter_for(&W, &S, task);
+	ck_assert_ptr_nonnull(dl);
+	ck_assert_str_eq(json_string_value(json_object_get(dl, "type")), "ping");
+	ck_assert_str_eq(json_string_value(json_object_get(dl, "queue")), "ping-queue");
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(dl, "payload"), "fail")),
+			 "permanent");
+	ck_assert_int_eq(json_integer_value(json_object_get(dl, "attempts")), 1);
+	ck_assert(json_is_null(json_object_get(dl, "replayedAt")));
+	json_decref(dl);
 	/* Acknowledged: a redelivery is a duplicate, not a second failure. */
 	ck_assert_int_eq(cj_push(&S, "ping", TOKEN, "ping-queue", task, 1,
 				 "{\"fail\":\"permanent\"}", &r),
@@ -188,8 +194,8 @@ END_TEST
 START_TEST(invalid_payload_is_a_permanent_failure)
 {
 	struct httpc_resp r;
-	char task[64], *log;
-	const char *needles[] = {"dead letter", task, "sleepMs", NULL};
+	char task[64];
+	json_t *dl;
 
 	itest_task_id(task, sizeof(task));
 	ck_assert_int_eq(cj_push(&S, "ping", TOKEN, "ping-queue", task, 0, "{\"sleepMs\":-1}", &r),
@@ -199,18 +205,19 @@ START_TEST(invalid_payload_is_a_permanent_failure)
 	ck_assert_str_eq(httpc_json_str(&r, "error"), "invalid_payload");
 	ck_assert_ptr_nonnull(strstr(httpc_json_str(&r, "message"), "sleepMs"));
 	httpc_resp_free(&r);
-	log = cj_server_log(&S);
-	ck_assert_int_eq(log_count(log, needles), 1);
-	free(log);
+	dl = itest_dead_letter_for(&W, &S, task);
+	ck_assert_ptr_nonnull(dl);
+	ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(dl, "lastError")), "sleepMs"));
+	json_decref(dl);
 }
 END_TEST
 
 START_TEST(failed_last_attempt_leaves_a_dead_letter)
 {
 	struct httpc_resp r;
-	char task[64], *log;
-	const char *needles[] = {"dead letter", task, "on the last attempt", NULL};
+	char task[64];
 	int last = ping_max_attempts() - 1;
+	json_t *dl;
 
 	itest_task_id(task, sizeof(task));
 	/* Not the last attempt: no dead letter. */
@@ -219,39 +226,61 @@ START_TEST(failed_last_attempt_leaves_a_dead_letter)
 			 0);
 	ck_assert_int_eq(r.status, 503);
 	httpc_resp_free(&r);
-	log = cj_server_log(&S);
-	ck_assert_int_eq(log_count(log, needles), 0);
-	free(log);
+	ck_assert_ptr_null(itest_dead_letter_for(&W, &S, task));
 	ck_assert_int_eq(cj_push(&S, "ping", TOKEN, "ping-queue", task, last,
 				 "{\"fail\":\"transient\"}", &r),
 			 0);
 	ck_assert_int_eq(r.status, 503);
 	httpc_resp_free(&r);
-	log = cj_server_log(&S);
-	ck_assert_int_eq(log_count(log, needles), 1);
-	free(log);
+	dl = itest_dead_letter_for(&W, &S, task);
+	ck_assert_ptr_nonnull(dl);
+	ck_assert_int_eq(json_integer_value(json_object_get(dl, "attempts")), last + 1);
+	ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(dl, "lastError")),
+				     "on the last attempt"));
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(dl, "payload"), "fail")),
+			 "transient");
+	json_decref(dl);
 }
 END_TEST
 
 START_TEST(unknown_type_is_404_and_dead_lettered_on_last_attempt)
 {
 	struct httpc_resp r;
-	char task[64], *log;
-	const char *needles[] = {"dead letter", task, "\"payload\":null", NULL};
+	char task[64];
+	json_t *dl;
 
 	itest_task_id(task, sizeof(task));
 	ck_assert_int_eq(cj_push(&S, "no-such-job", TOKEN, "ping-queue", task, 0, "{}", &r), 0);
 	ck_assert_int_eq(r.status, 404);
 	ck_assert_str_eq(httpc_json_str(&r, "error"), "not_found");
 	httpc_resp_free(&r);
+	ck_assert_ptr_null(itest_dead_letter_for(&W, &S, task));
 	ck_assert_int_eq(cj_push(&S, "no-such-job", TOKEN, "ping-queue", task,
 				 ping_max_attempts() - 1, "{}", &r),
 			 0);
 	ck_assert_int_eq(r.status, 404);
 	httpc_resp_free(&r);
-	log = cj_server_log(&S);
-	ck_assert_int_eq(log_count(log, needles), 1);
-	free(log);
+	dl = itest_dead_letter_for(&W, &S, task);
+	ck_assert_ptr_nonnull(dl);
+	ck_assert(json_is_null(json_object_get(dl, "payload")));
+	ck_assert_str_eq(json_string_value(json_object_get(dl, "type")), "no-such-job");
+	json_decref(dl);
+}
+END_TEST
+
+START_TEST(no_database_means_the_log_carries_the_dead_letter)
+{
+	const char *env[] = {"DATABASE_URL=sqlite:/proc/no-such-dir/x.db", NULL};
+	struct cj_server s;
+	char *out = NULL, *err = NULL;
+	char *args[] = {"serve", NULL};
+
+	/* A database that cannot be opened stops start-up (exit 1, one line). */
+	ck_assert_int_eq(cj_run(args, itest_env(&W, env), &out, &err), 1);
+	ck_assert_ptr_nonnull(strstr(err, "database"));
+	free(out);
+	free(err);
+	(void)s;
 }
 END_TEST
 
@@ -396,6 +425,7 @@ int main(void)
 	tcase_add_test(tc, invalid_payload_is_a_permanent_failure);
 	tcase_add_test(tc, failed_last_attempt_leaves_a_dead_letter);
 	tcase_add_test(tc, unknown_type_is_404_and_dead_lettered_on_last_attempt);
+	tcase_add_test(tc, no_database_means_the_log_carries_the_dead_letter);
 	tcase_add_test(tc, wrong_method_is_405);
 	tcase_add_test(tc, oversized_bodies_are_413);
 	tcase_add_test(tc, bodies_that_are_not_json_objects_are_400);

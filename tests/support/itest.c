@@ -99,3 +99,38 @@ const char *itest_task_id(char *out, size_t outlen)
 		 counter++);
 	return out;
 }
+
+json_t *itest_dead_letters(struct itest *w, const struct cj_server *s, const char *query)
+{
+	char url[512], auth[4096], *tok = itest_token_for(w, 0, ITEST_AUDIENCE, ITEST_ENQUEUE_EMAIL);
+	const char *h[] = {auth, NULL};
+	struct httpc_resp r;
+	json_t *doc = NULL;
+
+	snprintf(url, sizeof(url), "%s/admin/dead-letters%s%s", s->base, query ? "?" : "",
+		 query ? query : "");
+	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", tok);
+	if (!httpc_get(url, h, &r) && r.status == 200)
+		doc = json_incref(r.json);
+	httpc_resp_free(&r);
+	free(tok);
+	return doc;
+}
+
+json_t *itest_dead_letter_for(struct itest *w, const struct cj_server *s, const char *task)
+{
+	json_t *doc = itest_dead_letters(w, s, "limit=500"), *found = NULL, *dl;
+	size_t i;
+
+	json_array_foreach(json_object_get(doc, "deadLetters"), i, dl)
+	{
+		const char *t = json_string_value(json_object_get(dl, "taskName"));
+
+		if (t && !strcmp(t, task)) {
+			found = json_incref(dl);
+			break;
+		}
+	}
+	json_decref(doc);
+	return found;
+}

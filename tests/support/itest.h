@@ -41,6 +41,12 @@ char *itest_token_for(struct itest *w, int key, const char *aud, const char *ema
 /* Starts the server with itest_env(w, extra); aborts on failure. */
 void itest_server(struct itest *w, struct cj_server *s, const char *const *extra);
 
+/* GET /admin/dead-letters?QUERY as the enqueue identity; the parsed body
+ * (caller decrefs), or NULL when not 200. */
+json_t *itest_dead_letters(struct itest *w, const struct cj_server *s, const char *query);
+/* The dead letter whose taskName is task (a new reference), or NULL. */
+json_t *itest_dead_letter_for(struct itest *w, const struct cj_server *s, const char *task);
+
 /* A unique task id for this process. */
 const char *itest_task_id(char *out, size_t outlen);
 

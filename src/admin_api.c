@@ -1,0 +1,142 @@
+/*
+ * admin_api.c - listing and replaying dead letters; see admin_api.h.
+ *
+ * Replay enqueues the original payload as a new task (a new random name),
+ * with ":replay:{id}" appended to an idempotencyKey in it, so the completed
+ * key of the failed run does not swallow the replay; then it sets
+ * replayedAt.
+ */
+#include "admin_api.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "dead_letters.h"
+#include "enqueue.h"
+#include "log.h"
+#include "timeutil.h"
+
+void admin_api_list(struct app *app, struct http_req *r, struct http_answer *a)
+{
+	const char *type = http_request_query(r, "type");
+	const char *limit_s = http_request_query(r, "limit");
+	const char *cursor = http_request_query(r, "cursor");
+	char err[256] = "", *next = NULL, *end;
+	json_t *items = NULL;
+	long limit = 50;
+	int rc;
+
+	if (!app->store) {
+		http_answer_error(a, 503, "unavailable", "no database configured");
+		return;
+	}
+	if (limit_s) {
+		limit = strtol(limit_s, &end, 10);
+		if (end == limit_s || *end || limit < 1 || limit > 500) {
+			http_answer_error(a, 400, "invalid_request",
+					  "limit: must be an integer from 1 to 500");
+			return;
+		}
+	}
+	if (type && !*type)
+		type = NULL;
+	if (cursor && !*cursor)
+		cursor = NULL;
+	rc = dead_letters_list(app->store, type, limit, cursor, &items, &next, err, sizeof(err));
+	if (rc == CJ_EINVAL) {
+		http_answer_error(a, 400, "invalid_request", "%s", err);
+		return;
+	}
+	if (rc) {
+		log_msg(L_ERROR, "listing dead letters failed: %s", err);
+		http_answer_error(a, 503, "unavailable", "database: %s", err);
+		return;
+	}
+	http_answer_json(a, 200,
+			 json_pack("{s:o, s:o}", "deadLetters", items, "next",
+				   next ? json_string(next) : json_null()));
+	free(next);
+}
+
+/* The payload to enqueue again: a copy with the idempotency key suffixed. */
+static json_t *replay_payload(const json_t *payload, const char *id)
+{
+	json_t *copy = json_deep_copy(payload);
+	const json_t *key = json_object_get(copy, "idempotencyKey");
+	char *suffixed;
+
+	if (!copy || !json_is_string(key))
+		return copy;
+	if (asprintf(&suffixed, "%s:replay:%s", json_string_value(key), id) < 0) {
+		json_decref(copy);
+		return NULL;
+	}
+	json_object_set_new(copy, "idempotencyKey", json_string(suffixed));
+	free(suffixed);
+	return copy;
+}
+
+void admin_api_replay(struct app *app, struct http_req *r, const char *id,
+		      struct http_answer *a)
+{
+	struct enqueue_request req = ENQUEUE_REQUEST_INIT;
+	struct enqueue_result res;
+	json_t *dl = NULL, *payload;
+	char err[512] = "";
+	int rc;
+
+	(void)r;
+	if (!app->store || !app->enqueuer) {
+		http_answer_error(a, 503, "unavailable", "no database or enqueuer configured");
+		return;
+	}
+	rc = dead_letters_get(app->store, id, &dl, err, sizeof(err));
+	if (rc == CJ_ENOTFOUND || rc == CJ_EINVAL) {
+		http_answer_error(a, 404, "not_found", "no dead letter \"%.64s\"", id);
+		return;
+	}
+	if (rc) {
+		http_answer_error(a, 503, "unavailable", "database: %s", err);
+		return;
+	}
+	if (!json_is_object(json_object_get(dl, "payload"))) {
+		http_answer_error(a, 400, "invalid_request",
+				  "dead letter %.64s has no payload to replay (%s)", id,
+				  json_string_value(json_object_get(dl, "lastError")));
+		json_decref(dl);
+		return;
+	}
+	payload = replay_payload(json_object_get(dl, "payload"), id);
+	if (!payload) {
+		http_answer_error(a, 500, "internal", "out of memory");
+		json_decref(dl);
+		return;
+	}
+	req.type = json_string_value(json_object_get(dl, "type"));
+	req.payload = payload;
+	rc = enqueue_job(app->enqueuer, &req, &res, err, sizeof(err));
+	json_decref(payload);
+	if (rc) {
+		int status = res.kind == ENQUEUE_UNKNOWN_TYPE	  ? 404
+			     : res.kind == ENQUEUE_INVALID_PAYLOAD ? 400
+			     : res.kind == ENQUEUE_TOO_BIG	  ? 413
+								  : 503;
+
+		http_answer_error(a, status,
+				  status == 400 ? "invalid_payload"
+				  : status == 404 ? "not_found"
+				  : status == 413 ? "payload_too_large"
+						  : "unavailable",
+				  "replay of %.64s: %s", id, err);
+		json_decref(dl);
+		return;
+	}
+	json_decref(dl);
+	rc = dead_letters_mark_replayed(app->store, id, time_wall_s(), res.task, err, sizeof(err));
+	if (rc)
+		log_msg(L_ERROR, "dead letter %s replayed as %s but not marked: %s", id, res.task,
+			err);
+	log_msg(L_INFO, "dead letter %s replayed as %s", id, res.task);
+	http_answer_json(a, 202, json_pack("{s:s, s:s}", "task", res.task, "scheduleTime",
+					   res.schedule_time));
+}

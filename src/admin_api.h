@@ -1,0 +1,17 @@
+/*
+ * admin_api.h - the dead-letter endpoints of SPEC §5.3:
+ * GET /admin/dead-letters?type=&limit=50&cursor= and
+ * POST /admin/dead-letters/{id}/replay. Authentication is the router's
+ * (ENQUEUE_ALLOWED_EMAILS).
+ */
+#ifndef CJ_ADMIN_API_H
+#define CJ_ADMIN_API_H
+
+#include "app.h"
+#include "http_server.h"
+
+void admin_api_list(struct app *app, struct http_req *r, struct http_answer *a);
+void admin_api_replay(struct app *app, struct http_req *r, const char *id,
+		      struct http_answer *a);
+
+#endif

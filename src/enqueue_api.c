@@ -1,0 +1,150 @@
+/*
+ * enqueue_api.c - the /enqueue/{type} endpoint; see enqueue_api.h. It only
+ * translates HTTP to struct enqueue_request and results back: validation of
+ * payloads, times and ids is enqueue_job()'s, so the CLI and replay get the
+ * same rules.
+ */
+#include "enqueue_api.h"
+
+#include <math.h>
+#include <string.h>
+#include <strings.h>
+
+#include "enqueue.h"
+#include "log.h"
+#include "timeutil.h"
+
+int enqueue_api_is_json(const char *ct)
+{
+	size_t n = strlen("application/json");
+
+	if (!ct)
+		return 0;
+	while (*ct == ' ')
+		ct++;
+	if (strncasecmp(ct, "application/json", n))
+		return 0;
+	ct += n;
+	while (*ct == ' ')
+		ct++;
+	return *ct == '\0' || *ct == ';';
+}
+
+int enqueue_api_headers(struct app *app, struct http_req *r, struct http_answer *a)
+{
+	(void)app;
+	if (!enqueue_api_is_json(http_request_header(r, "Content-Type"))) {
+		http_answer_error(a, 415, "unsupported_media_type",
+				  "send the request as Content-Type: application/json");
+		return 1;
+	}
+	return 0;
+}
+
+/* Reads the optional members into req. 0, or 1 with a filled 400. */
+static int read_request(const json_t *body, struct enqueue_request *req, struct http_answer *a)
+{
+	const json_t *delay = json_object_get(body, "delaySeconds");
+	const json_t *at = json_object_get(body, "scheduleTime");
+	const json_t *id = json_object_get(body, "taskId");
+
+	req->payload = json_object_get(body, "payload");
+	if (!req->payload || json_is_null(req->payload)) {
+		http_answer_error(a, 400, "invalid_request", "payload: required");
+		return 1;
+	}
+	if (!json_is_object(req->payload)) {
+		http_answer_error(a, 400, "invalid_payload", "payload: must be a JSON object");
+		return 1;
+	}
+	if (delay && !json_is_null(delay)) {
+		if (!json_is_number(delay) || !isfinite(json_number_value(delay)) ||
+		    json_number_value(delay) < 0) {
+			http_answer_error(a, 400, "invalid_request",
+					  "delaySeconds: must be a number of seconds >= 0");
+			return 1;
+		}
+		req->has_delay = 1;
+		req->delay_seconds = json_number_value(delay);
+	}
+	if (at && !json_is_null(at)) {
+		if (!json_is_string(at) ||
+		    time_parse_rfc3339(json_string_value(at), &req->schedule_time)) {
+			http_answer_error(a, 400, "invalid_request",
+					  "scheduleTime: must be an RFC 3339 time");
+			return 1;
+		}
+		req->has_schedule_time = 1;
+	}
+	if (id && !json_is_null(id)) {
+		if (!json_is_string(id)) {
+			http_answer_error(a, 400, "invalid_request",
+					  "taskId: must be a string of [A-Za-z0-9_-]{1,500}");
+			return 1;
+		}
+		req->task_id = json_string_value(id);
+	}
+	return 0;
+}
+
+void enqueue_api_body(struct app *app, struct http_req *r, const char *type,
+		      struct http_answer *a)
+{
+	struct enqueue_request req = ENQUEUE_REQUEST_INIT;
+	struct enqueue_result res;
+	char err[512] = "";
+	json_error_t jerr;
+	json_t *body;
+	int rc;
+
+	if (r->body_too_big) {
+		http_answer_error(a, 413, "payload_too_large", "request body over MAX_BODY_BYTES");
+		return;
+	}
+	body = json_loadb(buf_str(&r->body), r->body.len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!body || !json_is_object(body)) {
+		http_answer_error(a, 400, "invalid_json", "body must be a JSON object%s%s",
+				  body ? "" : ": ", body ? "" : jerr.text);
+		json_decref(body);
+		return;
+	}
+	req.type = type;
+	if (read_request(body, &req, a)) {
+		json_decref(body);
+		return;
+	}
+	if (!app->enqueuer) {
+		http_answer_error(a, 503, "unavailable", "enqueueing is not configured");
+		json_decref(body);
+		return;
+	}
+	rc = enqueue_job(app->enqueuer, &req, &res, err, sizeof(err));
+	json_decref(body);
+	switch (rc ? res.kind : ENQUEUE_OK) {
+	case ENQUEUE_OK:
+		log_msg(L_INFO, "enqueued %s as %s", type, res.task);
+		http_answer_json(a, 202, json_pack("{s:s, s:s}", "task", res.task, "scheduleTime",
+						   res.schedule_time));
+		return;
+	case ENQUEUE_UNKNOWN_TYPE:
+		http_answer_error(a, 404, "not_found", "%s", err);
+		return;
+	case ENQUEUE_INVALID_PAYLOAD:
+		http_answer_error(a, 400, "invalid_payload", "%s", err);
+		return;
+	case ENQUEUE_INVALID_REQUEST:
+		http_answer_error(a, 400, "invalid_request", "%s", err);
+		return;
+	case ENQUEUE_TOO_BIG:
+		http_answer_error(a, 413, "payload_too_large", "%s", err);
+		return;
+	case ENQUEUE_EXISTS:
+		http_answer_error(a, 409, "already_exists", "%s", err);
+		return;
+	case ENQUEUE_UPSTREAM:
+		break;
+	}
+	log_msg(rc == CJ_ECONFIG ? L_ERROR : L_WARNING, "enqueue %s failed: %s", type, err);
+	http_answer_error(a, 503, "unavailable", "Cloud Tasks: %s", err);
+	snprintf(a->retry_after, sizeof(a->retry_after), "5");
+}
