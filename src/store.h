@@ -4,8 +4,8 @@
  *
  * The backend is chosen from the URL (SPEC §4 DATABASE_URL):
  *   sqlite:PATH             a file; its directory is created (mode 0700). WAL,
- *                           busy_timeout 5 s, foreign keys on. "sqlite:///abs"
- *                           is accepted as "/abs".
+ *                           busy timeout = lock_timeout_ms, foreign keys on.
+ *                           "sqlite:///abs" is accepted as "/abs".
  *   postgres://... , postgresql://...
  *                           libpq URIs, including Cloud SQL's unix-socket form
  *                           postgresql://user:pass@/db?host=/cloudsql/INSTANCE
@@ -39,8 +39,9 @@
  * database password or any parameter value):
  *   CJ_EEXISTS    unique or primary-key violation (23505, SQLITE_CONSTRAINT_
  *                 UNIQUE/PRIMARYKEY)
- *   CJ_ECONFLICT  serialization failure, deadlock, lock not available,
- *                 SQLITE_BUSY/LOCKED: run the transaction again
+ *   CJ_ECONFLICT  serialization failure, deadlock, a lock not obtained
+ *                 within lock_timeout_ms (55P03, SQLITE_BUSY/LOCKED): run
+ *                 the transaction again
  *   CJ_EUNAVAIL   cannot connect, connection lost, server shutting down,
  *                 too many connections, no pooled connection free in time
  *   CJ_ETIMEOUT   the statement ran past the statement timeout
@@ -135,6 +136,7 @@ enum store_error {
 struct store_options {
 	unsigned pool_size; /* connections at most; default 8 */
 	long statement_timeout_ms; /* default 30000 */
+	long lock_timeout_ms; /* wait for a row or database lock; default 5000 */
 	long acquire_timeout_ms; /* wait for a free connection; default 10000 */
 	long connect_timeout_s; /* PostgreSQL connect_timeout; default 10 */
 };
