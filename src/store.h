@@ -23,7 +23,11 @@
  * store_conn, store_begin() (SQLite: BEGIN IMMEDIATE, so writers queue on the
  * busy timeout instead of failing on upgrade), store_conn_exec() statements,
  * store_commit() or store_rollback(), store_release(). store_transact() does
- * all of that and retries on CJ_ECONFLICT.
+ * all of that and retries on CJ_ECONFLICT. Inside a transaction use only its
+ * connection: a write on another pooled connection would wait for the
+ * transaction's own lock. A statement that fails inside a transaction dooms
+ * it on both backends (as PostgreSQL does): later statements and the commit
+ * fail until it is rolled back.
  *
  * Lost PostgreSQL connections: a connection found broken is reset on its next
  * use. A statement that fails because the connection was lost while no
