@@ -229,7 +229,7 @@ CREATE TABLE tasks (
 	oidc_service_account TEXT,
 	oidc_audience TEXT,
 	schedule_time DOUBLE PRECISION NOT NULL,
-	create_time DOUBLE PRECISION NOT NULL,
+	created_at DOUBLE PRECISION NOT NULL,
 	dispatch_deadline DOUBLE PRECISION NOT NULL DEFAULT 600,
 	dispatch_count INTEGER NOT NULL DEFAULT 0,
 	response_count INTEGER NOT NULL DEFAULT 0,

@@ -23,6 +23,7 @@
 #define MIGRATE_LOCK_KEY 0x636a6d6967726174LL
 #define LOCK_WAIT_MS (120 * 1000)
 #define LOCK_POLL_MS 100
+#define STEP_ATTEMPTS 5
 
 enum variant { V_COMMON, V_PG, V_SQLITE };
 
@@ -246,12 +247,16 @@ int migrate_run_files(struct store *s, const struct migration_file *files, size_
 			goto out;
 		locked = 1;
 	}
-	for (size_t i = 0; i < nsteps; i++) {
-		int done;
+	for (size_t i = 0; i < nsteps && !rc; i++) {
+		int done = 0;
 
-		rc = apply_one(c, &steps[i], &done, err, errlen);
-		if (rc)
-			break;
+		/* A lock held by live traffic (lock timeout): try again shortly. */
+		for (int attempt = 0; attempt < STEP_ATTEMPTS; attempt++) {
+			rc = apply_one(c, &steps[i], &done, err, errlen);
+			if (rc != CJ_ECONFLICT)
+				break;
+			pause_ms(LOCK_POLL_MS * (attempt + 1));
+		}
 		count += done;
 	}
 out:

@@ -23,6 +23,7 @@
 
 #define DEFAULT_POOL 8
 #define DEFAULT_STATEMENT_MS 30000
+#define DEFAULT_LOCK_MS 5000
 #define DEFAULT_ACQUIRE_MS 10000
 #define DEFAULT_CONNECT_S 10
 #define PING_ACQUIRE_MS 3000
@@ -349,6 +350,8 @@ int store_open_opts(const char *url, const struct store_options *opts, struct st
 		s->opts.pool_size = DEFAULT_POOL;
 	if (s->opts.statement_timeout_ms <= 0)
 		s->opts.statement_timeout_ms = DEFAULT_STATEMENT_MS;
+	if (s->opts.lock_timeout_ms <= 0)
+		s->opts.lock_timeout_ms = DEFAULT_LOCK_MS;
 	if (s->opts.acquire_timeout_ms <= 0)
 		s->opts.acquire_timeout_ms = DEFAULT_ACQUIRE_MS;
 	if (s->opts.connect_timeout_s <= 0)

@@ -4,8 +4,8 @@
  *
  * The backend is chosen from the URL (SPEC §4 DATABASE_URL):
  *   sqlite:PATH             a file; its directory is created (mode 0700). WAL,
- *                           busy_timeout 5 s, foreign keys on. "sqlite:///abs"
- *                           is accepted as "/abs".
+ *                           busy timeout = lock_timeout_ms, foreign keys on.
+ *                           "sqlite:///abs" is accepted as "/abs".
  *   postgres://... , postgresql://...
  *                           libpq URIs, including Cloud SQL's unix-socket form
  *                           postgresql://user:pass@/db?host=/cloudsql/INSTANCE
@@ -23,7 +23,11 @@
  * store_conn, store_begin() (SQLite: BEGIN IMMEDIATE, so writers queue on the
  * busy timeout instead of failing on upgrade), store_conn_exec() statements,
  * store_commit() or store_rollback(), store_release(). store_transact() does
- * all of that and retries on CJ_ECONFLICT.
+ * all of that and retries on CJ_ECONFLICT. Inside a transaction use only its
+ * connection: a write on another pooled connection would wait for the
+ * transaction's own lock. A statement that fails inside a transaction dooms
+ * it on both backends (as PostgreSQL does): later statements and the commit
+ * fail until it is rolled back.
  *
  * Lost PostgreSQL connections: a connection found broken is reset on its next
  * use. A statement that fails because the connection was lost while no
@@ -39,8 +43,9 @@
  * database password or any parameter value):
  *   CJ_EEXISTS    unique or primary-key violation (23505, SQLITE_CONSTRAINT_
  *                 UNIQUE/PRIMARYKEY)
- *   CJ_ECONFLICT  serialization failure, deadlock, lock not available,
- *                 SQLITE_BUSY/LOCKED: run the transaction again
+ *   CJ_ECONFLICT  serialization failure, deadlock, a lock not obtained
+ *                 within lock_timeout_ms (55P03, SQLITE_BUSY/LOCKED): run
+ *                 the transaction again
  *   CJ_EUNAVAIL   cannot connect, connection lost, server shutting down,
  *                 too many connections, no pooled connection free in time
  *   CJ_ETIMEOUT   the statement ran past the statement timeout
@@ -135,6 +140,7 @@ enum store_error {
 struct store_options {
 	unsigned pool_size; /* connections at most; default 8 */
 	long statement_timeout_ms; /* default 30000 */
+	long lock_timeout_ms; /* wait for a row or database lock; default 5000 */
 	long acquire_timeout_ms; /* wait for a free connection; default 10000 */
 	long connect_timeout_s; /* PostgreSQL connect_timeout; default 10 */
 };

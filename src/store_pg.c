@@ -31,6 +31,7 @@ struct pg_priv {
 	char *password_raw; /* as written in the URL's userinfo; NULL when none */
 	char connect_timeout[24];
 	long statement_timeout_ms;
+	long lock_timeout_ms;
 };
 
 /* Copies a libpq message into err on one line, without the password. */
@@ -71,11 +72,12 @@ static int fail_conn(const struct pg_priv *pv, PGconn *pg, const char *what, cha
 /* Per-connection settings, after every (re)connect. */
 static int pg_setup(const struct pg_priv *pv, PGconn *pg, char *err, size_t errlen)
 {
-	char sql[64];
+	char sql[128];
 	PGresult *res;
 	int ok;
 
-	snprintf(sql, sizeof(sql), "SET statement_timeout = %ld", pv->statement_timeout_ms);
+	snprintf(sql, sizeof(sql), "SET statement_timeout = %ld; SET lock_timeout = %ld",
+	         pv->statement_timeout_ms, pv->lock_timeout_ms);
 	res = PQexec(pg, sql);
 	ok = res && PQresultStatus(res) == PGRES_COMMAND_OK;
 	PQclear(res);
@@ -525,6 +527,7 @@ int store_pg_init(struct store *s, const char *url, char *err, size_t errlen)
 	snprintf(pv->connect_timeout, sizeof(pv->connect_timeout), "%ld",
 	         s->opts.connect_timeout_s);
 	pv->statement_timeout_ms = s->opts.statement_timeout_ms;
+	pv->lock_timeout_ms = s->opts.lock_timeout_ms;
 	s->ops = &pg_ops;
 	s->priv = pv;
 	return CJ_OK;

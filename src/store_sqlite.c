@@ -3,7 +3,7 @@
  *
  * One sqlite3 handle per pooled connection, opened without SQLite's own
  * mutex (the pool gives a connection to one thread at a time). Every handle
- * runs in WAL mode with a 5 s busy timeout and foreign keys on; write
+ * runs in WAL mode with a busy timeout (the lock timeout) and foreign keys on; write
  * transactions start with BEGIN IMMEDIATE so that writers wait for each other
  * on the busy timeout instead of failing when a reader upgrades. A progress
  * handler enforces the statement timeout.
@@ -24,12 +24,12 @@
 
 #include "buf.h"
 
-#define BUSY_TIMEOUT_MS 5000
 #define ARENA_MAX ((size_t)1 << 30)
 
 struct sq_priv {
 	char *path;
 	long statement_timeout_ms;
+	long busy_timeout_ms;
 };
 
 struct sq_conn {
@@ -159,7 +159,8 @@ static int sq_open(struct store *s, void **handle, char *err, size_t errlen)
 	}
 	sqlite3_extended_result_codes(c->db, 1);
 	/* The busy timeout first, so that switching to WAL waits for others. */
-	sqlite3_busy_timeout(c->db, BUSY_TIMEOUT_MS);
+	sqlite3_busy_timeout(c->db,
+	                     pv->busy_timeout_ms > INT_MAX ? INT_MAX : (int)pv->busy_timeout_ms);
 	rc = sqlite3_exec(c->db,
 	                  "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
 	                  "PRAGMA foreign_keys=ON;",
@@ -459,6 +460,7 @@ int store_sqlite_init(struct store *s, const char *url, char *err, size_t errlen
 		return store_fail(err, errlen, CJ_ENOMEM, STORE_ERR_OTHER, "out of memory");
 	}
 	pv->statement_timeout_ms = s->opts.statement_timeout_ms;
+	pv->busy_timeout_ms = s->opts.lock_timeout_ms;
 	s->ops = &sqlite_ops;
 	s->priv = pv;
 	return CJ_OK;

@@ -529,6 +529,39 @@ START_TEST(ping_both)
 }
 END_TEST
 
+/* A second writer that cannot get the lock in time gets CJ_ECONFLICT. */
+START_TEST(lock_wait_is_a_conflict)
+{
+	struct store_options o = {.lock_timeout_ms = 200};
+	struct store_conn *a, *b;
+	struct tdb t;
+	char err[256];
+	int rc;
+
+	tdb_open_opts(&t, _i, &o);
+	ok_exec(t.s, CREATE_T, NULL, 0);
+	ok_exec(t.s, "INSERT INTO t (id, n) VALUES ('x', 1)", NULL, 0);
+	ck_assert_int_eq(store_acquire(t.s, &a, err, sizeof(err)), CJ_OK);
+	ck_assert_int_eq(store_acquire(t.s, &b, err, sizeof(err)), CJ_OK);
+	ck_assert_int_eq(store_begin(a, err, sizeof(err)), CJ_OK);
+	ck_assert_int_eq(store_conn_exec(a, "UPDATE t SET n = 2 WHERE id = 'x'", NULL, 0, NULL, err,
+	                                 sizeof(err)),
+	                 CJ_OK);
+	/* SQLite refuses the second BEGIN IMMEDIATE; PostgreSQL the row lock. */
+	rc = store_begin(b, err, sizeof(err));
+	if (rc == CJ_OK)
+		rc = store_conn_exec(b, "UPDATE t SET n = 3 WHERE id = 'x'", NULL, 0, NULL, err,
+		                     sizeof(err));
+	ck_assert_msg(rc == CJ_ECONFLICT, "%s: %s", cj_strerror(rc), err);
+	ck_assert_int_eq(store_last_error(), STORE_ERR_CONFLICT);
+	store_rollback(b);
+	ck_assert_int_eq(store_commit(a, err, sizeof(err)), CJ_OK);
+	store_release(a);
+	store_release(b);
+	tdb_close(&t);
+}
+END_TEST
+
 /* PostgreSQL only: Cloud SQL's form, a unix socket named by host=. */
 START_TEST(unix_socket_url)
 {
@@ -619,6 +652,7 @@ int main(void)
 	tcase_add_loop_test(tc, eight_threads, 0, PGTEST_NBACKENDS);
 	tcase_add_loop_test(tc, pool_exhaustion_and_timeout, 0, PGTEST_NBACKENDS);
 	tcase_add_loop_test(tc, ping_both, 0, PGTEST_NBACKENDS);
+	tcase_add_loop_test(tc, lock_wait_is_a_conflict, 0, PGTEST_NBACKENDS);
 	tcase_add_test(tc, bad_urls_hide_passwords);
 	tcase_add_test(tc, unix_socket_url);
 	tcase_add_test(tc, reconnect_after_restart);
