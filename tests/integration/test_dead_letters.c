@@ -1,0 +1,237 @@
+/*
+ * test_dead_letters.c - dead letters end to end (SPEC §5.3, §9): recorded by
+ * the server for permanent failures and failed last attempts, listed newest
+ * first with paging and a type filter, replayed through Cloud Tasks (the
+ * fake) with the idempotencyKey suffixed, on SQLite and on a real PostgreSQL.
+ */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "b64.h"
+#include "fake_cloud.h"
+#include "itest.h"
+#include "pgtest.h"
+
+static struct itest W;
+static struct fake_cloud FC;
+static char E_API[128], E_META[128], E_DB[1024];
+static const char *CLOUD_ENV[] = {"USE_CLOUD_TASKS=true", "GCP_PROJECT_ID=" FAKE_PROJECT,
+				  "GCP_REGION=" FAKE_REGION,
+				  "TOKEN_ENCRYPTION_KEY=MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+				  E_API, E_META, E_DB, NULL};
+
+static long admin_post(const struct cj_server *s, const char *path, struct httpc_resp *r)
+{
+	char url[512], auth[4096], *tok = itest_token_for(&W, 0, ITEST_AUDIENCE, ITEST_ENQUEUE_EMAIL);
+	const char *h[] = {auth, NULL};
+
+	snprintf(url, sizeof(url), "%s%s", s->base, path);
+	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", tok);
+	ck_assert_int_eq(httpc_post(url, h, "", r), 0);
+	free(tok);
+	return r->status;
+}
+
+static void fail_permanently(const struct cj_server *s, const char *task, const char *payload)
+{
+	struct httpc_resp r;
+	char *tok = itest_token(&W);
+
+	ck_assert_int_eq(cj_push(s, "ping", tok, "ping-queue", task, 0, payload, &r), 0);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_str_eq(httpc_json_str(&r, "status"), "failed");
+	httpc_resp_free(&r);
+	free(tok);
+}
+
+/* Everything an operator does with dead letters, on the given database. */
+static void exercise(const char *database_url)
+{
+	char tasks[3][64], body[256], path[256];
+	struct cj_server s;
+	struct httpc_resp r;
+	json_t *doc, *dl, *create;
+	const char *id, *next;
+	unsigned char *decoded;
+	size_t n;
+	int i;
+
+	snprintf(E_DB, sizeof(E_DB), "DATABASE_URL=%s", database_url);
+	itest_server(&W, &s, CLOUD_ENV);
+	for (i = 0; i < 3; i++) {
+		snprintf(body, sizeof(body),
+			 "{\"fail\":\"permanent\",\"idempotencyKey\":\"%s\",\"n\":%d}",
+			 itest_task_id(tasks[i], sizeof(tasks[i])), i);
+		fail_permanently(&s, tasks[i], body);
+	}
+	/* Newest first, paged one at a time until next is null: every dead
+	 * letter once, failedAt never increasing. */
+	{
+		int seen[3] = {0, 0, 0}, pages = 0;
+		long long last_at = -1;
+		char q[512] = "limit=1";
+
+		for (;;) {
+			doc = itest_dead_letters(&W, &s, q);
+			ck_assert_ptr_nonnull(doc);
+			ck_assert_uint_le(json_array_size(json_object_get(doc, "deadLetters")), 1);
+			dl = json_array_get(json_object_get(doc, "deadLetters"), 0);
+			if (dl) {
+				const char *t = json_string_value(json_object_get(dl, "taskName"));
+				long long at = json_integer_value(json_object_get(dl, "failedAt"));
+
+				ck_assert(last_at < 0 || at <= last_at);
+				last_at = at;
+				for (i = 0; i < 3; i++)
+					seen[i] += !strcmp(t, tasks[i]);
+				pages++;
+			}
+			next = json_string_value(json_object_get(doc, "next"));
+			if (!next) {
+				json_decref(doc);
+				break;
+			}
+			snprintf(q, sizeof(q), "limit=1&cursor=%s", next);
+			json_decref(doc);
+			ck_assert_int_lt(pages, 10);
+		}
+		ck_assert_int_eq(pages, 3);
+		for (i = 0; i < 3; i++)
+			ck_assert_int_eq(seen[i], 1);
+	}
+	doc = itest_dead_letters(&W, &s, "type=ping&limit=3");
+	ck_assert_uint_eq(json_array_size(json_object_get(doc, "deadLetters")), 3);
+	ck_assert(json_is_null(json_object_get(doc, "next")));
+	json_decref(doc);
+	doc = itest_dead_letters(&W, &s, "type=calendar-sync");
+	ck_assert_uint_eq(json_array_size(json_object_get(doc, "deadLetters")), 0);
+	json_decref(doc);
+	ck_assert_ptr_null(itest_dead_letters(&W, &s, "limit=0"));
+	ck_assert_ptr_null(itest_dead_letters(&W, &s, "limit=501"));
+	ck_assert_ptr_null(itest_dead_letters(&W, &s, "cursor=not-a-cursor"));
+
+	/* Replay the oldest: a new task with the key suffixed. */
+	dl = itest_dead_letter_for(&W, &s, tasks[0]);
+	ck_assert_ptr_nonnull(dl);
+	id = json_string_value(json_object_get(dl, "id"));
+	snprintf(path, sizeof(path), "/admin/dead-letters/%s/replay", id);
+	ck_assert_int_eq(admin_post(&s, path, &r), 202);
+	ck_assert_ptr_nonnull(strstr(httpc_json_str(&r, "task"), "/queues/ping-queue/tasks/"));
+	httpc_resp_free(&r);
+	create = fake_cloud_last_create(&FC);
+	ck_assert_ptr_nonnull(create);
+	{
+		const char *b64 = json_string_value(json_object_get(
+			json_object_get(json_object_get(create, "task"), "httpRequest"), "body"));
+		json_t *payload;
+		char want[256];
+
+		ck_assert_int_eq(b64_decode(b64, strlen(b64), &decoded, &n), CJ_OK);
+		payload = json_loadb((char *)decoded, n, 0, NULL);
+		snprintf(want, sizeof(want), "%s:replay:%s", tasks[0], id);
+		ck_assert_str_eq(json_string_value(json_object_get(payload, "idempotencyKey")), want);
+		ck_assert_str_eq(json_string_value(json_object_get(payload, "fail")), "permanent");
+		json_decref(payload);
+		free(decoded);
+	}
+	json_decref(create);
+	json_decref(dl);
+	dl = itest_dead_letter_for(&W, &s, tasks[0]);
+	ck_assert(json_is_integer(json_object_get(dl, "replayedAt")));
+	json_decref(dl);
+	ck_assert_int_eq(admin_post(&s, "/admin/dead-letters/0123456789abcdef0123456789abcdef/replay",
+				    &r),
+			 404);
+	httpc_resp_free(&r);
+	ck_assert_int_eq(cj_server_stop(&s), 0);
+}
+
+START_TEST(sqlite)
+{
+	char url[512];
+
+	snprintf(url, sizeof(url), "sqlite:%s/dl.db", W.dir);
+	exercise(url);
+}
+END_TEST
+
+START_TEST(postgresql)
+{
+	char *url = pgtest_new_database();
+
+	ck_assert_ptr_nonnull(url);
+	exercise(url);
+	free(url);
+}
+END_TEST
+
+START_TEST(unusable_bodies_leave_a_null_payload_that_cannot_be_replayed)
+{
+	const char *extra[] = {"MAX_BODY_BYTES=1024", NULL};
+	struct cj_server s;
+	struct httpc_resp r;
+	char task[64], path[256], *tok = itest_token(&W), *big = malloc(2001);
+	json_t *dl;
+
+	memset(big, ' ', 2000);
+	big[0] = '{';
+	big[1999] = '}';
+	big[2000] = '\0';
+	itest_server(&W, &s, extra);
+	itest_task_id(task, sizeof(task));
+	ck_assert_int_eq(cj_push(&s, "ping", tok, "ping-queue", task, 4, big, &r), 0);
+	ck_assert_int_eq(r.status, 413);
+	httpc_resp_free(&r);
+	dl = itest_dead_letter_for(&W, &s, task);
+	ck_assert_ptr_nonnull(dl);
+	ck_assert(json_is_null(json_object_get(dl, "payload")));
+	ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(dl, "lastError")), "413"));
+	snprintf(path, sizeof(path), "/admin/dead-letters/%s/replay",
+		 json_string_value(json_object_get(dl, "id")));
+	ck_assert_int_eq(admin_post(&s, path, &r), 400);
+	httpc_resp_free(&r);
+	json_decref(dl);
+	itest_task_id(task, sizeof(task));
+	ck_assert_int_eq(cj_push(&s, "ping", tok, "ping-queue", task, 4, "{broken", &r), 0);
+	ck_assert_int_eq(r.status, 400);
+	httpc_resp_free(&r);
+	dl = itest_dead_letter_for(&W, &s, task);
+	ck_assert_ptr_nonnull(dl);
+	ck_assert(json_is_null(json_object_get(dl, "payload")));
+	json_decref(dl);
+	ck_assert_int_eq(cj_server_stop(&s), 0);
+	free(big);
+	free(tok);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("dead-letters");
+	TCase *tc = tcase_create("dead-letters");
+	SRunner *sr;
+	int failed;
+
+	itest_setup(&W);
+	if (pgtest_start() || fake_cloud_start(&FC, NULL)) {
+		fprintf(stderr, "cannot start PostgreSQL or the fake Google services\n");
+		return 1;
+	}
+	snprintf(E_API, sizeof(E_API), "CLOUD_TASKS_API_URL=%s", FC.url);
+	snprintf(E_META, sizeof(E_META), "GCE_METADATA_HOST=%s", FC.metadata_host);
+	tcase_set_timeout(tc, 180);
+	tcase_add_test(tc, sqlite);
+	tcase_add_test(tc, postgresql);
+	tcase_add_test(tc, unusable_bodies_leave_a_null_payload_that_cannot_be_replayed);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_set_fork_status(sr, CK_NOFORK);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	fake_cloud_stop(&FC);
+	pgtest_stop();
+	itest_teardown(&W);
+	return failed ? 1 : 0;
+}
