@@ -143,3 +143,19 @@ int log_count(const char *log, const char *const *needles)
 	}
 	return count;
 }
+
+int cj_server_log_wait(const struct cj_server *s, const char *const *needles, int timeout_ms)
+{
+	int waited = 0, n = 0;
+
+	for (;;) {
+		char *log = cj_server_log(s);
+
+		n = log_count(log, needles);
+		free(log);
+		if (n > 0 || waited >= timeout_ms)
+			return n;
+		msleep(20);
+		waited += 20;
+	}
+}

@@ -39,5 +39,9 @@ int cj_run(char *const args[], char *const env[], char **out, char **err);
 /* Counts lines of the log containing every one of the given substrings
  * (NULL-terminated). */
 int log_count(const char *log, const char *const *needles);
+/* Waits up to timeout_ms for a line of the server's log with every needle
+ * (lines about a request are written when it completes, just after the
+ * answer). Returns the count of such lines then. */
+int cj_server_log_wait(const struct cj_server *s, const char *const *needles, int timeout_ms);
 
 #endif
