@@ -9,7 +9,7 @@ FROM debian:12 AS builder
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       gcc libc6-dev meson ninja-build pkg-config python3 \
-      libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev libjwt-dev libssl-dev \
+      libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev libssl-dev \
       libpq-dev libsqlite3-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
@@ -20,7 +20,7 @@ RUN meson setup build -Dtests=false --buildtype=release \
 
 FROM debian:12-slim
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libmicrohttpd12 libcurl4 libjansson4 libjwt0 libssl3 libpq5 libsqlite3-0 ca-certificates tzdata \
+ && apt-get install -y --no-install-recommends libmicrohttpd12 libcurl4 libjansson4 libssl3 libpq5 libsqlite3-0 ca-certificates tzdata \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --user-group --home-dir /app --shell /usr/sbin/nologin catchup \
  && mkdir -p /app/data \

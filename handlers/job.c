@@ -32,7 +32,7 @@ static void init_cond(void)
 }
 
 void job_ctx_init(struct job_ctx *ctx, const struct job_type *type, const json_t *payload,
-		  int attempt, int64_t deadline_ms, const struct job_services *svc)
+                  int attempt, int64_t deadline_ms, const struct job_services *svc)
 {
 	memset(ctx, 0, sizeof(*ctx));
 	ctx->type = type;
@@ -96,7 +96,7 @@ void job_set_result(struct job_ctx *ctx, json_t *result)
 }
 
 enum job_outcome job_fail(struct job_ctx *ctx, enum job_outcome outcome, const char *code,
-			  const char *fmt, ...)
+                          const char *fmt, ...)
 {
 	va_list ap;
 

@@ -43,17 +43,17 @@ struct job_services {
 
 struct job_ctx {
 	const struct job_type *type;
-	const json_t *payload;            /* borrowed; validated against the schema */
-	int attempt;                      /* X-CloudTasks-TaskRetryCount; 0 first */
-	int64_t deadline_ms;              /* monotonic */
+	const json_t *payload; /* borrowed; validated against the schema */
+	int attempt; /* X-CloudTasks-TaskRetryCount; 0 first */
+	int64_t deadline_ms; /* monotonic */
 	const struct job_services *svc;
-	json_t *result;                   /* owned; set with job_set_result() */
+	json_t *result; /* owned; set with job_set_result() */
 	char error_code[64];
 	char error_msg[256];
 };
 
 void job_ctx_init(struct job_ctx *ctx, const struct job_type *type, const json_t *payload,
-		  int attempt, int64_t deadline_ms, const struct job_services *svc);
+                  int attempt, int64_t deadline_ms, const struct job_services *svc);
 void job_ctx_release(struct job_ctx *ctx);
 
 /* Milliseconds left before the deadline (0 when past it). */
@@ -66,7 +66,7 @@ int job_sleep_ms(const struct job_ctx *ctx, long ms);
 /* Takes ownership of result (may be NULL for an empty object). */
 void job_set_result(struct job_ctx *ctx, json_t *result);
 enum job_outcome job_fail(struct job_ctx *ctx, enum job_outcome outcome, const char *code,
-			  const char *fmt, ...) CJ_PRINTF(4, 5);
+                          const char *fmt, ...) CJ_PRINTF(4, 5);
 
 /* For struct http_request.cancelled: stops a transfer at the deadline or at
  * shutdown. arg is the struct job_ctx. */

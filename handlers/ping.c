@@ -18,12 +18,14 @@ enum job_outcome handle_ping(struct job_ctx *ctx)
 	if (sleep_ms && json_integer_value(sleep_ms) > 0 &&
 	    job_sleep_ms(ctx, (long)json_integer_value(sleep_ms)))
 		return job_fail(ctx, JOB_RETRY, "deadline_exceeded",
-				"ping stopped before sleeping %lld ms", json_integer_value(sleep_ms));
+		                "ping stopped before sleeping %lld ms",
+		                json_integer_value(sleep_ms));
 	if (fail && !strcmp(fail, "transient"))
-		return job_fail(ctx, JOB_RETRY, "ping_transient", "ping failed on request (transient)");
+		return job_fail(ctx, JOB_RETRY, "ping_transient",
+		                "ping failed on request (transient)");
 	if (fail && !strcmp(fail, "permanent"))
 		return job_fail(ctx, JOB_PERMANENT, "ping_permanent",
-				"ping failed on request (permanent)");
+		                "ping failed on request (permanent)");
 	job_set_result(ctx, json_deep_copy(ctx->payload));
 	return JOB_OK;
 }

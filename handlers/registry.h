@@ -15,10 +15,10 @@
 typedef enum job_outcome (*job_fn)(struct job_ctx *ctx);
 
 struct job_type {
-	const char *name;               /* URL segment: /jobs/{name} */
-	const char *queue;              /* Cloud Tasks queue id */
+	const char *name; /* URL segment: /jobs/{name} */
+	const char *queue; /* Cloud Tasks queue id */
 	const struct field_spec *fields; /* payload schema, terminated by {NULL} */
-	job_fn run;                     /* NULL: not implemented yet (501) */
+	job_fn run; /* NULL: not implemented yet (501) */
 };
 
 /* NULL when unknown. */

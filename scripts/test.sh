@@ -77,7 +77,7 @@ if [ "$fuzz_seconds" -gt 0 ]; then
   fi
   ninja -C build-fuzz
   for f in build-fuzz/tests/fuzz/fuzz_*; do
-    [ -x "$f" ] || continue
+    if [ ! -f "$f" ] || [ ! -x "$f" ]; then continue; fi
     echo "fuzzing $(basename "$f") for ${fuzz_seconds}s"
     "$f" -max_total_time="$fuzz_seconds" -print_final_stats=0 >/dev/null 2>"$f.log" || { tail -40 "$f.log"; exit 1; }
   done

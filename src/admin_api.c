@@ -34,7 +34,7 @@ void admin_api_list(struct app *app, struct http_req *r, struct http_answer *a)
 		limit = strtol(limit_s, &end, 10);
 		if (end == limit_s || *end || limit < 1 || limit > 500) {
 			http_answer_error(a, 400, "invalid_request",
-					  "limit: must be an integer from 1 to 500");
+			                  "limit: must be an integer from 1 to 500");
 			return;
 		}
 	}
@@ -53,8 +53,8 @@ void admin_api_list(struct app *app, struct http_req *r, struct http_answer *a)
 		return;
 	}
 	http_answer_json(a, 200,
-			 json_pack("{s:o, s:o}", "deadLetters", items, "next",
-				   next ? json_string(next) : json_null()));
+	                 json_pack("{s:o, s:o}", "deadLetters", items, "next",
+	                           next ? json_string(next) : json_null()));
 	free(next);
 }
 
@@ -76,8 +76,7 @@ static json_t *replay_payload(const json_t *payload, const char *id)
 	return copy;
 }
 
-void admin_api_replay(struct app *app, struct http_req *r, const char *id,
-		      struct http_answer *a)
+void admin_api_replay(struct app *app, struct http_req *r, const char *id, struct http_answer *a)
 {
 	struct enqueue_request req = ENQUEUE_REQUEST_INIT;
 	struct enqueue_result res;
@@ -101,8 +100,8 @@ void admin_api_replay(struct app *app, struct http_req *r, const char *id,
 	}
 	if (!json_is_object(json_object_get(dl, "payload"))) {
 		http_answer_error(a, 400, "invalid_request",
-				  "dead letter %.64s has no payload to replay (%s)", id,
-				  json_string_value(json_object_get(dl, "lastError")));
+		                  "dead letter %.64s has no payload to replay (%s)", id,
+		                  json_string_value(json_object_get(dl, "lastError")));
 		json_decref(dl);
 		return;
 	}
@@ -117,17 +116,17 @@ void admin_api_replay(struct app *app, struct http_req *r, const char *id,
 	rc = enqueue_job(app->enqueuer, &req, &res, err, sizeof(err));
 	json_decref(payload);
 	if (rc) {
-		int status = res.kind == ENQUEUE_UNKNOWN_TYPE	  ? 404
-			     : res.kind == ENQUEUE_INVALID_PAYLOAD ? 400
-			     : res.kind == ENQUEUE_TOO_BIG	  ? 413
-								  : 503;
+		int status = res.kind == ENQUEUE_UNKNOWN_TYPE ? 404
+		    : res.kind == ENQUEUE_INVALID_PAYLOAD     ? 400
+		    : res.kind == ENQUEUE_TOO_BIG             ? 413
+		                                              : 503;
 
 		http_answer_error(a, status,
-				  status == 400 ? "invalid_payload"
-				  : status == 404 ? "not_found"
-				  : status == 413 ? "payload_too_large"
-						  : "unavailable",
-				  "replay of %.64s: %s", id, err);
+		                  status == 400       ? "invalid_payload"
+		                      : status == 404 ? "not_found"
+		                      : status == 413 ? "payload_too_large"
+		                                      : "unavailable",
+		                  "replay of %.64s: %s", id, err);
 		json_decref(dl);
 		return;
 	}
@@ -135,8 +134,8 @@ void admin_api_replay(struct app *app, struct http_req *r, const char *id,
 	rc = dead_letters_mark_replayed(app->store, id, time_wall_s(), res.task, err, sizeof(err));
 	if (rc)
 		log_msg(L_ERROR, "dead letter %s replayed as %s but not marked: %s", id, res.task,
-			err);
+		        err);
 	log_msg(L_INFO, "dead letter %s replayed as %s", id, res.task);
-	http_answer_json(a, 202, json_pack("{s:s, s:s}", "task", res.task, "scheduleTime",
-					   res.schedule_time));
+	http_answer_json(
+	    a, 202, json_pack("{s:s, s:s}", "task", res.task, "scheduleTime", res.schedule_time));
 }

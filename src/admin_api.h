@@ -11,7 +11,6 @@
 #include "http_server.h"
 
 void admin_api_list(struct app *app, struct http_req *r, struct http_answer *a);
-void admin_api_replay(struct app *app, struct http_req *r, const char *id,
-		      struct http_answer *a);
+void admin_api_replay(struct app *app, struct http_req *r, const char *id, struct http_answer *a);
 
 #endif

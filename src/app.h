@@ -30,12 +30,12 @@ struct app {
 	struct redis_rest *redis; /* NULL: in-process idempotency store */
 	struct idem *idem;
 	struct queues *queues;
-	struct store *store;      /* NULL: no database configured/opened */
+	struct store *store; /* NULL: no database configured/opened */
 	struct crypto_key *token_key;
 	struct enqueuer *enqueuer;
-	struct job_services svc;  /* what handlers get */
-	atomic_int draining;      /* SIGTERM received: refuse new work */
-	atomic_int redis_fault;   /* Upstash answered 401/400: a configuration fault */
+	struct job_services svc; /* what handlers get */
+	atomic_int draining; /* SIGTERM received: refuse new work */
+	atomic_int redis_fault; /* Upstash answered 401/400: a configuration fault */
 };
 
 #endif

@@ -20,13 +20,16 @@
 #include "cj.h"
 
 struct buf {
-	char *data;  /* NULL until the first append */
-	size_t len;  /* bytes used, not counting the NUL */
-	size_t cap;  /* bytes allocated */
-	size_t max;  /* hard cap on len */
+	char *data; /* NULL until the first append */
+	size_t len; /* bytes used, not counting the NUL */
+	size_t cap; /* bytes allocated */
+	size_t max; /* hard cap on len */
 };
 
-#define BUF_INIT(max_) {NULL, 0, 0, (max_)}
+#define BUF_INIT(max_)                                                                             \
+	{                                                                                          \
+		NULL, 0, 0, (max_)                                                                 \
+	}
 
 void buf_init(struct buf *b, size_t max);
 void buf_release(struct buf *b);

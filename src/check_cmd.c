@@ -44,7 +44,7 @@ static void check_redis(const struct config *cfg, FILE *out, int *failed)
 	rc = idem_ping(idem, &ms, err, sizeof(err));
 	if (rc)
 		snprintf(detail, sizeof(detail), "%s: %s", idem_mode(idem),
-			 err[0] ? err : cj_strerror(rc));
+		         err[0] ? err : cj_strerror(rc));
 	else
 		snprintf(detail, sizeof(detail), "%s, %lld ms", idem_mode(idem), (long long)ms);
 	row(out, "redis", rc == CJ_OK, detail, failed);
@@ -67,7 +67,7 @@ static void check_jwks(const struct config *cfg, FILE *out, int *failed)
 	jwks_status(k, &st);
 	if (rc)
 		snprintf(detail, sizeof(detail), "%s: %s", cfg->oidc_jwks_url,
-			 err[0] ? err : cj_strerror(rc));
+		         err[0] ? err : cj_strerror(rc));
 	else
 		snprintf(detail, sizeof(detail), "%d keys from %s", st.keys, cfg->oidc_jwks_url);
 	row(out, "jwks", rc == CJ_OK, detail, failed);
@@ -84,7 +84,7 @@ static void check_queues(const struct config *cfg, FILE *out, int *failed)
 		snprintf(detail, sizeof(detail), "%s", err);
 	else
 		snprintf(detail, sizeof(detail), "%zu queues, %zu schedules from %s",
-			 queues_count(q), queues_schedule_count(q), cfg->config_dir);
+		         queues_count(q), queues_schedule_count(q), cfg->config_dir);
 	row(out, "queues", rc == CJ_OK, detail, failed);
 	queues_free(q);
 }
@@ -105,7 +105,7 @@ static void check_database(const struct config *cfg, FILE *out, int *failed)
 		snprintf(detail, sizeof(detail), "%s", err[0] ? err : cj_strerror(rc));
 	else
 		snprintf(detail, sizeof(detail), "%s, %.1f ms, %d migrations pending",
-			 store_url_redacted(s), ms, pending);
+		         store_url_redacted(s), ms, pending);
 	row(out, "database", rc == CJ_OK, detail, failed);
 	store_close(s);
 }
@@ -123,7 +123,8 @@ static void check_cloud_tasks(const struct config *cfg, FILE *out, int *failed)
 	if (!rc)
 		rc = gauth_token(g, token, sizeof(token), err, sizeof(err));
 	if (rc)
-		snprintf(detail, sizeof(detail), "access token: %s", err[0] ? err : cj_strerror(rc));
+		snprintf(detail, sizeof(detail), "access token: %s",
+		         err[0] ? err : cj_strerror(rc));
 	else
 		snprintf(detail, sizeof(detail), "access token for %s", gauth_account(g));
 	row(out, "cloudtasks", rc == CJ_OK, detail, failed);

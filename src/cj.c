@@ -7,22 +7,22 @@
 #include <stdlib.h>
 
 static const char *const descriptions[CJ_RESULT_MAX] = {
-	[CJ_OK] = "ok",
-	[CJ_ENOMEM] = "out of memory",
-	[CJ_EINVAL] = "invalid input",
-	[CJ_ETOOBIG] = "too large",
-	[CJ_EAUTH] = "unauthenticated",
-	[CJ_EFORBIDDEN] = "forbidden",
-	[CJ_ENOTFOUND] = "not found",
-	[CJ_EEXISTS] = "already exists",
-	[CJ_ECONFLICT] = "conflict",
-	[CJ_EUNAVAIL] = "unavailable",
-	[CJ_ETIMEOUT] = "timeout",
-	[CJ_ECONFIG] = "configuration error",
-	[CJ_ESTORAGE] = "storage error",
-	[CJ_ENOKEYS] = "no signing keys loaded",
-	[CJ_EUPSTREAM] = "unusable upstream answer",
-	[CJ_EINTERNAL] = "internal error",
+    [CJ_OK] = "ok",
+    [CJ_ENOMEM] = "out of memory",
+    [CJ_EINVAL] = "invalid input",
+    [CJ_ETOOBIG] = "too large",
+    [CJ_EAUTH] = "unauthenticated",
+    [CJ_EFORBIDDEN] = "forbidden",
+    [CJ_ENOTFOUND] = "not found",
+    [CJ_EEXISTS] = "already exists",
+    [CJ_ECONFLICT] = "conflict",
+    [CJ_EUNAVAIL] = "unavailable",
+    [CJ_ETIMEOUT] = "timeout",
+    [CJ_ECONFIG] = "configuration error",
+    [CJ_ESTORAGE] = "storage error",
+    [CJ_ENOKEYS] = "no signing keys loaded",
+    [CJ_EUPSTREAM] = "unusable upstream answer",
+    [CJ_EINTERNAL] = "internal error",
 };
 
 const char *cj_strerror(int code)

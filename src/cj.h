@@ -16,21 +16,21 @@
 
 enum cj_result {
 	CJ_OK = 0,
-	CJ_ENOMEM,     /* allocation failed */
-	CJ_EINVAL,     /* bad input from a caller or a client */
-	CJ_ETOOBIG,    /* a size limit was exceeded */
-	CJ_EAUTH,      /* credentials missing or invalid (401) */
+	CJ_ENOMEM, /* allocation failed */
+	CJ_EINVAL, /* bad input from a caller or a client */
+	CJ_ETOOBIG, /* a size limit was exceeded */
+	CJ_EAUTH, /* credentials missing or invalid (401) */
 	CJ_EFORBIDDEN, /* valid identity, not allowed (403) */
-	CJ_ENOTFOUND,  /* no such thing */
-	CJ_EEXISTS,    /* already exists / duplicate */
-	CJ_ECONFLICT,  /* held by someone else right now */
-	CJ_EUNAVAIL,   /* upstream unreachable or answered 5xx / 429 */
-	CJ_ETIMEOUT,   /* upstream or deadline timeout */
-	CJ_ECONFIG,    /* configuration fault (wrong token, bad setting) */
-	CJ_ESTORAGE,   /* database error */
-	CJ_ENOKEYS,    /* no token-signing key has ever been loaded */
-	CJ_EUPSTREAM,  /* upstream answered something we cannot use */
-	CJ_EINTERNAL,  /* broken invariant or unexpected library failure */
+	CJ_ENOTFOUND, /* no such thing */
+	CJ_EEXISTS, /* already exists / duplicate */
+	CJ_ECONFLICT, /* held by someone else right now */
+	CJ_EUNAVAIL, /* upstream unreachable or answered 5xx / 429 */
+	CJ_ETIMEOUT, /* upstream or deadline timeout */
+	CJ_ECONFIG, /* configuration fault (wrong token, bad setting) */
+	CJ_ESTORAGE, /* database error */
+	CJ_ENOKEYS, /* no token-signing key has ever been loaded */
+	CJ_EUPSTREAM, /* upstream answered something we cannot use */
+	CJ_EINTERNAL, /* broken invariant or unexpected library failure */
 	CJ_RESULT_MAX
 };
 

@@ -26,17 +26,18 @@
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: catchup-jobs [serve]            run the job server\n"
-		"       catchup-jobs enqueue TYPE [JSON] [--delay SECONDS] [--at RFC3339] [--id TASK_ID]\n"
-		"                                       create a task; prints its name\n"
-		"       catchup-jobs migrate            apply database migrations\n"
-		"       catchup-jobs queues             print the gcloud commands that create or\n"
-		"                                       update every queue and scheduler job\n"
-		"       catchup-jobs check              check configuration and dependencies\n"
-		"       catchup-jobs --help | --version\n"
-		"\n"
-		"Exit status: 0 success, 1 runtime failure, 2 usage or configuration error,\n"
-		"3 the task already exists.\n\n");
+	        "usage: catchup-jobs [serve]            run the job server\n"
+	        "       catchup-jobs enqueue TYPE [JSON] [--delay SECONDS] [--at RFC3339] [--id "
+	        "TASK_ID]\n"
+	        "                                       create a task; prints its name\n"
+	        "       catchup-jobs migrate            apply database migrations\n"
+	        "       catchup-jobs queues             print the gcloud commands that create or\n"
+	        "                                       update every queue and scheduler job\n"
+	        "       catchup-jobs check              check configuration and dependencies\n"
+	        "       catchup-jobs --help | --version\n"
+	        "\n"
+	        "Exit status: 0 success, 1 runtime failure, 2 usage or configuration error,\n"
+	        "3 the task already exists.\n\n");
 }
 
 static int load_config(struct config *cfg)
@@ -60,7 +61,7 @@ static int no_extra_args(int argc, char **argv, int first)
 {
 	if (argc > first) {
 		fprintf(stderr, "catchup-jobs: unexpected argument \"%s\" (see --help)\n",
-			argv[first]);
+		        argv[first]);
 		return EXIT_USAGE;
 	}
 	return EXIT_OK;
@@ -91,15 +92,19 @@ static int parse_enqueue_args(int argc, char **argv, struct enqueue_args *ea)
 				ea->req.delay_seconds = strtod(v, &end);
 				if (end == v || *end || !isfinite(ea->req.delay_seconds) ||
 				    ea->req.delay_seconds < 0) {
-					fprintf(stderr, "catchup-jobs: --delay: \"%s\" is not a "
-							"number of seconds\n", v);
+					fprintf(stderr,
+					        "catchup-jobs: --delay: \"%s\" is not a "
+					        "number of seconds\n",
+					        v);
 					return EXIT_USAGE;
 				}
 				ea->req.has_delay = 1;
 			} else if (!strcmp(a, "--at")) {
 				if (time_parse_rfc3339(v, &ea->req.schedule_time)) {
-					fprintf(stderr, "catchup-jobs: --at: \"%s\" is not an RFC 3339 "
-							"time\n", v);
+					fprintf(stderr,
+					        "catchup-jobs: --at: \"%s\" is not an RFC 3339 "
+					        "time\n",
+					        v);
 					return EXIT_USAGE;
 				}
 				ea->req.has_schedule_time = 1;

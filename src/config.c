@@ -25,8 +25,8 @@ struct var {
 	const char *name;
 	enum type type;
 	size_t off;
-	const char *local_default;  /* UNSET: no value */
-	const char *cloud_default;  /* REQUIRED: must be set in cloud mode */
+	const char *local_default; /* UNSET: no value */
+	const char *cloud_default; /* REQUIRED: must be set in cloud mode */
 	long min, max;
 	int secret;
 	const char *help;
@@ -35,76 +35,75 @@ struct var {
 #define F(field) offsetof(struct config, field)
 
 static const struct var vars[] = {
-	{"USE_CLOUD_TASKS", T_BOOL, F(cloud_mode), "false", "false", 0, 0, 0,
-	 "true: cloud mode (Cloud Tasks, Upstash, shared state); false: local mode"},
-	{"PORT", T_INT, F(port), "8080", "8080", 1, 65535, 0, "listen port"},
-	{"BIND_ADDRESS", T_STR, F(bind_address), "127.0.0.1", "0.0.0.0", 0, 0, 0,
-	 "listen address (IPv4 or IPv6 literal)"},
-	{"GCP_PROJECT_ID", T_STR, F(gcp_project_id), "local", REQUIRED, 0, 0, 0,
-	 "Google Cloud project of the queues"},
-	{"GCP_REGION", T_STR, F(gcp_region), "local", REQUIRED, 0, 0, 0,
-	 "region (location) of the queues"},
-	{"CLOUD_RUN_URL", T_URL, F(cloud_run_url), "http://127.0.0.1:${PORT}", REQUIRED, 0, 0, 0,
-	 "public base URL of this service; task target and default OIDC audience"},
-	{"SERVICE_ACCOUNT_EMAIL", T_STR, F(service_account_email), "local-tasks@catchup-jobs.local",
-	 REQUIRED, 0, 0, 0, "account Cloud Tasks and Cloud Scheduler use to mint OIDC tokens"},
-	{"OIDC_AUDIENCE", T_LIST, F(oidc_audience), "${CLOUD_RUN_URL}", "${CLOUD_RUN_URL}", 0, 0,
-	 0, "accepted aud values (comma list); the first is put on created tasks"},
-	{"OIDC_ALLOWED_EMAILS", T_LIST, F(oidc_allowed_emails), "${SERVICE_ACCOUNT_EMAIL}",
-	 "${SERVICE_ACCOUNT_EMAIL}", 0, 0, 0, "accepted email claims for /jobs/* (comma list)"},
-	{"ENQUEUE_ALLOWED_EMAILS", T_LIST, F(enqueue_allowed_emails), "${OIDC_ALLOWED_EMAILS}",
-	 "${OIDC_ALLOWED_EMAILS}", 0, 0, 0, "accepted callers of /enqueue/* and /admin/*"},
-	{"OIDC_JWKS_URL", T_URL, F(oidc_jwks_url), "https://www.googleapis.com/oauth2/v3/certs",
-	 "https://www.googleapis.com/oauth2/v3/certs", 0, 0, 0, "Google's token signing keys"},
-	{"OIDC_ISSUERS", T_LIST, F(oidc_issuers), "https://accounts.google.com,accounts.google.com",
-	 "https://accounts.google.com,accounts.google.com", 0, 0, 0, "accepted iss values"},
-	{"CLOUD_TASKS_API_URL", T_URL, F(cloud_tasks_api_url), "https://cloudtasks.googleapis.com",
-	 "https://cloudtasks.googleapis.com", 0, 0, 0, "Cloud Tasks REST endpoint"},
-	{"GCE_METADATA_HOST", T_HOSTPORT, F(gce_metadata_host), "metadata.google.internal",
-	 "metadata.google.internal", 0, 0, 0, "metadata server (host[:port]) for access tokens"},
-	{"GOOGLE_APPLICATION_CREDENTIALS", T_STR, F(google_application_credentials), UNSET, UNSET,
-	 0, 0, 0, "service-account key file, used instead of the metadata server"},
-	{"UPSTASH_REDIS_REST_URL", T_URL, F(upstash_url), UNSET, REQUIRED, 0, 0, 0,
-	 "Upstash Redis REST URL; unset in local mode = in-process store"},
-	{"UPSTASH_REDIS_REST_TOKEN", T_STR, F(upstash_token), UNSET, REQUIRED, 0, 0, 1,
-	 "Upstash Redis REST token"},
-	{"IDEMPOTENCY_FAIL_MODE", T_FAILMODE, F(idempotency_fail_open), "closed", "closed", 0, 0, 0,
-	 "Redis unreachable: closed answers 503 (retried), open runs the job unclaimed"},
-	{"IDEMPOTENCY_TTL_SECONDS", T_INT, F(idempotency_ttl_seconds), "86400", "86400", 14400,
-	 31536000, 0, "how long a completed key is remembered (at least 4 h)"},
-	{"DATABASE_URL", T_STR, F(database_url), "sqlite:./data/catchup.db",
-	 "sqlite:./data/catchup.db", 0, 0, 1, "postgres://..., postgresql://... or sqlite:PATH"},
-	{"TOKEN_ENCRYPTION_KEY", T_STR, F(token_encryption_key), UNSET, REQUIRED, 0, 0, 1,
-	 "32 bytes, base64: AES-256-GCM key for OAuth tokens at rest"},
-	{"CONFIG_DIR", T_STR, F(config_dir), "./config", "./config", 0, 0, 0,
-	 "where queues.json and schedules.json are read"},
-	{"GOOGLE_CLIENT_ID", T_STR, F(google_client_id), UNSET, UNSET, 0, 0, 0,
-	 "OAuth client for refreshing user tokens"},
-	{"GOOGLE_CLIENT_SECRET", T_STR, F(google_client_secret), UNSET, UNSET, 0, 0, 1,
-	 "OAuth client secret"},
-	{"GOOGLE_OAUTH_TOKEN_URL", T_URL, F(google_oauth_token_url),
-	 "https://oauth2.googleapis.com/token", "https://oauth2.googleapis.com/token", 0, 0, 0,
-	 "OAuth token endpoint"},
-	{"GOOGLE_PEOPLE_API_URL", T_URL, F(google_people_api_url), "https://people.googleapis.com",
-	 "https://people.googleapis.com", 0, 0, 0, "People API"},
-	{"GOOGLE_CALENDAR_API_URL", T_URL, F(google_calendar_api_url), "https://www.googleapis.com",
-	 "https://www.googleapis.com", 0, 0, 0, "Calendar API"},
-	{"TWILIO_API_URL", T_URL, F(twilio_api_url), "https://api.twilio.com",
-	 "https://api.twilio.com", 0, 0, 0, "Twilio API"},
-	{"TWILIO_ACCOUNT_SID", T_STR, F(twilio_account_sid), UNSET, UNSET, 0, 0, 0, "Twilio account"},
-	{"TWILIO_AUTH_TOKEN", T_STR, F(twilio_auth_token), UNSET, UNSET, 0, 0, 1, "Twilio token"},
-	{"TWILIO_FROM_NUMBER", T_STR, F(twilio_from_number), UNSET, UNSET, 0, 0, 0,
-	 "SMS sender number"},
-	{"SENDGRID_API_URL", T_URL, F(sendgrid_api_url), "https://api.sendgrid.com",
-	 "https://api.sendgrid.com", 0, 0, 0, "SendGrid API"},
-	{"SENDGRID_API_KEY", T_STR, F(sendgrid_api_key), UNSET, UNSET, 0, 0, 1, "SendGrid key"},
-	{"EMAIL_FROM", T_STR, F(email_from), UNSET, UNSET, 0, 0, 0, "e-mail sender address"},
-	{"LOG_LEVEL", T_LEVEL, F(log_level), "info", "info", 0, 0, 0,
-	 "debug, info, warning or error"},
-	{"MAX_BODY_BYTES", T_INT, F(max_body_bytes), "1048576", "1048576", 1024, 33554432, 0,
-	 "larger request bodies get 413"},
-	{"SHUTDOWN_GRACE_SECONDS", T_INT, F(shutdown_grace_seconds), "9", "9", 0, 3600, 0,
-	 "SIGTERM: time in-flight jobs get before their claims are released"},
+    {"USE_CLOUD_TASKS", T_BOOL, F(cloud_mode), "false", "false", 0, 0, 0,
+     "true: cloud mode (Cloud Tasks, Upstash, shared state); false: local mode"},
+    {"PORT", T_INT, F(port), "8080", "8080", 1, 65535, 0, "listen port"},
+    {"BIND_ADDRESS", T_STR, F(bind_address), "127.0.0.1", "0.0.0.0", 0, 0, 0,
+     "listen address (IPv4 or IPv6 literal)"},
+    {"GCP_PROJECT_ID", T_STR, F(gcp_project_id), "local", REQUIRED, 0, 0, 0,
+     "Google Cloud project of the queues"},
+    {"GCP_REGION", T_STR, F(gcp_region), "local", REQUIRED, 0, 0, 0,
+     "region (location) of the queues"},
+    {"CLOUD_RUN_URL", T_URL, F(cloud_run_url), "http://127.0.0.1:${PORT}", REQUIRED, 0, 0, 0,
+     "public base URL of this service; task target and default OIDC audience"},
+    {"SERVICE_ACCOUNT_EMAIL", T_STR, F(service_account_email), "local-tasks@catchup-jobs.local",
+     REQUIRED, 0, 0, 0, "account Cloud Tasks and Cloud Scheduler use to mint OIDC tokens"},
+    {"OIDC_AUDIENCE", T_LIST, F(oidc_audience), "${CLOUD_RUN_URL}", "${CLOUD_RUN_URL}", 0, 0, 0,
+     "accepted aud values (comma list); the first is put on created tasks"},
+    {"OIDC_ALLOWED_EMAILS", T_LIST, F(oidc_allowed_emails), "${SERVICE_ACCOUNT_EMAIL}",
+     "${SERVICE_ACCOUNT_EMAIL}", 0, 0, 0, "accepted email claims for /jobs/* (comma list)"},
+    {"ENQUEUE_ALLOWED_EMAILS", T_LIST, F(enqueue_allowed_emails), "${OIDC_ALLOWED_EMAILS}",
+     "${OIDC_ALLOWED_EMAILS}", 0, 0, 0, "accepted callers of /enqueue/* and /admin/*"},
+    {"OIDC_JWKS_URL", T_URL, F(oidc_jwks_url), "https://www.googleapis.com/oauth2/v3/certs",
+     "https://www.googleapis.com/oauth2/v3/certs", 0, 0, 0, "Google's token signing keys"},
+    {"OIDC_ISSUERS", T_LIST, F(oidc_issuers), "https://accounts.google.com,accounts.google.com",
+     "https://accounts.google.com,accounts.google.com", 0, 0, 0, "accepted iss values"},
+    {"CLOUD_TASKS_API_URL", T_URL, F(cloud_tasks_api_url), "https://cloudtasks.googleapis.com",
+     "https://cloudtasks.googleapis.com", 0, 0, 0, "Cloud Tasks REST endpoint"},
+    {"GCE_METADATA_HOST", T_HOSTPORT, F(gce_metadata_host), "metadata.google.internal",
+     "metadata.google.internal", 0, 0, 0, "metadata server (host[:port]) for access tokens"},
+    {"GOOGLE_APPLICATION_CREDENTIALS", T_STR, F(google_application_credentials), UNSET, UNSET, 0, 0,
+     0, "service-account key file, used instead of the metadata server"},
+    {"UPSTASH_REDIS_REST_URL", T_URL, F(upstash_url), UNSET, REQUIRED, 0, 0, 0,
+     "Upstash Redis REST URL; unset in local mode = in-process store"},
+    {"UPSTASH_REDIS_REST_TOKEN", T_STR, F(upstash_token), UNSET, REQUIRED, 0, 0, 1,
+     "Upstash Redis REST token"},
+    {"IDEMPOTENCY_FAIL_MODE", T_FAILMODE, F(idempotency_fail_open), "closed", "closed", 0, 0, 0,
+     "Redis unreachable: closed answers 503 (retried), open runs the job unclaimed"},
+    {"IDEMPOTENCY_TTL_SECONDS", T_INT, F(idempotency_ttl_seconds), "86400", "86400", 14400,
+     31536000, 0, "how long a completed key is remembered (at least 4 h)"},
+    {"DATABASE_URL", T_STR, F(database_url), "sqlite:./data/catchup.db", "sqlite:./data/catchup.db",
+     0, 0, 1, "postgres://..., postgresql://... or sqlite:PATH"},
+    {"TOKEN_ENCRYPTION_KEY", T_STR, F(token_encryption_key), UNSET, REQUIRED, 0, 0, 1,
+     "32 bytes, base64: AES-256-GCM key for OAuth tokens at rest"},
+    {"CONFIG_DIR", T_STR, F(config_dir), "./config", "./config", 0, 0, 0,
+     "where queues.json and schedules.json are read"},
+    {"GOOGLE_CLIENT_ID", T_STR, F(google_client_id), UNSET, UNSET, 0, 0, 0,
+     "OAuth client for refreshing user tokens"},
+    {"GOOGLE_CLIENT_SECRET", T_STR, F(google_client_secret), UNSET, UNSET, 0, 0, 1,
+     "OAuth client secret"},
+    {"GOOGLE_OAUTH_TOKEN_URL", T_URL, F(google_oauth_token_url),
+     "https://oauth2.googleapis.com/token", "https://oauth2.googleapis.com/token", 0, 0, 0,
+     "OAuth token endpoint"},
+    {"GOOGLE_PEOPLE_API_URL", T_URL, F(google_people_api_url), "https://people.googleapis.com",
+     "https://people.googleapis.com", 0, 0, 0, "People API"},
+    {"GOOGLE_CALENDAR_API_URL", T_URL, F(google_calendar_api_url), "https://www.googleapis.com",
+     "https://www.googleapis.com", 0, 0, 0, "Calendar API"},
+    {"TWILIO_API_URL", T_URL, F(twilio_api_url), "https://api.twilio.com", "https://api.twilio.com",
+     0, 0, 0, "Twilio API"},
+    {"TWILIO_ACCOUNT_SID", T_STR, F(twilio_account_sid), UNSET, UNSET, 0, 0, 0, "Twilio account"},
+    {"TWILIO_AUTH_TOKEN", T_STR, F(twilio_auth_token), UNSET, UNSET, 0, 0, 1, "Twilio token"},
+    {"TWILIO_FROM_NUMBER", T_STR, F(twilio_from_number), UNSET, UNSET, 0, 0, 0,
+     "SMS sender number"},
+    {"SENDGRID_API_URL", T_URL, F(sendgrid_api_url), "https://api.sendgrid.com",
+     "https://api.sendgrid.com", 0, 0, 0, "SendGrid API"},
+    {"SENDGRID_API_KEY", T_STR, F(sendgrid_api_key), UNSET, UNSET, 0, 0, 1, "SendGrid key"},
+    {"EMAIL_FROM", T_STR, F(email_from), UNSET, UNSET, 0, 0, 0, "e-mail sender address"},
+    {"LOG_LEVEL", T_LEVEL, F(log_level), "info", "info", 0, 0, 0, "debug, info, warning or error"},
+    {"MAX_BODY_BYTES", T_INT, F(max_body_bytes), "1048576", "1048576", 1024, 33554432, 0,
+     "larger request bodies get 413"},
+    {"SHUTDOWN_GRACE_SECONDS", T_INT, F(shutdown_grace_seconds), "9", "9", 0, 3600, 0,
+     "SIGTERM: time in-flight jobs get before their claims are released"},
 };
 
 #define NVARS (sizeof(vars) / sizeof(vars[0]))
@@ -219,8 +218,7 @@ static int valid_hostport(const char *s)
 	return 1;
 }
 
-static int set_value(struct config *c, const struct var *v, const char *s, char *err,
-		     size_t errlen)
+static int set_value(struct config *c, const struct var *v, const char *s, char *err, size_t errlen)
 {
 	void *dst = (char *)c + v->off;
 	char why[256], *end;
@@ -262,7 +260,7 @@ static int set_value(struct config *c, const struct var *v, const char *s, char 
 		}
 		if (n < v->min || n > v->max) {
 			snprintf(why, sizeof(why), "%ld is out of range %ld..%ld", n, v->min,
-				 v->max);
+			         v->max);
 			return fail(err, errlen, v, why);
 		}
 		*(long *)dst = n;
@@ -279,7 +277,8 @@ static int set_value(struct config *c, const struct var *v, const char *s, char 
 		int rc = parse_list(s, dst);
 
 		if (rc == CJ_EINVAL)
-			return fail(err, errlen, v, "must be a comma-separated list without empty items");
+			return fail(err, errlen, v,
+			            "must be a comma-separated list without empty items");
 		return rc;
 	}
 	case T_LEVEL:
@@ -303,14 +302,16 @@ static int set_value(struct config *c, const struct var *v, const char *s, char 
 static int cross_checks(const struct config *c, char *err, size_t errlen)
 {
 	if (c->cloud_mode && !c->upstash_url) {
-		snprintf(err, errlen, "invalid UPSTASH_REDIS_REST_URL: required in cloud mode "
-				      "(Cloud Run runs several instances; claims must be shared)");
+		snprintf(err, errlen,
+		         "invalid UPSTASH_REDIS_REST_URL: required in cloud mode "
+		         "(Cloud Run runs several instances; claims must be shared)");
 		return CJ_ECONFIG;
 	}
 	if (!!c->upstash_url != !!c->upstash_token) {
-		snprintf(err, errlen, "invalid %s: UPSTASH_REDIS_REST_URL and "
-				      "UPSTASH_REDIS_REST_TOKEN must be set together",
-			 c->upstash_url ? "UPSTASH_REDIS_REST_TOKEN" : "UPSTASH_REDIS_REST_URL");
+		snprintf(err, errlen,
+		         "invalid %s: UPSTASH_REDIS_REST_URL and "
+		         "UPSTASH_REDIS_REST_TOKEN must be set together",
+		         c->upstash_url ? "UPSTASH_REDIS_REST_TOKEN" : "UPSTASH_REDIS_REST_URL");
 		return CJ_ECONFIG;
 	}
 	return CJ_OK;
@@ -342,8 +343,9 @@ int config_load(struct config *c, config_getter get, void *arg, char *err, size_
 		if (raw && *raw) {
 			resolved[i] = strdup(raw);
 		} else if (dflt == REQUIRED) {
-			snprintf(err, errlen, "invalid %s: required in cloud mode (USE_CLOUD_TASKS=true)",
-				 v->name);
+			snprintf(err, errlen,
+			         "invalid %s: required in cloud mode (USE_CLOUD_TASKS=true)",
+			         v->name);
 			rc = CJ_ECONFIG;
 			goto out;
 		} else if (dflt) {
@@ -426,8 +428,8 @@ void config_print_help(FILE *out)
 		const struct var *v = &vars[i];
 		const char *l = v->local_default ? v->local_default : "unset";
 		const char *cl = v->cloud_default == REQUIRED ? "required"
-				 : v->cloud_default             ? v->cloud_default
-								: "unset";
+		    : v->cloud_default                        ? v->cloud_default
+		                                              : "unset";
 
 		fprintf(out, "  %-31s %s\n  %-31s   default: %s", v->name, v->help, "", l);
 		if (strcmp(l, cl))

@@ -28,22 +28,22 @@ struct config {
 	char *bind_address;
 	char *gcp_project_id;
 	char *gcp_region;
-	char *cloud_run_url;           /* no trailing slash */
+	char *cloud_run_url; /* no trailing slash */
 	char *service_account_email;
-	struct strlist oidc_audience;  /* first = audience put on created tasks */
+	struct strlist oidc_audience; /* first = audience put on created tasks */
 	struct strlist oidc_allowed_emails;
 	struct strlist enqueue_allowed_emails;
 	char *oidc_jwks_url;
 	struct strlist oidc_issuers;
-	char *cloud_tasks_api_url;     /* no trailing slash */
+	char *cloud_tasks_api_url; /* no trailing slash */
 	char *gce_metadata_host;
 	char *google_application_credentials; /* NULL when unset */
-	char *upstash_url;             /* NULL: in-process store (local mode) */
+	char *upstash_url; /* NULL: in-process store (local mode) */
 	char *upstash_token;
-	int idempotency_fail_open;     /* IDEMPOTENCY_FAIL_MODE=open */
+	int idempotency_fail_open; /* IDEMPOTENCY_FAIL_MODE=open */
 	long idempotency_ttl_seconds;
 	char *database_url;
-	char *token_encryption_key;    /* NULL in local mode when unset */
+	char *token_encryption_key; /* NULL in local mode when unset */
 	char *config_dir;
 	char *google_client_id;
 	char *google_client_secret;
@@ -57,7 +57,7 @@ struct config {
 	char *sendgrid_api_url;
 	char *sendgrid_api_key;
 	char *email_from;
-	int log_level;                 /* enum log_level */
+	int log_level; /* enum log_level */
 	long max_body_bytes;
 	long shutdown_grace_seconds;
 };
@@ -68,8 +68,7 @@ typedef const char *(*config_getter)(const char *name, void *arg);
 /* Reads every variable through get (getenv when get is NULL). CJ_OK,
  * CJ_ECONFIG (err says which variable and why) or CJ_ENOMEM. On failure the
  * struct holds nothing to release. */
-int config_load(struct config *c, config_getter get, void *arg, char *err, size_t errlen)
-	CJ_WUR;
+int config_load(struct config *c, config_getter get, void *arg, char *err, size_t errlen) CJ_WUR;
 void config_release(struct config *c);
 
 /* 1 when s is in the list (exact match). */

@@ -35,7 +35,7 @@ int enqueue_api_headers(struct app *app, struct http_req *r, struct http_answer 
 	(void)app;
 	if (!enqueue_api_is_json(http_request_header(r, "Content-Type"))) {
 		http_answer_error(a, 415, "unsupported_media_type",
-				  "send the request as Content-Type: application/json");
+		                  "send the request as Content-Type: application/json");
 		return 1;
 	}
 	return 0;
@@ -61,7 +61,7 @@ static int read_request(const json_t *body, struct enqueue_request *req, struct 
 		if (!json_is_number(delay) || !isfinite(json_number_value(delay)) ||
 		    json_number_value(delay) < 0) {
 			http_answer_error(a, 400, "invalid_request",
-					  "delaySeconds: must be a number of seconds >= 0");
+			                  "delaySeconds: must be a number of seconds >= 0");
 			return 1;
 		}
 		req->has_delay = 1;
@@ -71,7 +71,7 @@ static int read_request(const json_t *body, struct enqueue_request *req, struct 
 		if (!json_is_string(at) ||
 		    time_parse_rfc3339(json_string_value(at), &req->schedule_time)) {
 			http_answer_error(a, 400, "invalid_request",
-					  "scheduleTime: must be an RFC 3339 time");
+			                  "scheduleTime: must be an RFC 3339 time");
 			return 1;
 		}
 		req->has_schedule_time = 1;
@@ -79,7 +79,7 @@ static int read_request(const json_t *body, struct enqueue_request *req, struct 
 	if (id && !json_is_null(id)) {
 		if (!json_is_string(id)) {
 			http_answer_error(a, 400, "invalid_request",
-					  "taskId: must be a string of [A-Za-z0-9_-]{1,500}");
+			                  "taskId: must be a string of [A-Za-z0-9_-]{1,500}");
 			return 1;
 		}
 		req->task_id = json_string_value(id);
@@ -87,8 +87,7 @@ static int read_request(const json_t *body, struct enqueue_request *req, struct 
 	return 0;
 }
 
-void enqueue_api_body(struct app *app, struct http_req *r, const char *type,
-		      struct http_answer *a)
+void enqueue_api_body(struct app *app, struct http_req *r, const char *type, struct http_answer *a)
 {
 	struct enqueue_request req = ENQUEUE_REQUEST_INIT;
 	struct enqueue_result res;
@@ -104,7 +103,7 @@ void enqueue_api_body(struct app *app, struct http_req *r, const char *type,
 	body = json_loadb(buf_str(&r->body), r->body.len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!body || !json_is_object(body)) {
 		http_answer_error(a, 400, "invalid_json", "body must be a JSON object%s%s",
-				  body ? "" : ": ", body ? "" : jerr.text);
+		                  body ? "" : ": ", body ? "" : jerr.text);
 		json_decref(body);
 		return;
 	}
@@ -123,8 +122,9 @@ void enqueue_api_body(struct app *app, struct http_req *r, const char *type,
 	switch (rc ? res.kind : ENQUEUE_OK) {
 	case ENQUEUE_OK:
 		log_msg(L_INFO, "enqueued %s as %s", type, res.task);
-		http_answer_json(a, 202, json_pack("{s:s, s:s}", "task", res.task, "scheduleTime",
-						   res.schedule_time));
+		http_answer_json(
+		    a, 202,
+		    json_pack("{s:s, s:s}", "task", res.task, "scheduleTime", res.schedule_time));
 		return;
 	case ENQUEUE_UNKNOWN_TYPE:
 		http_answer_error(a, 404, "not_found", "%s", err);

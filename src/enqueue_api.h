@@ -14,8 +14,7 @@
 
 /* 1 when the request is answered before its body (415), else 0. */
 int enqueue_api_headers(struct app *app, struct http_req *r, struct http_answer *a);
-void enqueue_api_body(struct app *app, struct http_req *r, const char *type,
-		      struct http_answer *a);
+void enqueue_api_body(struct app *app, struct http_req *r, const char *type, struct http_answer *a);
 
 /* True when the media type is application/json (parameters allowed). */
 int enqueue_api_is_json(const char *content_type);

@@ -159,14 +159,13 @@ static int translate(CURLcode c)
 	}
 }
 
-int http_do(const struct http_request *req, struct http_response *resp, char *errbuf,
-	    size_t errlen)
+int http_do(const struct http_request *req, struct http_response *resp, char *errbuf, size_t errlen)
 {
 	char cerr[CURL_ERROR_SIZE] = "";
 	struct curl_slist *hl = NULL, *tmp;
 	long timeout = req->timeout_ms > 0 ? req->timeout_ms : 30000;
 	long ctimeout = req->connect_timeout_ms > 0 ? req->connect_timeout_ms
-						    : (timeout < 5000 ? timeout : 5000);
+	                                            : (timeout < 5000 ? timeout : 5000);
 	struct sink sink;
 	int64_t start;
 	CURLcode cc;
@@ -235,7 +234,7 @@ int http_do(const struct http_request *req, struct http_response *resp, char *er
 	cc = curl_easy_perform(h);
 	if (req->upstream)
 		metrics_upstream(req->upstream, req->op ? req->op : "call",
-				 (double)(time_mono_ms() - start) / 1000.0);
+		                 (double)(time_mono_ms() - start) / 1000.0);
 	if (cc == CURLE_OK)
 		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
 	if (sink.too_big)
@@ -258,7 +257,7 @@ void http_response_release(struct http_response *resp)
 }
 
 int http_response_header(const struct http_response *resp, const char *name, char *out,
-			 size_t outlen)
+                         size_t outlen)
 {
 	const char *p = buf_str(&resp->headers), *found = NULL;
 	size_t nlen = strlen(name), vlen;

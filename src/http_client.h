@@ -21,25 +21,25 @@
 #define HTTP_DEFAULT_MAX_RESPONSE (4u << 20)
 
 struct http_request {
-	const char *method;            /* "GET", "POST", "DELETE", ...; NULL = GET */
+	const char *method; /* "GET", "POST", "DELETE", ...; NULL = GET */
 	const char *url;
-	const char *const *headers;    /* NULL-terminated "Name: value" lines, or NULL */
-	const char *body;              /* may be NULL */
+	const char *const *headers; /* NULL-terminated "Name: value" lines, or NULL */
+	const char *body; /* may be NULL */
 	size_t body_len;
-	long timeout_ms;               /* whole call; 0 = 30 s */
-	long connect_timeout_ms;       /* 0 = min(timeout, 5 s) */
-	size_t max_response;           /* body cap; 0 = HTTP_DEFAULT_MAX_RESPONSE */
-	const char *upstream;          /* metrics label, e.g. "redis" */
-	const char *op;                /* metrics label, e.g. "claim" */
+	long timeout_ms; /* whole call; 0 = 30 s */
+	long connect_timeout_ms; /* 0 = min(timeout, 5 s) */
+	size_t max_response; /* body cap; 0 = HTTP_DEFAULT_MAX_RESPONSE */
+	const char *upstream; /* metrics label, e.g. "redis" */
+	const char *op; /* metrics label, e.g. "claim" */
 	/* Optional: polled during the transfer; non-zero aborts it (CJ_ETIMEOUT). */
 	int (*cancelled)(void *arg);
 	void *cancel_arg;
 };
 
 struct http_response {
-	long status;          /* HTTP status; 0 when no answer */
+	long status; /* HTTP status; 0 when no answer */
 	struct buf body;
-	struct buf headers;   /* raw header block of the final response */
+	struct buf headers; /* raw header block of the final response */
 };
 
 int http_client_global_init(void) CJ_WUR;
@@ -51,12 +51,12 @@ void http_client_global_cleanup(void);
  * CJ_EINVAL (bad URL). resp must be released with http_response_release()
  * whatever the result. errbuf (may be NULL) receives curl's explanation. */
 int http_do(const struct http_request *req, struct http_response *resp, char *errbuf,
-	    size_t errlen) CJ_WUR;
+            size_t errlen) CJ_WUR;
 void http_response_release(struct http_response *resp);
 
 /* Value of the last header named name (case-insensitive) copied into out,
  * trimmed. Returns 1 when found, 0 otherwise. */
 int http_response_header(const struct http_response *resp, const char *name, char *out,
-			 size_t outlen);
+                         size_t outlen);
 
 #endif

@@ -116,7 +116,7 @@ static enum MHD_Result send_answer(struct http_req *r, struct http_answer *a)
 	}
 	a->body = NULL;
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-				a->content_type ? a->content_type : "application/json");
+	                        a->content_type ? a->content_type : "application/json");
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
 	if (a->retry_after[0])
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, a->retry_after);
@@ -142,8 +142,8 @@ static long long parse_content_length(const char *v)
 }
 
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
-				 const char *method, const char *version, const char *upload,
-				 size_t *upload_size, void **con_cls)
+                                 const char *method, const char *version, const char *upload,
+                                 size_t *upload_size, void **con_cls)
 {
 	struct http_server *s = cls;
 	struct http_req *r = *con_cls;
@@ -163,7 +163,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 		r->start_ms = time_mono_ms();
 		buf_init(&r->body, s->max_body);
 		r->content_length =
-			parse_content_length(http_request_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH));
+		    parse_content_length(http_request_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH));
 		read_trace(r);
 		r->log = (struct log_ctx)LOG_CTX_INIT;
 		r->log.trace_id = r->trace_id[0] ? r->trace_id : NULL;
@@ -211,7 +211,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
-			 enum MHD_RequestTerminationCode toe)
+                         enum MHD_RequestTerminationCode toe)
 {
 	struct http_server *s = cls;
 	struct http_req *r = *con_cls;
@@ -243,13 +243,13 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 }
 
 struct http_server *http_server_start(const char *bind_address, int port, size_t max_body,
-				      const struct http_app *app, char *err, size_t errlen)
+                                      const struct http_app *app, char *err, size_t errlen)
 {
 	struct sockaddr_storage ss;
 	struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
 	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
 	unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-			 MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+	    MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
 	struct http_server *s;
 
 	memset(&ss, 0, sizeof(ss));
@@ -262,7 +262,7 @@ struct http_server *http_server_start(const char *bind_address, int port, size_t
 		flags |= MHD_USE_IPv6;
 	} else {
 		snprintf(err, errlen, "invalid BIND_ADDRESS: \"%s\" is not an IP address",
-			 bind_address);
+		         bind_address);
 		return NULL;
 	}
 	s = calloc(1, sizeof(*s));
@@ -273,16 +273,16 @@ struct http_server *http_server_start(const char *bind_address, int port, size_t
 	s->app = *app;
 	s->max_body = max_body;
 	s->daemon = MHD_start_daemon(
-		flags, (uint16_t)port, NULL, NULL, on_access, s, MHD_OPTION_SOCK_ADDR,
-		(struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-		MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_MAX_CONNECTIONS,
-		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_IDLE_TIMEOUT_S,
-		MHD_OPTION_THREAD_STACK_SIZE, (size_t)(256 * 1024), MHD_OPTION_LISTEN_BACKLOG_SIZE,
-		(unsigned)1024, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
-		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
+	    flags, (uint16_t)port, NULL, NULL, on_access, s, MHD_OPTION_SOCK_ADDR,
+	    (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_MAX_CONNECTIONS,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_IDLE_TIMEOUT_S,
+	    MHD_OPTION_THREAD_STACK_SIZE, (size_t)(256 * 1024), MHD_OPTION_LISTEN_BACKLOG_SIZE,
+	    (unsigned)1024, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
 	if (!s->daemon) {
 		snprintf(err, errlen, "cannot listen on %s:%d (address in use or not available)",
-			 bind_address, port);
+		         bind_address, port);
 		free(s);
 		return NULL;
 	}

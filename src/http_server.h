@@ -38,24 +38,24 @@ struct http_req {
 	const char *method;
 	const char *path;
 	long long content_length; /* -1 when not given */
-	struct buf body;          /* capped at max_body */
+	struct buf body; /* capped at max_body */
 	int body_too_big;
-	size_t discarded;         /* bytes dropped after the cap */
-	int answered;             /* on_headers answered */
+	size_t discarded; /* bytes dropped after the cap */
+	int answered; /* on_headers answered */
 	int64_t start_ms;
-	void *app_state;          /* the application's, freed in on_done */
+	void *app_state; /* the application's, freed in on_done */
 	char trace_id[64];
 	char span_id[32];
-	struct log_ctx log;       /* installed while callbacks run */
+	struct log_ctx log; /* installed while callbacks run */
 };
 
 struct http_answer {
 	int status;
-	char *body;               /* malloc'd; NULL = empty JSON object */
+	char *body; /* malloc'd; NULL = empty JSON object */
 	size_t len;
 	const char *content_type; /* NULL = application/json */
-	int close;                /* ask the client to close the connection */
-	char retry_after[16];     /* "" = no header */
+	int close; /* ask the client to close the connection */
+	char retry_after[16]; /* "" = no header */
 };
 
 struct http_app {
@@ -73,7 +73,7 @@ struct http_server;
 
 /* Starts listening on bind_address:port. NULL on failure (err says why). */
 struct http_server *http_server_start(const char *bind_address, int port, size_t max_body,
-				      const struct http_app *app, char *err, size_t errlen);
+                                      const struct http_app *app, char *err, size_t errlen);
 /* Stops accepting new connections (listening socket closed). */
 void http_server_quiesce(struct http_server *s);
 /* Requests currently being processed. */
@@ -89,7 +89,7 @@ const char *http_request_query(const struct http_req *r, const char *name);
 /* Fills a with {"error": code, "message": msg} (plus any extra members of
  * extra, borrowed). */
 void http_answer_error(struct http_answer *a, int status, const char *code, const char *fmt, ...)
-	CJ_PRINTF(4, 5);
+    CJ_PRINTF(4, 5);
 /* Fills a with the compact serialisation of body (reference stolen). */
 void http_answer_json(struct http_answer *a, int status, json_t *body);
 

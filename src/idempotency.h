@@ -27,15 +27,15 @@ struct redis_rest;
 struct idem;
 
 enum idem_state {
-	IDEM_CLAIMED,     /* ours (newly set, or our own earlier claim read back): run */
-	IDEM_DUPLICATE,   /* completed before: answer duplicate */
+	IDEM_CLAIMED, /* ours (newly set, or our own earlier claim read back): run */
+	IDEM_DUPLICATE, /* completed before: answer duplicate */
 	IDEM_IN_PROGRESS, /* another delivery holds it: 409 */
 };
 
 /* What a claim gave us; needed to complete or release it. */
 struct idem_claim {
-	char key[1024];    /* full Redis key */
-	char value[128];   /* our "running:..." value */
+	char key[1024]; /* full Redis key */
+	char value[128]; /* our "running:..." value */
 };
 
 /* Redis-backed; r is borrowed and must outlive the store. */
@@ -51,14 +51,14 @@ const char *idem_mode(const struct idem *s);
 int idem_prepare(struct idem_claim *c, const char *type, const char *key) CJ_WUR;
 /* Claim-or-read in one atomic step; lease_s bounds how long the claim holds. */
 int idem_claim(struct idem *s, const struct idem_claim *c, long lease_s, enum idem_state *out,
-	       char *err, size_t errlen) CJ_WUR;
+               char *err, size_t errlen) CJ_WUR;
 /* Marks done with ttl_s if the key still holds our claim; *lost = 1 when it
  * did not (the lease ran out). */
 int idem_complete(struct idem *s, const struct idem_claim *c, long ttl_s, int *lost, char *err,
-		  size_t errlen) CJ_WUR;
+                  size_t errlen) CJ_WUR;
 /* Deletes the key if it still holds our claim; *lost as above. */
 int idem_release(struct idem *s, const struct idem_claim *c, int *lost, char *err,
-		 size_t errlen) CJ_WUR;
+                 size_t errlen) CJ_WUR;
 /* Round trip for readiness; *latency_ms receives the time taken. */
 int idem_ping(struct idem *s, int64_t *latency_ms, char *err, size_t errlen) CJ_WUR;
 

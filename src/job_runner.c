@@ -34,13 +34,13 @@ struct job_request {
 	const struct job_type *type;
 	char queue[101];
 	char task[501];
-	int retry_count;        /* -1 when not a Cloud Tasks push */
-	int cloud_tasks;        /* X-CloudTasks-QueueName present */
-	int scheduler;          /* X-CloudScheduler: true */
+	int retry_count; /* -1 when not a Cloud Tasks push */
+	int cloud_tasks; /* X-CloudTasks-QueueName present */
+	int scheduler; /* X-CloudScheduler: true */
 	char sched_job[501];
 	char sched_time[64];
 	int authenticated;
-	const char *outcome;    /* metrics label of the answer */
+	const char *outcome; /* metrics label of the answer */
 	json_t *payload;
 	struct idem_claim claim;
 	int claimed;
@@ -77,7 +77,7 @@ static int read_delivery(struct http_req *r, struct job_request *st, struct http
 	if (q) {
 		if (!valid_id(q, 100, "-_")) {
 			http_answer_error(a, 400, "invalid_request",
-					  "X-CloudTasks-QueueName: not a queue id");
+			                  "X-CloudTasks-QueueName: not a queue id");
 			return 1;
 		}
 		snprintf(st->queue, sizeof(st->queue), "%s", q);
@@ -87,7 +87,7 @@ static int read_delivery(struct http_req *r, struct job_request *st, struct http
 	if (t) {
 		if (!valid_id(t, 500, "-_")) {
 			http_answer_error(a, 400, "invalid_request",
-					  "X-CloudTasks-TaskName: not a task id");
+			                  "X-CloudTasks-TaskName: not a task id");
 			return 1;
 		}
 		snprintf(st->task, sizeof(st->task), "%s", t);
@@ -96,7 +96,7 @@ static int read_delivery(struct http_req *r, struct job_request *st, struct http
 		n = strtol(rc, &end, 10);
 		if (end == rc || *end || n < 0 || n > 1000000) {
 			http_answer_error(a, 400, "invalid_request",
-					  "X-CloudTasks-TaskRetryCount: not a count");
+			                  "X-CloudTasks-TaskRetryCount: not a count");
 			return 1;
 		}
 		st->retry_count = (int)n;
@@ -108,7 +108,8 @@ static int read_delivery(struct http_req *r, struct job_request *st, struct http
 		if (sj) {
 			/* Accept the short name or a full projects/.../jobs/NAME. */
 			slash = strrchr(sj, '/');
-			snprintf(st->sched_job, sizeof(st->sched_job), "%s", slash ? slash + 1 : sj);
+			snprintf(st->sched_job, sizeof(st->sched_job), "%s",
+			         slash ? slash + 1 : sj);
 		}
 		if (stime && strlen(stime) < sizeof(st->sched_time))
 			snprintf(st->sched_time, sizeof(st->sched_time), "%s", stime);
@@ -129,7 +130,7 @@ static void queue_limits(struct app *app, const char *queue, int *max_attempts, 
 static long schedule_deadline(struct app *app, const char *job)
 {
 	const struct schedule_config *sc =
-		app->queues && job[0] ? queues_find_schedule(app->queues, job) : NULL;
+	    app->queues && job[0] ? queues_find_schedule(app->queues, job) : NULL;
 
 	return sc ? (long)sc->attempt_deadline : UNKNOWN_SCHEDULE_DEADLINE_S;
 }
@@ -142,8 +143,11 @@ static long attempt_budget_s(struct app *app, const struct job_request *st)
 
 	if (st->scheduler)
 		return schedule_deadline(app, st->sched_job);
-	queue_limits(app, st->cloud_tasks ? st->queue : st->type ? st->type->queue : "",
-		     &max_attempts, &deadline);
+	queue_limits(app,
+	             st->cloud_tasks ? st->queue
+	                 : st->type  ? st->type->queue
+	                             : "",
+	             &max_attempts, &deadline);
 	return deadline;
 }
 
@@ -160,12 +164,16 @@ static int is_last_attempt(struct app *app, const struct job_request *st)
 	return st->retry_count + 1 >= max_attempts;
 }
 
-void job_runner_dead_letter(struct app *app, const char *type, const char *queue,
-			    const char *task, const json_t *payload, int attempts,
-			    const char *last_error)
+void job_runner_dead_letter(struct app *app, const char *type, const char *queue, const char *task,
+                            const json_t *payload, int attempts, const char *last_error)
 {
-	struct dead_letter dl = {type, queue && *queue ? queue : NULL, task && *task ? task : NULL,
-				 payload, attempts, last_error, time_wall_s()};
+	struct dead_letter dl = {type,
+	                         queue && *queue ? queue : NULL,
+	                         task && *task ? task : NULL,
+	                         payload,
+	                         attempts,
+	                         last_error,
+	                         time_wall_s()};
 	char id[64] = "", err[256] = "";
 	json_t *fields;
 	int rc = CJ_ESTORAGE;
@@ -174,8 +182,9 @@ void job_runner_dead_letter(struct app *app, const char *type, const char *queue
 	if (app->store) {
 		rc = dead_letters_insert(app->store, &dl, id, err, sizeof(err));
 		if (!rc) {
-			log_msg(L_WARNING, "dead letter %s recorded for %s task \"%s\": %s", id, type,
-				dl.task_name ? dl.task_name : "(unnamed)", last_error ? last_error : "");
+			log_msg(L_WARNING, "dead letter %s recorded for %s task \"%s\": %s", id,
+			        type, dl.task_name ? dl.task_name : "(unnamed)",
+			        last_error ? last_error : "");
 			return;
 		}
 	} else {
@@ -183,19 +192,19 @@ void job_runner_dead_letter(struct app *app, const char *type, const char *queue
 	}
 	/* Nothing is dropped silently: without the database the log line
 	 * carries the whole dead letter. */
-	fields = json_pack("{s:s, s:s, s:s, s:O?, s:i, s:s}", "deadLetterType", type,
-			   "deadLetterQueue", queue ? queue : "", "deadLetterTask",
-			   task ? task : "", "payload", payload, "attempts", attempts, "lastError",
-			   last_error ? last_error : "");
+	fields =
+	    json_pack("{s:s, s:s, s:s, s:O?, s:i, s:s}", "deadLetterType", type, "deadLetterQueue",
+	              queue ? queue : "", "deadLetterTask", task ? task : "", "payload", payload,
+	              "attempts", attempts, "lastError", last_error ? last_error : "");
 	log_fields(L_ERROR, fields, "dead letter for %s task \"%s\" not stored (%s): %s", type,
-		   task && *task ? task : "(unnamed)", err, last_error ? last_error : "");
+	           task && *task ? task : "(unnamed)", err, last_error ? last_error : "");
 	json_decref(fields);
 }
 
 /* Step 8: a failed last attempt of an authenticated Cloud Tasks push leaves
  * a dead letter before it is answered. */
 static void answer_done(struct app *app, struct job_request *st, const struct http_answer *a,
-			const json_t *payload, const char *why)
+                        const json_t *payload, const char *why)
 {
 	const char *msg = why;
 
@@ -205,7 +214,7 @@ static void answer_done(struct app *app, struct job_request *st, const struct ht
 		return;
 	if (st->scheduler) {
 		log_msg(L_ERROR, "scheduled job %s failed with HTTP %d; its next run repeats it",
-			st->type_name, a->status);
+		        st->type_name, a->status);
 		return;
 	}
 	if (!is_last_attempt(app, st))
@@ -217,12 +226,12 @@ static void answer_done(struct app *app, struct job_request *st, const struct ht
 
 		snprintf(last, sizeof(last), "HTTP %d on the last attempt: %s", a->status, msg);
 		job_runner_dead_letter(app, st->type ? st->type->name : st->type_name, st->queue,
-				       st->task, payload, st->retry_count + 1, last);
+		                       st->task, payload, st->retry_count + 1, last);
 	}
 }
 
 static void reject(struct app *app, struct job_request *st, struct http_answer *a, int status,
-		   const char *code, const char *msg)
+                   const char *code, const char *msg)
 {
 	http_answer_error(a, status, code, "%s", msg);
 	st->outcome = "rejected";
@@ -230,7 +239,7 @@ static void reject(struct app *app, struct job_request *st, struct http_answer *
 }
 
 int job_runner_headers(struct app *app, struct http_req *r, const char *type,
-		       struct job_request **state, struct http_answer *a)
+                       struct job_request **state, struct http_answer *a)
 {
 	struct job_request *st = calloc(1, sizeof(*st));
 
@@ -266,7 +275,7 @@ int job_runner_headers(struct app *app, struct http_req *r, const char *type,
 		char msg[128];
 
 		snprintf(msg, sizeof(msg), "request body over MAX_BODY_BYTES (%ld bytes)",
-			 app->cfg->max_body_bytes);
+		         app->cfg->max_body_bytes);
 		reject(app, st, a, 413, "payload_too_large", msg);
 		a->close = 1;
 		return 1;
@@ -311,27 +320,29 @@ static void settle_claim(struct app *app, struct job_request *st, int complete)
 	st->claimed = 0;
 	if (complete)
 		rc = idem_complete(app->idem, &st->claim, app->cfg->idempotency_ttl_seconds, &lost,
-				   err, sizeof(err));
+		                   err, sizeof(err));
 	else
 		rc = idem_release(app->idem, &st->claim, &lost, err, sizeof(err));
 	if (rc) {
 		log_msg(L_WARNING, "idempotency %s failed for \"%s\": %s",
-			complete ? "complete" : "release", st->claim.key, err[0] ? err : cj_strerror(rc));
+		        complete ? "complete" : "release", st->claim.key,
+		        err[0] ? err : cj_strerror(rc));
 		if (rc == CJ_ECONFIG)
 			atomic_store(&app->redis_fault, 1);
 		return;
 	}
 	if (lost) {
 		metrics_claim_lost();
-		log_msg(L_WARNING, "idempotency claim on \"%s\" had expired before %s; another "
-				   "delivery may have run the job",
-			st->claim.key, complete ? "completion" : "release");
+		log_msg(L_WARNING,
+		        "idempotency claim on \"%s\" had expired before %s; another "
+		        "delivery may have run the job",
+		        st->claim.key, complete ? "completion" : "release");
 	}
 }
 
 /* The one place where job outcomes become answers (§5.1 step 7). */
 static void answer_outcome(struct app *app, struct job_request *st, struct job_ctx *ctx,
-			   enum job_outcome outcome, struct http_answer *a)
+                           enum job_outcome outcome, struct http_answer *a)
 {
 	json_t *body;
 
@@ -340,14 +351,15 @@ static void answer_outcome(struct app *app, struct job_request *st, struct job_c
 		settle_claim(app, st, 1);
 		st->outcome = "completed";
 		http_answer_json(a, 200,
-				 json_pack("{s:s, s:o}", "status", "completed", "result",
-					   ctx->result ? json_incref(ctx->result) : json_object()));
+		                 json_pack("{s:s, s:o}", "status", "completed", "result",
+		                           ctx->result ? json_incref(ctx->result) : json_object()));
 		return;
 	case JOB_RETRY:
 		settle_claim(app, st, 0);
 		st->outcome = "retry";
-		body = json_pack("{s:s, s:s, s:s}", "status", "retry", "error", "unavailable",
-				 "message", ctx->error_msg[0] ? ctx->error_msg : "transient failure");
+		body =
+		    json_pack("{s:s, s:s, s:s}", "status", "retry", "error", "unavailable",
+		              "message", ctx->error_msg[0] ? ctx->error_msg : "transient failure");
 		if (body && ctx->error_code[0])
 			json_object_set_new(body, "reason", json_string(ctx->error_code));
 		http_answer_json(a, 503, body);
@@ -355,17 +367,17 @@ static void answer_outcome(struct app *app, struct job_request *st, struct job_c
 		return;
 	case JOB_PERMANENT:
 		if (!st->scheduler)
-			job_runner_dead_letter(app, st->type->name, st->queue, st->task, st->payload,
-					       st->retry_count + 1, ctx->error_msg);
+			job_runner_dead_letter(app, st->type->name, st->queue, st->task,
+			                       st->payload, st->retry_count + 1, ctx->error_msg);
 		else
 			log_msg(L_ERROR, "scheduled job %s failed permanently: %s", st->type->name,
-				ctx->error_msg);
+			        ctx->error_msg);
 		settle_claim(app, st, 1);
 		st->outcome = "failed";
 		http_answer_json(a, 200,
-				 json_pack("{s:s, s:b, s:s, s:s}", "status", "failed", "retry", 0,
-					   "error", ctx->error_code[0] ? ctx->error_code : "failed",
-					   "message", ctx->error_msg));
+		                 json_pack("{s:s, s:b, s:s, s:s}", "status", "failed", "retry", 0,
+		                           "error", ctx->error_code[0] ? ctx->error_code : "failed",
+		                           "message", ctx->error_msg));
 		return;
 	}
 	BUG("unknown job outcome");
@@ -394,7 +406,7 @@ static enum job_outcome run_handler(struct app *app, struct job_request *st, str
 }
 
 void job_runner_body(struct app *app, struct http_req *r, struct job_request *st,
-		     struct http_answer *a)
+                     struct http_answer *a)
 {
 	char key[1024], err[256] = "";
 	struct job_ctx ctx;
@@ -436,10 +448,12 @@ void job_runner_body(struct app *app, struct http_req *r, struct job_request *st
 			return;
 		}
 		rc = idem_claim(app->idem, &st->claim, budget + LEASE_MARGIN_S, &state, err,
-				sizeof(err));
+		                sizeof(err));
 		if (rc == CJ_EUNAVAIL && app->cfg->idempotency_fail_open) {
-			log_msg(L_WARNING, "idempotency store unreachable (%s); running without a "
-					   "claim (IDEMPOTENCY_FAIL_MODE=open)", err);
+			log_msg(L_WARNING,
+			        "idempotency store unreachable (%s); running without a "
+			        "claim (IDEMPOTENCY_FAIL_MODE=open)",
+			        err);
 		} else if (rc) {
 			if (rc == CJ_ECONFIG) {
 				atomic_store(&app->redis_fault, 1);
@@ -448,7 +462,7 @@ void job_runner_body(struct app *app, struct http_req *r, struct job_request *st
 				log_msg(L_WARNING, "idempotency store unreachable: %s", err);
 			}
 			http_answer_error(a, 503, "unavailable",
-					  "idempotency store unavailable; retry later");
+			                  "idempotency store unavailable; retry later");
 			snprintf(a->retry_after, sizeof(a->retry_after), "5");
 			st->outcome = "retry";
 			answer_done(app, st, a, st->payload, "idempotency store unavailable");
@@ -460,18 +474,18 @@ void job_runner_body(struct app *app, struct http_req *r, struct job_request *st
 		} else if (state == IDEM_IN_PROGRESS) {
 			st->outcome = "in_progress";
 			http_answer_error(a, 409, "in_progress",
-					  "another delivery of this job is running");
+			                  "another delivery of this job is running");
 			return;
 		} else {
 			st->claimed = 1;
 		}
 	} else {
 		log_msg(L_INFO, "job %s has no idempotency key; running without a claim",
-			st->type->name);
+		        st->type->name);
 	}
 
 	job_ctx_init(&ctx, st->type, st->payload, st->retry_count < 0 ? 0 : st->retry_count,
-		     time_mono_ms() + (budget - DEADLINE_MARGIN_S) * 1000, &app->svc);
+	             time_mono_ms() + (budget - DEADLINE_MARGIN_S) * 1000, &app->svc);
 	outcome = run_handler(app, st, &ctx);
 	answer_outcome(app, st, &ctx, outcome, a);
 	job_ctx_release(&ctx);

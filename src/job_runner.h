@@ -17,15 +17,14 @@ struct job_request;
 /* Called by the router for ROUTE_JOB. Same contract as the http_app
  * callbacks; *state is the runner's per-request state (freed by done). */
 int job_runner_headers(struct app *app, struct http_req *r, const char *type,
-		       struct job_request **state, struct http_answer *a);
+                       struct job_request **state, struct http_answer *a);
 void job_runner_body(struct app *app, struct http_req *r, struct job_request *st,
-		     struct http_answer *a);
+                     struct http_answer *a);
 void job_runner_done(struct app *app, struct http_req *r, struct job_request *st);
 
 /* Records a dead letter (database row, or an ERROR log line carrying the
  * whole payload when there is no database or it fails). payload may be NULL. */
-void job_runner_dead_letter(struct app *app, const char *type, const char *queue,
-			    const char *task, const json_t *payload, int attempts,
-			    const char *last_error);
+void job_runner_dead_letter(struct app *app, const char *type, const char *queue, const char *task,
+                            const json_t *payload, int attempts, const char *last_error);
 
 #endif

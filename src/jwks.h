@@ -21,10 +21,10 @@
 struct jwks;
 
 struct jwks_status {
-	int keys;               /* keys in the current set (including static) */
-	int loaded;             /* a set was fetched at least once, or static keys exist */
-	int stale;              /* past max-age and the refetch failed */
-	int64_t age_seconds;    /* since the last successful fetch; -1 never */
+	int keys; /* keys in the current set (including static) */
+	int loaded; /* a set was fetched at least once, or static keys exist */
+	int stale; /* past max-age and the refetch failed */
+	int64_t age_seconds; /* since the last successful fetch; -1 never */
 };
 
 /* url is copied; NULL url: only static keys, never any fetch (fuzzing, tests).

@@ -20,17 +20,20 @@ enum log_level { L_DEBUG = 0, L_INFO, L_WARNING, L_ERROR };
 
 /* Request-scoped fields; NULL strings and negative numbers are left out. */
 struct log_ctx {
-	const char *trace_id;  /* trace id only; the project prefix is added */
+	const char *trace_id; /* trace id only; the project prefix is added */
 	const char *span_id;
 	const char *job_type;
 	const char *task_name;
 	const char *queue;
-	int attempt;           /* -1 when unknown */
+	int attempt; /* -1 when unknown */
 	long long duration_ms; /* -1 when unknown */
 	const char *outcome;
 };
 
-#define LOG_CTX_INIT {NULL, NULL, NULL, NULL, NULL, -1, -1, NULL}
+#define LOG_CTX_INIT                                                                               \
+	{                                                                                          \
+		NULL, NULL, NULL, NULL, NULL, -1, -1, NULL                                         \
+	}
 
 /* Sets the minimum level and the project id used in trace names. */
 void log_init(enum log_level min, const char *project_id);
@@ -45,8 +48,7 @@ const struct log_ctx *log_ctx_get(void);
 
 void log_msg(enum log_level level, const char *fmt, ...) CJ_PRINTF(2, 3);
 /* As log_msg, adding every member of fields (borrowed) to the line. */
-void log_fields(enum log_level level, json_t *fields, const char *fmt, ...)
-	CJ_PRINTF(3, 4);
+void log_fields(enum log_level level, json_t *fields, const char *fmt, ...) CJ_PRINTF(3, 4);
 
 /* Sends log lines to fd instead of stdout (tests). */
 void log_set_fd(int fd);

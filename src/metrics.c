@@ -30,25 +30,30 @@ static const struct {
 	enum metric_kind kind;
 	const char *help;
 } metric_defs[M_COUNT] = {
-	[M_REQUESTS] = {"catchup_jobs_requests_total", COUNTER, "Job pushes answered, by type and outcome."},
-	[M_JOB_DURATION] = {"catchup_jobs_job_duration_seconds", HISTOGRAM, "Handler run time."},
-	[M_AUTH_FAILURES] = {"catchup_jobs_auth_failures_total", COUNTER, "Rejected credentials, by reason."},
-	[M_UPSTREAM_DURATION] = {"catchup_jobs_upstream_duration_seconds", HISTOGRAM, "Outbound calls, by upstream and operation."},
-	[M_ENQUEUE] = {"catchup_jobs_enqueue_total", COUNTER, "Tasks enqueued, by type and result."},
-	[M_DEAD_LETTERS] = {"catchup_jobs_dead_letters_total", COUNTER, "Dead letters recorded, by type."},
-	[M_CLAIMS_LOST] = {"catchup_jobs_claims_lost_total", COUNTER, "Idempotency claims found expired at completion."},
+    [M_REQUESTS] = {"catchup_jobs_requests_total", COUNTER,
+                    "Job pushes answered, by type and outcome."},
+    [M_JOB_DURATION] = {"catchup_jobs_job_duration_seconds", HISTOGRAM, "Handler run time."},
+    [M_AUTH_FAILURES] = {"catchup_jobs_auth_failures_total", COUNTER,
+                         "Rejected credentials, by reason."},
+    [M_UPSTREAM_DURATION] = {"catchup_jobs_upstream_duration_seconds", HISTOGRAM,
+                             "Outbound calls, by upstream and operation."},
+    [M_ENQUEUE] = {"catchup_jobs_enqueue_total", COUNTER, "Tasks enqueued, by type and result."},
+    [M_DEAD_LETTERS] = {"catchup_jobs_dead_letters_total", COUNTER,
+                        "Dead letters recorded, by type."},
+    [M_CLAIMS_LOST] = {"catchup_jobs_claims_lost_total", COUNTER,
+                       "Idempotency claims found expired at completion."},
 };
 
-static const double bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
-				0.25,  0.5,    1,     2.5,  5,     10,   30,  60, 300};
+static const double bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                0.5,   1,      2.5,   5,    10,    30,   60,  300};
 #define NBOUNDS (sizeof(bounds) / sizeof(bounds[0]))
 
 struct series {
 	int used;
 	enum metric_id id;
 	char labels[128];
-	double value;              /* counter value, or histogram sum */
-	unsigned long long count;  /* histogram observations */
+	double value; /* counter value, or histogram sum */
+	unsigned long long count; /* histogram observations */
 	unsigned long long buckets[NBOUNDS];
 };
 
@@ -89,7 +94,7 @@ static void label_value(char *out, size_t outlen, const char *v)
 }
 
 static void labels2(char *out, size_t n, const char *k1, const char *v1, const char *k2,
-		    const char *v2)
+                    const char *v2)
 {
 	char a[64], b[64];
 
@@ -237,17 +242,17 @@ static int render_series(struct buf *out, const char *name, const struct series 
 	for (i = 0; i < NBOUNDS && !rc; i++) {
 		cum += s->buckets[i];
 		rc = buf_appendf(out, "%s_bucket{%s%sle=\"%g\"} %llu\n", name, s->labels, sep,
-				 bounds[i], cum);
+		                 bounds[i], cum);
 	}
 	if (!rc)
 		rc = buf_appendf(out, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", name, s->labels, sep,
-				 s->count);
+		                 s->count);
 	if (!rc)
 		rc = buf_appendf(out, "%s_sum%s%s%s %.17g\n", name, s->labels[0] ? "{" : "",
-				 s->labels, s->labels[0] ? "}" : "", s->value);
+		                 s->labels, s->labels[0] ? "}" : "", s->value);
 	if (!rc)
 		rc = buf_appendf(out, "%s_count%s%s%s %llu\n", name, s->labels[0] ? "{" : "",
-				 s->labels, s->labels[0] ? "}" : "", s->count);
+		                 s->labels, s->labels[0] ? "}" : "", s->count);
 	return rc;
 }
 
@@ -261,7 +266,7 @@ int metrics_render(struct buf *out)
 		const char *name = metric_defs[m].name;
 
 		rc = buf_appendf(out, "# HELP %s %s\n# TYPE %s %s\n", name, metric_defs[m].help,
-				 name, metric_defs[m].kind == COUNTER ? "counter" : "histogram");
+		                 name, metric_defs[m].kind == COUNTER ? "counter" : "histogram");
 		for (i = 0; i < METRICS_MAX_SERIES && !rc; i++) {
 			if (table[i].used && table[i].id == (enum metric_id)m) {
 				rc = render_series(out, name, &table[i]);
@@ -276,9 +281,9 @@ int metrics_render(struct buf *out)
 	pthread_mutex_unlock(&lock);
 	if (!rc)
 		rc = buf_appendf(out,
-				 "# HELP catchup_jobs_inflight_jobs Job handlers running now.\n"
-				 "# TYPE catchup_jobs_inflight_jobs gauge\n"
-				 "catchup_jobs_inflight_jobs %ld\n",
-				 metrics_inflight());
+		                 "# HELP catchup_jobs_inflight_jobs Job handlers running now.\n"
+		                 "# TYPE catchup_jobs_inflight_jobs gauge\n"
+		                 "catchup_jobs_inflight_jobs %ld\n",
+		                 metrics_inflight());
 	return rc;
 }

@@ -43,7 +43,7 @@ struct oidc;
 /* keys is borrowed (must outlive the verifier); issuers and audiences are
  * borrowed lists from the config. NULL on allocation failure. */
 struct oidc *oidc_new(struct jwks *keys, const struct strlist *issuers,
-		      const struct strlist *audiences);
+                      const struct strlist *audiences);
 void oidc_free(struct oidc *o);
 
 /* authorization: the header value (may be NULL); allowed: emails allowed on
@@ -51,7 +51,7 @@ void oidc_free(struct oidc *o);
  * production). who may be NULL. An allocation failure is CJ_ENOMEM with
  * reason "internal". */
 int oidc_verify(struct oidc *o, const char *authorization, const struct strlist *allowed,
-		int64_t now, struct oidc_identity *who, const char **reason) CJ_WUR;
+                int64_t now, struct oidc_identity *who, const char **reason) CJ_WUR;
 
 /* How many RS256 signatures this verifier has checked (cache misses that got
  * that far). For tests and diagnostics. */

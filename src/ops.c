@@ -26,15 +26,17 @@ static json_t *redis_state(struct app *app, int *ok)
 
 	if (!rc && atomic_load(&app->redis_fault)) {
 		rc = CJ_ECONFIG;
-		snprintf(err, sizeof(err), "Upstash refused a command (wrong token or command "
-					   "error); see the logs");
+		snprintf(err, sizeof(err),
+		         "Upstash refused a command (wrong token or command "
+		         "error); see the logs");
 	}
 	o = json_pack("{s:s, s:I, s:s}", "status", rc ? "down" : "ok", "latencyMs",
-		      (json_int_t)latency, "mode", idem_mode(app->idem));
+	              (json_int_t)latency, "mode", idem_mode(app->idem));
 	if (rc) {
 		*ok = 0;
 		if (o)
-			json_object_set_new(o, "error", json_string(err[0] ? err : cj_strerror(rc)));
+			json_object_set_new(o, "error",
+			                    json_string(err[0] ? err : cj_strerror(rc)));
 	}
 	return o;
 }
@@ -52,7 +54,7 @@ static json_t *jwks_state(struct app *app, int *ok)
 		status = st.stale ? "stale" : "ok";
 	}
 	return json_pack("{s:s, s:i, s:I}", "status", status, "keys", st.keys, "ageSeconds",
-			 (json_int_t)st.age_seconds);
+	                 (json_int_t)st.age_seconds);
 }
 
 static json_t *database_state(struct app *app, int *ok)
@@ -66,11 +68,12 @@ static json_t *database_state(struct app *app, int *ok)
 		return json_pack("{s:s}", "status", "down");
 	rc = store_ping(app->store, &latency, err, sizeof(err));
 	o = json_pack("{s:s, s:I, s:s}", "status", rc ? "down" : "ok", "latencyMs",
-		      (json_int_t)latency, "backend", store_backend(app->store));
+	              (json_int_t)latency, "backend", store_backend(app->store));
 	if (rc) {
 		*ok = 0;
 		if (o)
-			json_object_set_new(o, "error", json_string(err[0] ? err : cj_strerror(rc)));
+			json_object_set_new(o, "error",
+			                    json_string(err[0] ? err : cj_strerror(rc)));
 	}
 	return o;
 }

@@ -31,7 +31,7 @@ enum redis_reply_type { REDIS_STRING, REDIS_INTEGER, REDIS_NIL, REDIS_ARRAY, RED
 
 struct redis_reply {
 	enum redis_reply_type type;
-	char *str;       /* REDIS_STRING (decoded bytes, NUL-terminated) and REDIS_ERROR */
+	char *str; /* REDIS_STRING (decoded bytes, NUL-terminated) and REDIS_ERROR */
 	size_t len;
 	long long integer;
 	struct redis_reply **elems; /* REDIS_ARRAY */
@@ -43,41 +43,41 @@ void redis_reply_free(struct redis_reply *r);
 /* Parses one Upstash answer body (`{"result": ...}` or `{"error": "..."}`).
  * base64: strings were sent with Upstash-Encoding: base64. CJ_OK or
  * CJ_EUPSTREAM (err says why) / CJ_ENOMEM. */
-int redis_reply_parse(const char *body, size_t len, int base64, struct redis_reply **out,
-		      char *err, size_t errlen) CJ_WUR;
+int redis_reply_parse(const char *body, size_t len, int base64, struct redis_reply **out, char *err,
+                      size_t errlen) CJ_WUR;
 /* Parses a pipeline answer (a JSON array of such objects); exactly n items
  * expected. *out is an array of n replies (free each, then the array). */
 int redis_reply_parse_pipeline(const char *body, size_t len, int base64, size_t n,
-			       struct redis_reply ***out, char *err, size_t errlen) CJ_WUR;
+                               struct redis_reply ***out, char *err, size_t errlen) CJ_WUR;
 
 struct redis_rest;
 
 struct redis_rest_options {
-	long timeout_ms;          /* per HTTP call; 0 = 2000 */
-	long connect_timeout_ms;  /* 0 = 1000 */
-	int max_attempts;         /* network-error attempts; 0 = 3 */
+	long timeout_ms; /* per HTTP call; 0 = 2000 */
+	long connect_timeout_ms; /* 0 = 1000 */
+	int max_attempts; /* network-error attempts; 0 = 3 */
 };
 
 /* url and token are copied. opts may be NULL. NULL on allocation failure. */
 struct redis_rest *redis_rest_new(const char *url, const char *token,
-				  const struct redis_rest_options *opts);
+                                  const struct redis_rest_options *opts);
 void redis_rest_free(struct redis_rest *r);
 
 /* One command; argv are byte strings (argl lengths; NULL argl = strlen).
  * op labels the call in metrics ("claim", "ping", ...). err gets a
  * human-readable reason on failure (never the token). */
 int redis_rest_command(struct redis_rest *r, const char *op, int argc, const char *const *argv,
-		       const size_t *argl, struct redis_reply **out, char *err, size_t errlen)
-	CJ_WUR;
+                       const size_t *argl, struct redis_reply **out, char *err,
+                       size_t errlen) CJ_WUR;
 /* Several commands in one round trip; *out receives cmdc replies, each may
  * be a REDIS_ERROR. argcs[i] arguments for command i, all argv packed in order. */
 int redis_rest_pipeline(struct redis_rest *r, const char *op, int cmdc, const int *argcs,
-			const char *const *argv, struct redis_reply ***out, char *err,
-			size_t errlen) CJ_WUR;
+                        const char *const *argv, struct redis_reply ***out, char *err,
+                        size_t errlen) CJ_WUR;
 /* Runs a Lua script: EVALSHA first, EVAL when the answer is NOSCRIPT. */
 int redis_rest_eval(struct redis_rest *r, const char *op, const char *script, int nkeys,
-		    const char *const *keys, int nargs, const char *const *args,
-		    struct redis_reply **out, char *err, size_t errlen) CJ_WUR;
+                    const char *const *keys, int nargs, const char *const *args,
+                    struct redis_reply **out, char *err, size_t errlen) CJ_WUR;
 
 /* 1 when s[0..len) is well-formed UTF-8 (no overlong forms, no surrogates,
  * nothing above U+10FFFF; NUL allowed), else 0. Arguments must pass this to

@@ -36,11 +36,11 @@ void router_match(const char *path, struct route *out)
 		enum route_id id;
 		const char *method;
 	} fixed[] = {
-		{"/health/live", ROUTE_HEALTH_LIVE, "GET"},
-		{"/health/ready", ROUTE_HEALTH_READY, "GET"},
-		{"/metrics", ROUTE_METRICS, "GET"},
-		{"/admin/dead-letters", ROUTE_DEAD_LETTERS, "GET"},
-		{"/webhooks/google-calendar", ROUTE_CALENDAR_HOOK, "POST"},
+	    {"/health/live", ROUTE_HEALTH_LIVE, "GET"},
+	    {"/health/ready", ROUTE_HEALTH_READY, "GET"},
+	    {"/metrics", ROUTE_METRICS, "GET"},
+	    {"/admin/dead-letters", ROUTE_DEAD_LETTERS, "GET"},
+	    {"/webhooks/google-calendar", ROUTE_CALENDAR_HOOK, "POST"},
 	};
 	const char *rest;
 	size_t i;
@@ -137,14 +137,14 @@ const char *router_error_code(int status)
 }
 
 int router_authenticate(struct app *app, struct http_req *r, const struct strlist *allowed,
-			struct oidc_identity *who, struct http_answer *a)
+                        struct oidc_identity *who, struct http_answer *a)
 {
 	const char *reason = "unknown";
 	struct oidc_identity id;
 	int rc;
 
-	rc = oidc_verify(app->oidc, http_request_header(r, "Authorization"), allowed,
-			 time_wall_s(), who ? who : &id, &reason);
+	rc = oidc_verify(app->oidc, http_request_header(r, "Authorization"), allowed, time_wall_s(),
+	                 who ? who : &id, &reason);
 	if (rc == CJ_OK)
 		return 0;
 	metrics_auth_failure(reason);
@@ -155,11 +155,11 @@ int router_authenticate(struct app *app, struct http_req *r, const struct strlis
 		break;
 	case CJ_ENOKEYS:
 		http_answer_error(a, 503, "unavailable",
-				  "token signing keys not loaded yet; retry later");
+		                  "token signing keys not loaded yet; retry later");
 		break;
 	case CJ_EAUTH:
 		http_answer_error(a, 401, "unauthenticated",
-				  "a valid Google-signed OIDC token is required (%s)", reason);
+		                  "a valid Google-signed OIDC token is required (%s)", reason);
 		break;
 	default:
 		http_answer_error(a, 500, "internal", "authentication failed: %s", cj_strerror(rc));
@@ -183,7 +183,8 @@ static int on_headers(void *ctx, struct http_req *r, struct http_answer *a)
 	case ROUTE_JOB:
 		return job_runner_headers(app, r, st->route.param, &st->job, a);
 	case ROUTE_NONE:
-		http_answer_error(a, 404, "not_found", "no route for %s %.200s", r->method, r->path);
+		http_answer_error(a, 404, "not_found", "no route for %s %.200s", r->method,
+		                  r->path);
 		return 1;
 	case ROUTE_ENQUEUE:
 	case ROUTE_DEAD_LETTERS:
@@ -198,7 +199,7 @@ static int on_headers(void *ctx, struct http_req *r, struct http_answer *a)
 	if (strcmp(r->method, st->route.method) &&
 	    !(!strcmp(r->method, "HEAD") && !strcmp(st->route.method, "GET"))) {
 		http_answer_error(a, 405, "method_not_allowed", "%s takes %s", r->path,
-				  st->route.method);
+		                  st->route.method);
 		return 1;
 	}
 	if (atomic_load(&app->draining) && st->route.id != ROUTE_HEALTH_LIVE &&
@@ -235,7 +236,7 @@ static int on_headers(void *ctx, struct http_req *r, struct http_answer *a)
 	if (st->route.id == ROUTE_ENQUEUE || st->route.id == ROUTE_DL_REPLAY)
 		return 0; /* answered once the body is in */
 	http_answer_error(a, 501, "not_implemented", "%s is not implemented in this revision",
-			  r->path);
+	                  r->path);
 	return 1;
 }
 

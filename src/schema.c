@@ -33,7 +33,7 @@ static int check_field(const struct field_spec *f, const json_t *v, char *err, s
 		len = utf8_chars(json_string_value(v), json_string_length(v));
 		if ((long long)len < f->min || (long long)len > f->max) {
 			snprintf(err, errlen, "%s: must be a string of %lld-%lld characters",
-				 f->name, f->min, f->max);
+			         f->name, f->min, f->max);
 			return CJ_EINVAL;
 		}
 		return CJ_OK;
@@ -47,7 +47,7 @@ static int check_field(const struct field_spec *f, const json_t *v, char *err, s
 		if (!json_is_integer(v) || json_integer_value(v) < f->min ||
 		    json_integer_value(v) > f->max) {
 			snprintf(err, errlen, "%s: must be an integer from %lld to %lld", f->name,
-				 f->min, f->max);
+			         f->min, f->max);
 			return CJ_EINVAL;
 		}
 		return CJ_OK;
@@ -63,18 +63,18 @@ static int check_field(const struct field_spec *f, const json_t *v, char *err, s
 			size_t used = strlen(err);
 
 			snprintf(err + used, errlen - used, "%s \"%s\"", c == f->choices ? "" : ",",
-				 *c);
+			         *c);
 		}
 		return CJ_EINVAL;
 	}
 type:
 	snprintf(err, errlen, "%s: must be a string of %lld-%lld characters", f->name, f->min,
-		 f->max);
+	         f->max);
 	return CJ_EINVAL;
 }
 
 int schema_validate(const struct field_spec *fields, const json_t *payload, char *err,
-		    size_t errlen)
+                    size_t errlen)
 {
 	const json_t *v;
 	int rc;

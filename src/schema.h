@@ -17,15 +17,21 @@
 enum field_type { FT_STRING, FT_BOOL, FT_INT, FT_ENUM };
 
 struct field_spec {
-	const char *name;          /* NULL ends the table */
+	const char *name; /* NULL ends the table */
 	enum field_type type;
 	int required;
-	long long min, max;        /* FT_STRING: length in characters; FT_INT: value */
+	long long min, max; /* FT_STRING: length in characters; FT_INT: value */
 	const char *const *choices; /* FT_ENUM: NULL-terminated allowed strings */
 };
 
+/* Ends every field table. */
+#define FIELD_END                                                                                  \
+	{                                                                                          \
+		NULL, FT_STRING, 0, 0, 0, NULL                                                     \
+	}
+
 /* CJ_OK, or CJ_EINVAL with err naming the field ("userId: required"). */
 int schema_validate(const struct field_spec *fields, const json_t *payload, char *err,
-		    size_t errlen) CJ_WUR;
+                    size_t errlen) CJ_WUR;
 
 #endif

@@ -37,7 +37,7 @@ static int load_token_key(struct app *app, char *err, size_t errlen)
 
 	if (app->cfg->token_encryption_key)
 		return crypto_key_from_base64(app->cfg->token_encryption_key, &app->token_key, err,
-					      errlen);
+		                              errlen);
 	rc = crypto_key_load_or_generate("./data", &app->token_key, &generated, err, errlen);
 	if (!rc && generated)
 		log_msg(L_INFO, "generated a token encryption key in ./data (local mode)");
@@ -57,17 +57,16 @@ static int open_database(struct app *app, char *err, size_t errlen)
 	rc = migrate_run(app->store, &applied, why, sizeof(why));
 	if (rc) {
 		snprintf(err, errlen, "database migrations (%s): %s",
-			 store_url_redacted(app->store), why);
+		         store_url_redacted(app->store), why);
 		return rc;
 	}
 	if (applied)
 		log_msg(L_INFO, "applied %d database migrations (%s)", applied,
-			store_url_redacted(app->store));
+		        store_url_redacted(app->store));
 	return CJ_OK;
 }
 
-int app_init(struct app *app, const struct config *cfg, int with_database, char *err,
-	     size_t errlen)
+int app_init(struct app *app, const struct config *cfg, int with_database, char *err, size_t errlen)
 {
 	char ferr[256] = "";
 	int rc;
@@ -111,9 +110,10 @@ int app_init(struct app *app, const struct config *cfg, int with_database, char 
 	app->svc.token_key = app->token_key;
 	rc = jwks_refresh(app->jwks, ferr, sizeof(ferr));
 	if (rc)
-		log_msg(L_WARNING, "token signing keys not loaded from %s yet: %s (jobs get 503 "
-				   "until they are)",
-			cfg->oidc_jwks_url, ferr[0] ? ferr : cj_strerror(rc));
+		log_msg(L_WARNING,
+		        "token signing keys not loaded from %s yet: %s (jobs get 503 "
+		        "until they are)",
+		        cfg->oidc_jwks_url, ferr[0] ? ferr : cj_strerror(rc));
 	return CJ_OK;
 nomem:
 	rc = CJ_ENOMEM;
@@ -152,16 +152,17 @@ static void drain(struct app *app, struct http_server *srv)
 	atomic_store(&app->draining, 1);
 	http_server_quiesce(srv);
 	log_msg(L_INFO, "shutting down: %ld requests in flight, %ld s grace",
-		http_server_active(srv), app->cfg->shutdown_grace_seconds);
+	        http_server_active(srv), app->cfg->shutdown_grace_seconds);
 	while (http_server_active(srv) > 0 && time_mono_ms() - start < grace) {
 		struct timespec ts = {0, 20 * 1000000L};
 
 		nanosleep(&ts, NULL);
 	}
 	if (http_server_active(srv) > 0) {
-		log_msg(L_WARNING, "shutdown grace over: cutting off %ld running jobs (claims "
-				   "released, answered 503)",
-			metrics_inflight());
+		log_msg(L_WARNING,
+		        "shutdown grace over: cutting off %ld running jobs (claims "
+		        "released, answered 503)",
+		        metrics_inflight());
 		job_abort_all();
 		start = time_mono_ms();
 		while (http_server_active(srv) > 0 && time_mono_ms() - start < 700) {
@@ -198,16 +199,16 @@ int serve_run(const struct config *cfg)
 	}
 	happ = router_http_app(&app);
 	srv = http_server_start(cfg->bind_address, (int)cfg->port, (size_t)cfg->max_body_bytes,
-				&happ, err, sizeof(err));
+	                        &happ, err, sizeof(err));
 	if (!srv) {
 		fprintf(stderr, "catchup-jobs: %s\n", err);
 		app_release(&app);
 		http_client_global_cleanup();
 		return 1;
 	}
-	log_msg(L_INFO, "catchup-jobs %s listening on %s:%ld (%s mode, idempotency %s)",
-		CJ_VERSION, cfg->bind_address, cfg->port, cfg->cloud_mode ? "cloud" : "local",
-		idem_mode(app.idem));
+	log_msg(L_INFO, "catchup-jobs %s listening on %s:%ld (%s mode, idempotency %s)", CJ_VERSION,
+	        cfg->bind_address, cfg->port, cfg->cloud_mode ? "cloud" : "local",
+	        idem_mode(app.idem));
 	do {
 		sig = wait_signal(&set, 1000);
 	} while (!sig);

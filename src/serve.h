@@ -16,7 +16,7 @@
  * (CJ_ECONFIG: a configuration file or value is wrong). Nothing else is
  * fetched over the network except the initial JWKS (failures logged). */
 int app_init(struct app *app, const struct config *cfg, int with_database, char *err,
-	     size_t errlen) CJ_WUR;
+             size_t errlen) CJ_WUR;
 void app_release(struct app *app);
 
 /* Runs the server until SIGTERM/SIGINT. Returns the process exit status. */

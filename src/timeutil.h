@@ -12,9 +12,9 @@
 
 #include "cj.h"
 
-int64_t time_mono_ms(void);   /* monotonic clock, milliseconds */
-double time_wall(void);       /* Unix time, seconds with fraction */
-int64_t time_wall_s(void);    /* Unix time, whole seconds */
+int64_t time_mono_ms(void); /* monotonic clock, milliseconds */
+double time_wall(void); /* Unix time, seconds with fraction */
+int64_t time_wall_s(void); /* Unix time, whole seconds */
 
 /* Formats a Unix time as RFC 3339 UTC ("2026-11-22T19:43:00Z", or with
  * ".123456Z" when frac_digits is 3 or 6). Returns out. */

@@ -11,8 +11,8 @@
 START_TEST(rfc4648_vectors)
 {
 	static const char *const plain[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
-	static const char *const enc[] = {"", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=",
-					  "Zm9vYmFy"};
+	static const char *const enc[] = {"",         "Zg==",     "Zm8=",    "Zm9v",
+	                                  "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"};
 	for (int i = 0; i < 7; i++) {
 		char *e = b64_encode(plain[i], strlen(plain[i]));
 		unsigned char *d;
@@ -51,12 +51,12 @@ START_TEST(rejects_non_canonical)
 	unsigned char *d = NULL;
 	size_t n;
 
-	ck_assert_int_eq(b64_decode("Zh==", 4, &d, &n), CJ_EINVAL);   /* trailing bits */
-	ck_assert_int_eq(b64_decode("Zg=", 3, &d, &n), CJ_EINVAL);    /* bad padding */
+	ck_assert_int_eq(b64_decode("Zh==", 4, &d, &n), CJ_EINVAL); /* trailing bits */
+	ck_assert_int_eq(b64_decode("Zg=", 3, &d, &n), CJ_EINVAL); /* bad padding */
 	ck_assert_int_eq(b64_decode("Z", 1, &d, &n), CJ_EINVAL);
 	ck_assert_int_eq(b64_decode("Zm9v!", 5, &d, &n), CJ_EINVAL);
-	ck_assert_int_eq(b64_decode("-_==", 4, &d, &n), CJ_EINVAL);   /* URL chars */
-	ck_assert_int_eq(b64url_decode("+/", 2, &d, &n), CJ_EINVAL);  /* std chars */
+	ck_assert_int_eq(b64_decode("-_==", 4, &d, &n), CJ_EINVAL); /* URL chars */
+	ck_assert_int_eq(b64url_decode("+/", 2, &d, &n), CJ_EINVAL); /* std chars */
 	ck_assert_int_eq(b64url_decode("abcde", 5, &d, &n), CJ_EINVAL);
 	ck_assert_ptr_null(d);
 }

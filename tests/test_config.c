@@ -75,15 +75,23 @@ END_TEST
 
 START_TEST(cloud_mode_requires_its_variables)
 {
-	const char *kv[] = {"USE_CLOUD_TASKS", "true",
-			    "GCP_PROJECT_ID", "proj",
-			    "GCP_REGION", "europe-west1",
-			    "CLOUD_RUN_URL", "https://svc-abc.a.run.app/",
-			    "SERVICE_ACCOUNT_EMAIL", "tasks@proj.iam.gserviceaccount.com",
-			    "UPSTASH_REDIS_REST_URL", "https://eu1.upstash.io",
-			    "UPSTASH_REDIS_REST_TOKEN", "s3cr3t-token",
-			    "TOKEN_ENCRYPTION_KEY", "k",
-			    NULL};
+	const char *kv[] = {"USE_CLOUD_TASKS",
+	                    "true",
+	                    "GCP_PROJECT_ID",
+	                    "proj",
+	                    "GCP_REGION",
+	                    "europe-west1",
+	                    "CLOUD_RUN_URL",
+	                    "https://svc-abc.a.run.app/",
+	                    "SERVICE_ACCOUNT_EMAIL",
+	                    "tasks@proj.iam.gserviceaccount.com",
+	                    "UPSTASH_REDIS_REST_URL",
+	                    "https://eu1.upstash.io",
+	                    "UPSTASH_REDIS_REST_TOKEN",
+	                    "s3cr3t-token",
+	                    "TOKEN_ENCRYPTION_KEY",
+	                    "k",
+	                    NULL};
 	struct config c;
 	char err[256];
 
@@ -105,17 +113,17 @@ END_TEST
 START_TEST(bad_values_name_the_variable)
 {
 	static const char *const cases[][3] = {
-		{"PORT", "0", "PORT"},
-		{"PORT", "12ab", "PORT"},
-		{"USE_CLOUD_TASKS", "yes", "USE_CLOUD_TASKS"},
-		{"IDEMPOTENCY_FAIL_MODE", "half", "IDEMPOTENCY_FAIL_MODE"},
-		{"IDEMPOTENCY_TTL_SECONDS", "100", "IDEMPOTENCY_TTL_SECONDS"},
-		{"LOG_LEVEL", "trace", "LOG_LEVEL"},
-		{"OIDC_JWKS_URL", "not a url", "OIDC_JWKS_URL"},
-		{"GCE_METADATA_HOST", "host:99999", "GCE_METADATA_HOST"},
-		{"OIDC_ISSUERS", ",", "OIDC_ISSUERS"},
-		{"MAX_BODY_BYTES", "10", "MAX_BODY_BYTES"},
-		{"SHUTDOWN_GRACE_SECONDS", "-1", "SHUTDOWN_GRACE_SECONDS"},
+	    {"PORT", "0", "PORT"},
+	    {"PORT", "12ab", "PORT"},
+	    {"USE_CLOUD_TASKS", "yes", "USE_CLOUD_TASKS"},
+	    {"IDEMPOTENCY_FAIL_MODE", "half", "IDEMPOTENCY_FAIL_MODE"},
+	    {"IDEMPOTENCY_TTL_SECONDS", "100", "IDEMPOTENCY_TTL_SECONDS"},
+	    {"LOG_LEVEL", "trace", "LOG_LEVEL"},
+	    {"OIDC_JWKS_URL", "not a url", "OIDC_JWKS_URL"},
+	    {"GCE_METADATA_HOST", "host:99999", "GCE_METADATA_HOST"},
+	    {"OIDC_ISSUERS", ",", "OIDC_ISSUERS"},
+	    {"MAX_BODY_BYTES", "10", "MAX_BODY_BYTES"},
+	    {"SHUTDOWN_GRACE_SECONDS", "-1", "SHUTDOWN_GRACE_SECONDS"},
 	};
 	struct config c;
 	char err[256];

@@ -45,14 +45,22 @@ START_TEST(exposition)
 	metrics_claim_lost();
 	metrics_auth_failure("we\"ird\\");
 	out = render();
-	ck_assert_ptr_nonnull(strstr(out, "catchup_jobs_requests_total{type=\"ping\",outcome=\"completed\"} 4000\n"));
-	ck_assert_ptr_nonnull(strstr(out, "catchup_jobs_job_duration_seconds_bucket{type=\"ping\",le=\"0.005\"} 1\n"));
-	ck_assert_ptr_nonnull(strstr(out, "catchup_jobs_job_duration_seconds_bucket{type=\"ping\",le=\"+Inf\"} 2\n"));
-	ck_assert_ptr_nonnull(strstr(out, "catchup_jobs_job_duration_seconds_count{type=\"ping\"} 2\n"));
-	ck_assert_ptr_nonnull(strstr(out, "catchup_jobs_auth_failures_total{reason=\"expired\"} 1\n"));
+	ck_assert_ptr_nonnull(
+	    strstr(out, "catchup_jobs_requests_total{type=\"ping\",outcome=\"completed\"} 4000\n"));
+	ck_assert_ptr_nonnull(strstr(
+	    out, "catchup_jobs_job_duration_seconds_bucket{type=\"ping\",le=\"0.005\"} 1\n"));
+	ck_assert_ptr_nonnull(
+	    strstr(out, "catchup_jobs_job_duration_seconds_bucket{type=\"ping\",le=\"+Inf\"} 2\n"));
+	ck_assert_ptr_nonnull(
+	    strstr(out, "catchup_jobs_job_duration_seconds_count{type=\"ping\"} 2\n"));
+	ck_assert_ptr_nonnull(
+	    strstr(out, "catchup_jobs_auth_failures_total{reason=\"expired\"} 1\n"));
 	ck_assert_ptr_nonnull(strstr(out, "catchup_jobs_inflight_jobs 2\n"));
-	ck_assert_ptr_nonnull(strstr(out, "catchup_jobs_upstream_duration_seconds_count{upstream=\"redis\",op=\"claim\"} 1\n"));
-	ck_assert_ptr_nonnull(strstr(out, "catchup_jobs_enqueue_total{type=\"ping\",result=\"created\"} 1\n"));
+	ck_assert_ptr_nonnull(strstr(
+	    out,
+	    "catchup_jobs_upstream_duration_seconds_count{upstream=\"redis\",op=\"claim\"} 1\n"));
+	ck_assert_ptr_nonnull(
+	    strstr(out, "catchup_jobs_enqueue_total{type=\"ping\",result=\"created\"} 1\n"));
 	ck_assert_ptr_nonnull(strstr(out, "catchup_jobs_dead_letters_total{type=\"ping\"} 1\n"));
 	ck_assert_ptr_nonnull(strstr(out, "catchup_jobs_claims_lost_total 1\n"));
 	ck_assert_ptr_nonnull(strstr(out, "reason=\"we\\\"ird\\\\\""));

@@ -28,13 +28,13 @@ START_TEST(accepts_valid_payloads)
 	ck_assert_int_eq(validate("token-refresh", "{}", err, sizeof(err)), CJ_OK);
 	ck_assert_int_eq(validate("token-refresh", "{\"userId\":\"u1\"}", err, sizeof(err)), CJ_OK);
 	ck_assert_int_eq(validate("calendar-sync",
-				  "{\"userId\":\"u1\",\"calendarId\":\"primary\",\"full\":true,"
-				  "\"extra\":[1,2]}",
-				  err, sizeof(err)),
-			 CJ_OK);
-	ck_assert_int_eq(validate("ping", "{\"fail\":\"permanent\",\"sleepMs\":30000}", err,
-				  sizeof(err)),
-			 CJ_OK);
+	                          "{\"userId\":\"u1\",\"calendarId\":\"primary\",\"full\":true,"
+	                          "\"extra\":[1,2]}",
+	                          err, sizeof(err)),
+	                 CJ_OK);
+	ck_assert_int_eq(
+	    validate("ping", "{\"fail\":\"permanent\",\"sleepMs\":30000}", err, sizeof(err)),
+	    CJ_OK);
 	ck_assert_int_eq(validate("ping", "{\"idempotencyKey\":\"k\"}", err, sizeof(err)), CJ_OK);
 	ck_assert_int_eq(validate("adaptive-sync", "{\"userId\":5}", err, sizeof(err)), CJ_OK);
 }
@@ -47,18 +47,19 @@ START_TEST(names_the_failing_field)
 	ck_assert_int_eq(validate("google-contacts-sync", "{}", err, sizeof(err)), CJ_EINVAL);
 	ck_assert_str_eq(err, "userId: required");
 	ck_assert_int_eq(validate("google-contacts-sync", "{\"userId\":\"\"}", err, sizeof(err)),
-			 CJ_EINVAL);
+	                 CJ_EINVAL);
 	ck_assert_ptr_nonnull(strstr(err, "userId"));
 	ck_assert_int_eq(validate("google-contacts-sync", "{\"userId\":\"u\",\"full\":\"yes\"}",
-				  err, sizeof(err)),
-			 CJ_EINVAL);
+	                          err, sizeof(err)),
+	                 CJ_EINVAL);
 	ck_assert_str_eq(err, "full: must be true or false");
 	ck_assert_int_eq(validate("ping", "{\"sleepMs\":30001}", err, sizeof(err)), CJ_EINVAL);
 	ck_assert_ptr_nonnull(strstr(err, "sleepMs"));
 	ck_assert_int_eq(validate("ping", "{\"sleepMs\":1.5}", err, sizeof(err)), CJ_EINVAL);
 	ck_assert_int_eq(validate("ping", "{\"fail\":\"sometimes\"}", err, sizeof(err)), CJ_EINVAL);
 	ck_assert_ptr_nonnull(strstr(err, "fail: must be one of"));
-	ck_assert_int_eq(validate("ping", "{\"idempotencyKey\":\"\"}", err, sizeof(err)), CJ_EINVAL);
+	ck_assert_int_eq(validate("ping", "{\"idempotencyKey\":\"\"}", err, sizeof(err)),
+	                 CJ_EINVAL);
 	ck_assert_ptr_nonnull(strstr(err, "idempotencyKey"));
 }
 END_TEST

@@ -40,11 +40,10 @@ static long push_status(const char *token, const char *authz_override)
 
 static json_t *claims(int64_t iat, int64_t exp)
 {
-	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:I, s:I}", "iss",
-			 "https://accounts.google.com", "aud", ITEST_AUDIENCE, "azp",
-			 "104817265939473619425", "sub", "104817265939473619425", "email",
-			 ITEST_TASKS_EMAIL, "email_verified", 1, "iat", (json_int_t)iat, "exp",
-			 (json_int_t)exp);
+	return json_pack(
+	    "{s:s, s:s, s:s, s:s, s:s, s:b, s:I, s:I}", "iss", "https://accounts.google.com", "aud",
+	    ITEST_AUDIENCE, "azp", "104817265939473619425", "sub", "104817265939473619425", "email",
+	    ITEST_TASKS_EMAIL, "email_verified", 1, "iat", (json_int_t)iat, "exp", (json_int_t)exp);
 }
 
 static long status_of_claims(json_t *c)
@@ -96,7 +95,7 @@ START_TEST(time_rules)
 	ck_assert_int_eq(status_of_claims(claims(now - 7200, now - 301)), 401); /* expired */
 	ck_assert_int_eq(status_of_claims(claims(now - 3600, now - 200)), 200); /* within skew */
 	ck_assert_int_eq(status_of_claims(claims(now + 400, now + 3600)), 401); /* iat future */
-	ck_assert_int_eq(status_of_claims(claims(now, now + 86401)), 401);     /* lifetime */
+	ck_assert_int_eq(status_of_claims(claims(now, now + 86401)), 401); /* lifetime */
 	c = claims(now, now + 3600);
 	json_object_set_new(c, "exp", json_string("9999999999"));
 	ck_assert_int_eq(status_of_claims(c), 401);
@@ -135,22 +134,22 @@ END_TEST
 
 START_TEST(header_rules)
 {
-	ck_assert_int_eq(status_of_header(json_pack("{s:s, s:s}", "alg", "RS512", "kid", "key-one")),
-			 401);
-	ck_assert_int_eq(status_of_header(json_pack("{s:s, s:s}", "alg", "rs256", "kid", "key-one")),
-			 401);
+	ck_assert_int_eq(
+	    status_of_header(json_pack("{s:s, s:s}", "alg", "RS512", "kid", "key-one")), 401);
+	ck_assert_int_eq(
+	    status_of_header(json_pack("{s:s, s:s}", "alg", "rs256", "kid", "key-one")), 401);
 	ck_assert_int_eq(status_of_header(json_pack("{s:s, s:s}", "alg", "RS256", "kid", "nope")),
-			 401);
+	                 401);
 	ck_assert_int_eq(status_of_header(json_pack("{s:s}", "alg", "RS256")), 401);
 	ck_assert_int_eq(status_of_header(json_pack("{s:s, s:s, s:s}", "alg", "RS256", "kid",
-						    "key-one", "jku", "https://evil.example/k")),
-			 401);
+	                                            "key-one", "jku", "https://evil.example/k")),
+	                 401);
 	ck_assert_int_eq(status_of_header(json_pack("{s:s, s:s, s:[s]}", "alg", "RS256", "kid",
-						    "key-one", "crit", "exp")),
-			 401);
+	                                            "key-one", "crit", "exp")),
+	                 401);
 	ck_assert_int_eq(status_of_header(json_pack("{s:s, s:s, s:s}", "alg", "RS256", "kid",
-						    "key-one", "x5u", "https://evil.example/c")),
-			 401);
+	                                            "key-one", "x5u", "https://evil.example/c")),
+	                 401);
 }
 END_TEST
 
@@ -283,9 +282,8 @@ START_TEST(no_keys_ever_loaded_is_503)
 	snprintf(url, sizeof(url), "%s/health/ready", s2.base);
 	ck_assert_int_eq(httpc_get(url, NULL, &r), 0);
 	ck_assert_int_eq(r.status, 503);
-	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(r.json, "jwks"),
-							   "status")),
-			 "down");
+	ck_assert_str_eq(
+	    json_string_value(json_object_get(json_object_get(r.json, "jwks"), "status")), "down");
 	httpc_resp_free(&r);
 	S = saved;
 	ck_assert_int_eq(cj_server_stop(&s2), 0);

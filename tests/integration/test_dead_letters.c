@@ -16,14 +16,20 @@
 static struct itest W;
 static struct fake_cloud FC;
 static char E_API[128], E_META[128], E_DB[1024];
-static const char *CLOUD_ENV[] = {"USE_CLOUD_TASKS=true", "GCP_PROJECT_ID=" FAKE_PROJECT,
-				  "GCP_REGION=" FAKE_REGION,
-				  "TOKEN_ENCRYPTION_KEY=MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
-				  E_API, E_META, E_DB, NULL};
+static const char *CLOUD_ENV[] = {
+    "USE_CLOUD_TASKS=true",
+    "GCP_PROJECT_ID=" FAKE_PROJECT,
+    "GCP_REGION=" FAKE_REGION,
+    "TOKEN_ENCRYPTION_KEY=MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+    E_API,
+    E_META,
+    E_DB,
+    NULL};
 
 static long admin_post(const struct cj_server *s, const char *path, struct httpc_resp *r)
 {
-	char url[512], auth[4096], *tok = itest_token_for(&W, 0, ITEST_AUDIENCE, ITEST_ENQUEUE_EMAIL);
+	char url[512], auth[4096],
+	    *tok = itest_token_for(&W, 0, ITEST_AUDIENCE, ITEST_ENQUEUE_EMAIL);
 	const char *h[] = {auth, NULL};
 
 	snprintf(url, sizeof(url), "%s%s", s->base, path);
@@ -61,8 +67,8 @@ static void exercise(const char *database_url)
 	itest_server(&W, &s, CLOUD_ENV);
 	for (i = 0; i < 3; i++) {
 		snprintf(body, sizeof(body),
-			 "{\"fail\":\"permanent\",\"idempotencyKey\":\"%s\",\"n\":%d}",
-			 itest_task_id(tasks[i], sizeof(tasks[i])), i);
+		         "{\"fail\":\"permanent\",\"idempotencyKey\":\"%s\",\"n\":%d}",
+		         itest_task_id(tasks[i], sizeof(tasks[i])), i);
 		fail_permanently(&s, tasks[i], body);
 	}
 	/* Newest first, paged one at a time until next is null: every dead
@@ -123,14 +129,15 @@ static void exercise(const char *database_url)
 	ck_assert_ptr_nonnull(create);
 	{
 		const char *b64 = json_string_value(json_object_get(
-			json_object_get(json_object_get(create, "task"), "httpRequest"), "body"));
+		    json_object_get(json_object_get(create, "task"), "httpRequest"), "body"));
 		json_t *payload;
 		char want[256];
 
 		ck_assert_int_eq(b64_decode(b64, strlen(b64), &decoded, &n), CJ_OK);
 		payload = json_loadb((char *)decoded, n, 0, NULL);
 		snprintf(want, sizeof(want), "%s:replay:%s", tasks[0], id);
-		ck_assert_str_eq(json_string_value(json_object_get(payload, "idempotencyKey")), want);
+		ck_assert_str_eq(json_string_value(json_object_get(payload, "idempotencyKey")),
+		                 want);
 		ck_assert_str_eq(json_string_value(json_object_get(payload, "fail")), "permanent");
 		json_decref(payload);
 		free(decoded);
@@ -140,9 +147,8 @@ static void exercise(const char *database_url)
 	dl = itest_dead_letter_for(&W, &s, tasks[0]);
 	ck_assert(json_is_integer(json_object_get(dl, "replayedAt")));
 	json_decref(dl);
-	ck_assert_int_eq(admin_post(&s, "/admin/dead-letters/0123456789abcdef0123456789abcdef/replay",
-				    &r),
-			 404);
+	ck_assert_int_eq(
+	    admin_post(&s, "/admin/dead-letters/0123456789abcdef0123456789abcdef/replay", &r), 404);
 	httpc_resp_free(&r);
 	ck_assert_int_eq(cj_server_stop(&s), 0);
 }
@@ -188,7 +194,7 @@ START_TEST(unusable_bodies_leave_a_null_payload_that_cannot_be_replayed)
 	ck_assert(json_is_null(json_object_get(dl, "payload")));
 	ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(dl, "lastError")), "413"));
 	snprintf(path, sizeof(path), "/admin/dead-letters/%s/replay",
-		 json_string_value(json_object_get(dl, "id")));
+	         json_string_value(json_object_get(dl, "id")));
 	ck_assert_int_eq(admin_post(&s, path, &r), 400);
 	httpc_resp_free(&r);
 	json_decref(dl);

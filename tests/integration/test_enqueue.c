@@ -17,13 +17,17 @@ static struct itest W;
 static struct fake_cloud FC;
 static struct cj_server S;
 static char E_API[128], E_META[128];
-static const char *CLOUD_ENV[] = {"USE_CLOUD_TASKS=true", "GCP_PROJECT_ID=" FAKE_PROJECT,
-				  "GCP_REGION=" FAKE_REGION,
-				  "TOKEN_ENCRYPTION_KEY=MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
-				  E_API, E_META, NULL};
+static const char *CLOUD_ENV[] = {
+    "USE_CLOUD_TASKS=true",
+    "GCP_PROJECT_ID=" FAKE_PROJECT,
+    "GCP_REGION=" FAKE_REGION,
+    "TOKEN_ENCRYPTION_KEY=MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+    E_API,
+    E_META,
+    NULL};
 
 static long enqueue(const char *type, const char *body, const char *email, const char *ctype,
-		    struct httpc_resp *r)
+                    struct httpc_resp *r)
 {
 	char url[256], auth[4096], ct[128], *tok = NULL;
 	const char *h[3] = {NULL, NULL, NULL};
@@ -50,17 +54,19 @@ START_TEST(creates_the_exact_task)
 	size_t n;
 	const char *name;
 
-	ck_assert_int_eq(enqueue("calendar-sync",
-				 "{\"payload\":{\"userId\":\"u-1\",\"full\":true},\"delaySeconds\":60}",
-				 ITEST_ENQUEUE_EMAIL, NULL, &r),
-			 202);
+	ck_assert_int_eq(
+	    enqueue("calendar-sync",
+	            "{\"payload\":{\"userId\":\"u-1\",\"full\":true},\"delaySeconds\":60}",
+	            ITEST_ENQUEUE_EMAIL, NULL, &r),
+	    202);
 	name = httpc_json_str(&r, "task");
 	ck_assert_ptr_nonnull(name);
-	ck_assert_int_eq(strncmp(name, "projects/" FAKE_PROJECT "/locations/" FAKE_REGION
-				       "/queues/calendar-sync-queue/tasks/",
-				 strlen("projects/" FAKE_PROJECT "/locations/" FAKE_REGION
-					"/queues/calendar-sync-queue/tasks/")),
-			 0);
+	ck_assert_int_eq(strncmp(name,
+	                         "projects/" FAKE_PROJECT "/locations/" FAKE_REGION
+	                         "/queues/calendar-sync-queue/tasks/",
+	                         strlen("projects/" FAKE_PROJECT "/locations/" FAKE_REGION
+	                                "/queues/calendar-sync-queue/tasks/")),
+	                 0);
 	ck_assert_uint_eq(strlen(strrchr(name, '/') + 1), 32); /* random 128-bit hex */
 	ck_assert_ptr_nonnull(httpc_json_str(&r, "scheduleTime"));
 	c = fake_cloud_last_create(&FC);
@@ -69,26 +75,25 @@ START_TEST(creates_the_exact_task)
 	http = json_object_get(task, "httpRequest");
 	ck_assert_str_eq(json_string_value(json_object_get(task, "name")), name);
 	ck_assert_str_eq(json_string_value(json_object_get(http, "url")),
-			 ITEST_AUDIENCE "/jobs/calendar-sync");
+	                 ITEST_AUDIENCE "/jobs/calendar-sync");
 	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(http, "oidcToken"),
-							   "serviceAccountEmail")),
-			 ITEST_TASKS_EMAIL);
-	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(http, "oidcToken"),
-							   "audience")),
-			 ITEST_AUDIENCE);
+	                                                   "serviceAccountEmail")),
+	                 ITEST_TASKS_EMAIL);
+	ck_assert_str_eq(
+	    json_string_value(json_object_get(json_object_get(http, "oidcToken"), "audience")),
+	    ITEST_AUDIENCE);
 	ck_assert_int_eq(b64_decode(json_string_value(json_object_get(http, "body")),
-				    strlen(json_string_value(json_object_get(http, "body"))), &decoded,
-				    &n),
-			 CJ_OK);
+	                            strlen(json_string_value(json_object_get(http, "body"))),
+	                            &decoded, &n),
+	                 CJ_OK);
 	ck_assert_str_eq((char *)decoded, "{\"userId\":\"u-1\",\"full\":true}");
 	free(decoded);
 	{
 		double at;
 
-		ck_assert_int_eq(time_parse_rfc3339(json_string_value(json_object_get(task,
-										      "scheduleTime")),
-						    &at),
-				 CJ_OK);
+		ck_assert_int_eq(time_parse_rfc3339(
+		                     json_string_value(json_object_get(task, "scheduleTime")), &at),
+		                 CJ_OK);
 		ck_assert(at > time_wall() + 30 && at < time_wall() + 90);
 	}
 	json_decref(c);
@@ -102,7 +107,7 @@ START_TEST(task_ids_are_used_once)
 	char id[64], body[256];
 
 	snprintf(body, sizeof(body), "{\"payload\":{},\"taskId\":\"%s\"}",
-		 itest_task_id(id, sizeof(id)));
+	         itest_task_id(id, sizeof(id)));
 	ck_assert_int_eq(enqueue("ping", body, ITEST_ENQUEUE_EMAIL, NULL, &r), 202);
 	ck_assert_ptr_nonnull(strstr(httpc_json_str(&r, "task"), id));
 	httpc_resp_free(&r);
@@ -119,27 +124,29 @@ START_TEST(validation)
 		long status;
 		const char *code, *mention;
 	} cases[] = {
-		{"google-contacts-sync", "{\"payload\":{}}", 400, "invalid_payload", "userId"},
-		{"ping", "{\"payload\":{\"sleepMs\":\"x\"}}", 400, "invalid_payload", "sleepMs"},
-		{"ping", "{}", 400, "invalid_request", "payload"},
-		{"ping", "{\"payload\":[]}", 400, "invalid_payload", "payload"},
-		{"ping", "{\"payload\":{},\"taskId\":\"bad id!\"}", 400, "invalid_request", "taskId"},
-		{"ping", "{\"payload\":{},\"delaySeconds\":-3}", 400, "invalid_request", "delaySeconds"},
-		{"ping", "{\"payload\":{},\"scheduleTime\":\"tomorrow\"}", 400, "invalid_request",
-		 "scheduleTime"},
-		{"ping", "{\"payload\":{},\"scheduleTime\":\"2099-01-01T00:00:00Z\"}", 400,
-		 "invalid_request", "30 days"},
-		{"ping", "not json", 400, "invalid_json", "JSON"},
-		{"no-such-job", "{\"payload\":{}}", 404, "not_found", "no-such-job"},
+	    {"google-contacts-sync", "{\"payload\":{}}", 400, "invalid_payload", "userId"},
+	    {"ping", "{\"payload\":{\"sleepMs\":\"x\"}}", 400, "invalid_payload", "sleepMs"},
+	    {"ping", "{}", 400, "invalid_request", "payload"},
+	    {"ping", "{\"payload\":[]}", 400, "invalid_payload", "payload"},
+	    {"ping", "{\"payload\":{},\"taskId\":\"bad id!\"}", 400, "invalid_request", "taskId"},
+	    {"ping", "{\"payload\":{},\"delaySeconds\":-3}", 400, "invalid_request",
+	     "delaySeconds"},
+	    {"ping", "{\"payload\":{},\"scheduleTime\":\"tomorrow\"}", 400, "invalid_request",
+	     "scheduleTime"},
+	    {"ping", "{\"payload\":{},\"scheduleTime\":\"2099-01-01T00:00:00Z\"}", 400,
+	     "invalid_request", "30 days"},
+	    {"ping", "not json", 400, "invalid_json", "JSON"},
+	    {"no-such-job", "{\"payload\":{}}", 404, "not_found", "no-such-job"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct httpc_resp r;
 
-		ck_assert_int_eq(enqueue(cases[i].type, cases[i].body, ITEST_ENQUEUE_EMAIL, NULL, &r),
-				 cases[i].status);
+		ck_assert_int_eq(
+		    enqueue(cases[i].type, cases[i].body, ITEST_ENQUEUE_EMAIL, NULL, &r),
+		    cases[i].status);
 		ck_assert_str_eq(httpc_json_str(&r, "error"), cases[i].code);
 		ck_assert_msg(strstr(httpc_json_str(&r, "message"), cases[i].mention) != NULL,
-			      "case %zu: %s", i, httpc_json_str(&r, "message"));
+		              "case %zu: %s", i, httpc_json_str(&r, "message"));
 		httpc_resp_free(&r);
 	}
 }
@@ -160,12 +167,12 @@ START_TEST(size_media_type_and_auth)
 	httpc_resp_free(&r);
 	free(big);
 	ck_assert_int_eq(enqueue("ping", "{\"payload\":{}}", ITEST_ENQUEUE_EMAIL, "text/plain", &r),
-			 415);
+	                 415);
 	ck_assert_str_eq(httpc_json_str(&r, "error"), "unsupported_media_type");
 	httpc_resp_free(&r);
 	ck_assert_int_eq(enqueue("ping", "{\"payload\":{}}", ITEST_ENQUEUE_EMAIL,
-				 "application/json; charset=utf-8", &r),
-			 202);
+	                         "application/json; charset=utf-8", &r),
+	                 202);
 	httpc_resp_free(&r);
 	ck_assert_int_eq(enqueue("ping", "{\"payload\":{}}", NULL, NULL, &r), 401);
 	httpc_resp_free(&r);
@@ -198,8 +205,10 @@ START_TEST(enqueues_are_counted)
 
 	snprintf(url, sizeof(url), "%s/metrics", S.base);
 	ck_assert_int_eq(httpc_get(url, NULL, &r), 0);
-	ck_assert_ptr_nonnull(strstr(r.body, "catchup_jobs_enqueue_total{type=\"ping\",result=\"created\"}"));
-	ck_assert_ptr_nonnull(strstr(r.body, "catchup_jobs_upstream_duration_seconds_count{upstream=\"cloudtasks\""));
+	ck_assert_ptr_nonnull(
+	    strstr(r.body, "catchup_jobs_enqueue_total{type=\"ping\",result=\"created\"}"));
+	ck_assert_ptr_nonnull(
+	    strstr(r.body, "catchup_jobs_upstream_duration_seconds_count{upstream=\"cloudtasks\""));
 	httpc_resp_free(&r);
 }
 END_TEST
@@ -267,8 +276,8 @@ START_TEST(queues_command_prints_every_queue_and_schedule)
 		snprintf(needle, sizeof(needle), "gcloud tasks queues create '%s'", name);
 		ck_assert_msg(strstr(out, needle) != NULL, "missing %s", needle);
 		snprintf(needle, sizeof(needle), "--max-attempts='%lld'",
-			 json_integer_value(json_object_get(json_object_get(v, "retryConfig"),
-							    "maxAttempts")));
+		         json_integer_value(
+		             json_object_get(json_object_get(v, "retryConfig"), "maxAttempts")));
 		ck_assert_ptr_nonnull(strstr(out, needle));
 	}
 	json_array_foreach(json_object_get(s, "schedules"), i, v)

@@ -19,11 +19,12 @@ static long push(struct cj_server *s, const char *tok, const char **status)
 	char task[64];
 	long code;
 
-	ck_assert_int_eq(cj_push(s, "ping", tok, "ping-queue", itest_task_id(task, sizeof(task)), 0,
-				 "{}", &r),
-			 0);
+	ck_assert_int_eq(
+	    cj_push(s, "ping", tok, "ping-queue", itest_task_id(task, sizeof(task)), 0, "{}", &r),
+	    0);
 	code = r.status;
-	snprintf(st, sizeof(st), "%s", httpc_json_str(&r, "status") ? httpc_json_str(&r, "status") : "");
+	snprintf(st, sizeof(st), "%s",
+	         httpc_json_str(&r, "status") ? httpc_json_str(&r, "status") : "");
 	*status = st;
 	httpc_resp_free(&r);
 	return code;
@@ -60,7 +61,7 @@ START_TEST(wrong_upstash_token_is_503_in_both_modes)
 {
 	const char *closed_env[] = {"UPSTASH_REDIS_REST_TOKEN=not-the-token", NULL};
 	const char *open_env[] = {"UPSTASH_REDIS_REST_TOKEN=not-the-token",
-				  "IDEMPOTENCY_FAIL_MODE=open", NULL};
+	                          "IDEMPOTENCY_FAIL_MODE=open", NULL};
 	struct cj_server closed, open;
 	struct httpc_resp r;
 	char *tok = itest_token(&W), url[128], *log;
@@ -73,8 +74,8 @@ START_TEST(wrong_upstash_token_is_503_in_both_modes)
 	snprintf(url, sizeof(url), "%s/health/ready", open.base);
 	ck_assert_int_eq(httpc_get(url, NULL, &r), 0);
 	ck_assert_int_eq(r.status, 503);
-	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(r.json, "redis"), "status")),
-			 "down");
+	ck_assert_str_eq(
+	    json_string_value(json_object_get(json_object_get(r.json, "redis"), "status")), "down");
 	httpc_resp_free(&r);
 	log = cj_server_log(&open);
 	ck_assert_ptr_null(strstr(log, "not-the-token"));
@@ -102,8 +103,9 @@ START_TEST(local_mode_without_upstash_uses_the_in_process_store)
 	httpc_resp_free(&r);
 	snprintf(url, sizeof(url), "%s/health/ready", s.base);
 	ck_assert_int_eq(httpc_get(url, NULL, &r), 0);
-	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(r.json, "redis"), "mode")),
-			 "in-process");
+	ck_assert_str_eq(
+	    json_string_value(json_object_get(json_object_get(r.json, "redis"), "mode")),
+	    "in-process");
 	httpc_resp_free(&r);
 	ck_assert_int_eq(cj_server_stop(&s), 0);
 	free(tok);

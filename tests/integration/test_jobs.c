@@ -23,12 +23,12 @@ static int ping_max_attempts(void)
 	int n = 100;
 
 	snprintf(path, sizeof(path), "%s/config/queues.json",
-		 getenv("CJ_SOURCE_ROOT") ? getenv("CJ_SOURCE_ROOT") : ".");
+	         getenv("CJ_SOURCE_ROOT") ? getenv("CJ_SOURCE_ROOT") : ".");
 	q = json_load_file(path, 0, NULL);
 	if (q) {
-		json_t *m = json_object_get(json_object_get(json_object_get(q, "ping-queue"),
-							    "retryConfig"),
-					    "maxAttempts");
+		json_t *m = json_object_get(
+		    json_object_get(json_object_get(q, "ping-queue"), "retryConfig"),
+		    "maxAttempts");
 
 		if (json_is_integer(m))
 			n = (int)json_integer_value(m);
@@ -43,13 +43,13 @@ START_TEST(ping_completes_with_its_payload)
 	char task[64];
 
 	ck_assert_int_eq(cj_push(&S, "ping", TOKEN, "ping-queue", itest_task_id(task, sizeof(task)),
-				 0, "{\"hello\":\"world\",\"n\":3}", &r),
-			 0);
+	                         0, "{\"hello\":\"world\",\"n\":3}", &r),
+	                 0);
 	ck_assert_int_eq(r.status, 200);
 	ck_assert_str_eq(httpc_json_str(&r, "status"), "completed");
-	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(r.json, "result"),
-							   "hello")),
-			 "world");
+	ck_assert_str_eq(
+	    json_string_value(json_object_get(json_object_get(r.json, "result"), "hello")),
+	    "world");
 	httpc_resp_free(&r);
 }
 END_TEST
@@ -81,9 +81,9 @@ START_TEST(payload_idempotency_key_wins)
 	ck_assert_str_eq(httpc_json_str(&r, "status"), "completed");
 	httpc_resp_free(&r);
 	/* Another task name, same key: the job already ran. */
-	ck_assert_int_eq(cj_push(&S, "ping", TOKEN, "ping-queue", itest_task_id(t2, sizeof(t2)), 0,
-				 body, &r),
-			 0);
+	ck_assert_int_eq(
+	    cj_push(&S, "ping", TOKEN, "ping-queue", itest_task_id(t2, sizeof(t2)), 0, body, &r),
+	    0);
 	ck_assert_str_eq(httpc_json_str(&r, "status"), "duplicate");
 	httpc_resp_free(&r);
 }
@@ -103,8 +103,8 @@ static void *deliver(void *arg)
 	if (!cj_push(&S, "ping", TOKEN, "ping-queue", d->task, 0, "{\"sleepMs\":300}", &r)) {
 		d->status = r.status;
 		snprintf(d->outcome, sizeof(d->outcome), "%s",
-			 httpc_json_str(&r, "status") ? httpc_json_str(&r, "status")
-						      : httpc_json_str(&r, "error"));
+		         httpc_json_str(&r, "status") ? httpc_json_str(&r, "status")
+		                                      : httpc_json_str(&r, "error"));
 	}
 	httpc_resp_free(&r);
 	return NULL;
@@ -143,9 +143,8 @@ START_TEST(transient_failure_releases_the_key)
 	char task[64];
 
 	itest_task_id(task, sizeof(task));
-	ck_assert_int_eq(cj_push(&S, "ping", TOKEN, "ping-queue", task, 0,
-				 "{\"fail\":\"transient\"}", &r),
-			 0);
+	ck_assert_int_eq(
+	    cj_push(&S, "ping", TOKEN, "ping-queue", task, 0, "{\"fail\":\"transient\"}", &r), 0);
 	ck_assert_int_eq(r.status, 503);
 	ck_assert_str_eq(httpc_json_str(&r, "status"), "retry");
 	ck_assert_str_eq(httpc_json_str(&r, "error"), "unavailable");
@@ -165,9 +164,8 @@ START_TEST(permanent_failure_is_acknowledged_and_dead_lettered)
 	json_t *dl;
 
 	itest_task_id(task, sizeof(task));
-	ck_assert_int_eq(cj_push(&S, "ping", TOKEN, "ping-queue", task, 0,
-				 "{\"fail\":\"permanent\"}", &r),
-			 0);
+	ck_assert_int_eq(
+	    cj_push(&S, "ping", TOKEN, "ping-queue", task, 0, "{\"fail\":\"permanent\"}", &r), 0);
 	ck_assert_int_eq(r.status, 200);
 	ck_assert_str_eq(httpc_json_str(&r, "status"), "failed");
 	ck_assert(json_is_false(json_object_get(r.json, "retry")));
@@ -178,14 +176,13 @@ START_TEST(permanent_failure_is_acknowledged_and_dead_lettered)
 	ck_assert_str_eq(json_string_value(json_object_get(dl, "type")), "ping");
 	ck_assert_str_eq(json_string_value(json_object_get(dl, "queue")), "ping-queue");
 	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(dl, "payload"), "fail")),
-			 "permanent");
+	                 "permanent");
 	ck_assert_int_eq(json_integer_value(json_object_get(dl, "attempts")), 1);
 	ck_assert(json_is_null(json_object_get(dl, "replayedAt")));
 	json_decref(dl);
 	/* Acknowledged: a redelivery is a duplicate, not a second failure. */
-	ck_assert_int_eq(cj_push(&S, "ping", TOKEN, "ping-queue", task, 1,
-				 "{\"fail\":\"permanent\"}", &r),
-			 0);
+	ck_assert_int_eq(
+	    cj_push(&S, "ping", TOKEN, "ping-queue", task, 1, "{\"fail\":\"permanent\"}", &r), 0);
 	ck_assert_str_eq(httpc_json_str(&r, "status"), "duplicate");
 	httpc_resp_free(&r);
 }
@@ -199,7 +196,7 @@ START_TEST(invalid_payload_is_a_permanent_failure)
 
 	itest_task_id(task, sizeof(task));
 	ck_assert_int_eq(cj_push(&S, "ping", TOKEN, "ping-queue", task, 0, "{\"sleepMs\":-1}", &r),
-			 0);
+	                 0);
 	ck_assert_int_eq(r.status, 200);
 	ck_assert_str_eq(httpc_json_str(&r, "status"), "failed");
 	ck_assert_str_eq(httpc_json_str(&r, "error"), "invalid_payload");
@@ -207,7 +204,8 @@ START_TEST(invalid_payload_is_a_permanent_failure)
 	httpc_resp_free(&r);
 	dl = itest_dead_letter_for(&W, &S, task);
 	ck_assert_ptr_nonnull(dl);
-	ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(dl, "lastError")), "sleepMs"));
+	ck_assert_ptr_nonnull(
+	    strstr(json_string_value(json_object_get(dl, "lastError")), "sleepMs"));
 	json_decref(dl);
 }
 END_TEST
@@ -222,23 +220,23 @@ START_TEST(failed_last_attempt_leaves_a_dead_letter)
 	itest_task_id(task, sizeof(task));
 	/* Not the last attempt: no dead letter. */
 	ck_assert_int_eq(cj_push(&S, "ping", TOKEN, "ping-queue", task, last - 1,
-				 "{\"fail\":\"transient\"}", &r),
-			 0);
+	                         "{\"fail\":\"transient\"}", &r),
+	                 0);
 	ck_assert_int_eq(r.status, 503);
 	httpc_resp_free(&r);
 	ck_assert_ptr_null(itest_dead_letter_for(&W, &S, task));
-	ck_assert_int_eq(cj_push(&S, "ping", TOKEN, "ping-queue", task, last,
-				 "{\"fail\":\"transient\"}", &r),
-			 0);
+	ck_assert_int_eq(
+	    cj_push(&S, "ping", TOKEN, "ping-queue", task, last, "{\"fail\":\"transient\"}", &r),
+	    0);
 	ck_assert_int_eq(r.status, 503);
 	httpc_resp_free(&r);
 	dl = itest_dead_letter_for(&W, &S, task);
 	ck_assert_ptr_nonnull(dl);
 	ck_assert_int_eq(json_integer_value(json_object_get(dl, "attempts")), last + 1);
-	ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(dl, "lastError")),
-				     "on the last attempt"));
+	ck_assert_ptr_nonnull(
+	    strstr(json_string_value(json_object_get(dl, "lastError")), "on the last attempt"));
 	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(dl, "payload"), "fail")),
-			 "transient");
+	                 "transient");
 	json_decref(dl);
 }
 END_TEST
@@ -256,8 +254,8 @@ START_TEST(unknown_type_is_404_and_dead_lettered_on_last_attempt)
 	httpc_resp_free(&r);
 	ck_assert_ptr_null(itest_dead_letter_for(&W, &S, task));
 	ck_assert_int_eq(cj_push(&S, "no-such-job", TOKEN, "ping-queue", task,
-				 ping_max_attempts() - 1, "{}", &r),
-			 0);
+	                         ping_max_attempts() - 1, "{}", &r),
+	                 0);
 	ck_assert_int_eq(r.status, 404);
 	httpc_resp_free(&r);
 	dl = itest_dead_letter_for(&W, &S, task);
@@ -337,14 +335,14 @@ START_TEST(bodies_that_are_not_json_objects_are_400)
 	char task[64];
 
 	ck_assert_int_eq(cj_push(&S, "ping", TOKEN, "ping-queue", itest_task_id(task, sizeof(task)),
-				 0, "not json", &r),
-			 0);
+	                         0, "not json", &r),
+	                 0);
 	ck_assert_int_eq(r.status, 400);
 	ck_assert_str_eq(httpc_json_str(&r, "error"), "invalid_json");
 	httpc_resp_free(&r);
 	ck_assert_int_eq(cj_push(&S, "ping", TOKEN, "ping-queue", itest_task_id(task, sizeof(task)),
-				 0, "[1,2]", &r),
-			 0);
+	                         0, "[1,2]", &r),
+	                 0);
 	ck_assert_int_eq(r.status, 400);
 	ck_assert_str_eq(httpc_json_str(&r, "error"), "invalid_json");
 	httpc_resp_free(&r);
@@ -359,14 +357,14 @@ START_TEST(content_type_does_not_matter)
 
 	/* No Content-Type (Cloud Tasks' default). */
 	ck_assert_int_eq(cj_push(&S, "ping", TOKEN, "ping-queue", itest_task_id(task, sizeof(task)),
-				 0, "{\"a\":1}", &r),
-			 0);
+	                         0, "{\"a\":1}", &r),
+	                 0);
 	ck_assert_int_eq(r.status, 200);
 	httpc_resp_free(&r);
 	/* Cloud Scheduler's default. */
 	ck_assert_int_eq(cj_push_ex(&S, "ping", TOKEN, "ping-queue",
-				    itest_task_id(task, sizeof(task)), 0, "{\"a\":1}", octet, &r),
-			 0);
+	                            itest_task_id(task, sizeof(task)), 0, "{\"a\":1}", octet, &r),
+	                 0);
 	ck_assert_int_eq(r.status, 200);
 	ck_assert_str_eq(httpc_json_str(&r, "status"), "completed");
 	httpc_resp_free(&r);
@@ -376,8 +374,8 @@ END_TEST
 START_TEST(scheduler_pushes_are_keyed_by_job_and_time)
 {
 	const char *h[] = {"X-CloudScheduler: true", "X-CloudScheduler-JobName: ping-every-minute",
-			   "X-CloudScheduler-ScheduleTime: 2026-11-22T20:00:00Z",
-			   "User-Agent: Google-Cloud-Scheduler", NULL};
+	                   "X-CloudScheduler-ScheduleTime: 2026-11-22T20:00:00Z",
+	                   "User-Agent: Google-Cloud-Scheduler", NULL};
 	struct httpc_resp r;
 
 	ck_assert_int_eq(cj_push_ex(&S, "ping", TOKEN, NULL, NULL, -1, "{}", h, &r), 0);
@@ -396,8 +394,8 @@ START_TEST(unbuilt_handlers_answer_501)
 	char task[64];
 
 	ck_assert_int_eq(cj_push(&S, "adaptive-sync", TOKEN, "adaptive-sync-queue",
-				 itest_task_id(task, sizeof(task)), 0, "{}", &r),
-			 0);
+	                         itest_task_id(task, sizeof(task)), 0, "{}", &r),
+	                 0);
 	ck_assert_int_eq(r.status, 501);
 	ck_assert_str_eq(httpc_json_str(&r, "error"), "not_implemented");
 	httpc_resp_free(&r);

@@ -75,7 +75,7 @@ START_TEST(readiness_is_down_while_redis_is)
 	ck_assert_int_eq(st, 503);
 	ck_assert_str_eq(json_string_value(json_object_get(j, "status")), "down");
 	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(j, "redis"), "status")),
-			 "down");
+	                 "down");
 	json_decref(j);
 	ck_assert_int_eq(redis_fixture_start_redis(&W.redis), 0);
 	j = get_json("/health/ready", &st);
@@ -86,29 +86,35 @@ END_TEST
 
 START_TEST(metrics_exposition)
 {
-	static const char *const names[] = {
-		"catchup_jobs_requests_total", "catchup_jobs_job_duration_seconds",
-		"catchup_jobs_auth_failures_total", "catchup_jobs_inflight_jobs",
-		"catchup_jobs_upstream_duration_seconds", "catchup_jobs_enqueue_total",
-		"catchup_jobs_dead_letters_total", "catchup_jobs_claims_lost_total"};
+	static const char *const names[] = {"catchup_jobs_requests_total",
+	                                    "catchup_jobs_job_duration_seconds",
+	                                    "catchup_jobs_auth_failures_total",
+	                                    "catchup_jobs_inflight_jobs",
+	                                    "catchup_jobs_upstream_duration_seconds",
+	                                    "catchup_jobs_enqueue_total",
+	                                    "catchup_jobs_dead_letters_total",
+	                                    "catchup_jobs_claims_lost_total"};
 	struct httpc_resp r;
 	char url[128], task[64], *tok = itest_token(&W);
 
-	ck_assert_int_eq(cj_push(&S, "ping", tok, "ping-queue", itest_task_id(task, sizeof(task)),
-				 0, "{}", &r),
-			 0);
+	ck_assert_int_eq(
+	    cj_push(&S, "ping", tok, "ping-queue", itest_task_id(task, sizeof(task)), 0, "{}", &r),
+	    0);
 	httpc_resp_free(&r);
 	snprintf(url, sizeof(url), "%s/metrics", S.base);
 	ck_assert_int_eq(httpc_get(url, NULL, &r), 0);
 	ck_assert_int_eq(r.status, 200);
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		ck_assert_msg(strstr(r.body, names[i]) != NULL, "missing %s", names[i]);
-	ck_assert_int_ge(metric_value(r.body, "catchup_jobs_requests_total{type=\"ping\",outcome="
-					      "\"completed\"}"),
-			 1);
-	ck_assert_ptr_nonnull(strstr(r.body, "catchup_jobs_job_duration_seconds_bucket{type=\"ping\""));
-	ck_assert_ptr_nonnull(strstr(r.body, "catchup_jobs_upstream_duration_seconds_count{upstream="
-					     "\"redis\""));
+	ck_assert_int_ge(metric_value(r.body,
+	                              "catchup_jobs_requests_total{type=\"ping\",outcome="
+	                              "\"completed\"}"),
+	                 1);
+	ck_assert_ptr_nonnull(
+	    strstr(r.body, "catchup_jobs_job_duration_seconds_bucket{type=\"ping\""));
+	ck_assert_ptr_nonnull(strstr(r.body,
+	                             "catchup_jobs_upstream_duration_seconds_count{upstream="
+	                             "\"redis\""));
 	httpc_resp_free(&r);
 	free(tok);
 }
@@ -126,7 +132,7 @@ static void *sleep_job(void *arg)
 	char task[64];
 
 	if (!cj_push(&S, "ping", sl->token, "ping-queue", itest_task_id(task, sizeof(task)), 0,
-		     "{\"sleepMs\":2000}", &r))
+	             "{\"sleepMs\":2000}", &r))
 		sl->status = r.status;
 	httpc_resp_free(&r);
 	return NULL;
@@ -195,15 +201,18 @@ START_TEST(logs_are_structured_and_traced)
 {
 	const char *h[] = {"X-Cloud-Trace-Context: 105445aa7843bc8bf206b12000100000/1;o=1", NULL};
 	const char *needles[] = {"\"logging.googleapis.com/trace\":\"projects/local/traces/"
-				 "105445aa7843bc8bf206b12000100000\"",
-				 "\"severity\":\"INFO\"", "\"jobType\":\"ping\"",
-				 "\"outcome\":\"completed\"", "\"durationMs\":", NULL};
+	                         "105445aa7843bc8bf206b12000100000\"",
+	                         "\"severity\":\"INFO\"",
+	                         "\"jobType\":\"ping\"",
+	                         "\"outcome\":\"completed\"",
+	                         "\"durationMs\":",
+	                         NULL};
 	struct httpc_resp r;
 	char task[64], *tok = itest_token(&W);
 
-	ck_assert_int_eq(cj_push_ex(&S, "ping", tok, "ping-queue", itest_task_id(task, sizeof(task)),
-				    3, "{}", h, &r),
-			 0);
+	ck_assert_int_eq(cj_push_ex(&S, "ping", tok, "ping-queue",
+	                            itest_task_id(task, sizeof(task)), 3, "{}", h, &r),
+	                 0);
 	ck_assert_int_eq(r.status, 200);
 	httpc_resp_free(&r);
 	ck_assert_int_ge(cj_server_log_wait(&S, needles, 5000), 1);
@@ -217,17 +226,17 @@ START_TEST(configuration_errors_exit_2_naming_the_variable)
 		const char *env;
 		const char *name;
 	} cases[] = {
-		{"PORT=eighty", "PORT"},
-		{"PORT=70000", "PORT"},
-		{"USE_CLOUD_TASKS=maybe", "USE_CLOUD_TASKS"},
-		{"USE_CLOUD_TASKS=true", "GCP_PROJECT_ID"},
-		{"IDEMPOTENCY_FAIL_MODE=sometimes", "IDEMPOTENCY_FAIL_MODE"},
-		{"IDEMPOTENCY_TTL_SECONDS=60", "IDEMPOTENCY_TTL_SECONDS"},
-		{"LOG_LEVEL=loud", "LOG_LEVEL"},
-		{"CLOUD_RUN_URL=ftp://x", "CLOUD_RUN_URL"},
-		{"UPSTASH_REDIS_REST_URL=http://127.0.0.1:1", "UPSTASH_REDIS_REST_TOKEN"},
-		{"OIDC_AUDIENCE=a,,b", "OIDC_AUDIENCE"},
-		{"MAX_BODY_BYTES=-5", "MAX_BODY_BYTES"},
+	    {"PORT=eighty", "PORT"},
+	    {"PORT=70000", "PORT"},
+	    {"USE_CLOUD_TASKS=maybe", "USE_CLOUD_TASKS"},
+	    {"USE_CLOUD_TASKS=true", "GCP_PROJECT_ID"},
+	    {"IDEMPOTENCY_FAIL_MODE=sometimes", "IDEMPOTENCY_FAIL_MODE"},
+	    {"IDEMPOTENCY_TTL_SECONDS=60", "IDEMPOTENCY_TTL_SECONDS"},
+	    {"LOG_LEVEL=loud", "LOG_LEVEL"},
+	    {"CLOUD_RUN_URL=ftp://x", "CLOUD_RUN_URL"},
+	    {"UPSTASH_REDIS_REST_URL=http://127.0.0.1:1", "UPSTASH_REDIS_REST_TOKEN"},
+	    {"OIDC_AUDIENCE=a,,b", "OIDC_AUDIENCE"},
+	    {"MAX_BODY_BYTES=-5", "MAX_BODY_BYTES"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char *env[] = {(char *)cases[i].env, NULL};
@@ -235,8 +244,8 @@ START_TEST(configuration_errors_exit_2_naming_the_variable)
 		char *out = NULL, *err = NULL;
 
 		ck_assert_int_eq(cj_run(args, env, &out, &err), 2);
-		ck_assert_msg(strstr(err, cases[i].name) != NULL, "%s: stderr was %s",
-			      cases[i].env, err);
+		ck_assert_msg(strstr(err, cases[i].name) != NULL, "%s: stderr was %s", cases[i].env,
+		              err);
 		ck_assert_ptr_eq(strchr(err, '\n'), err + strlen(err) - 1); /* one line */
 		free(out);
 		free(err);
@@ -246,9 +255,13 @@ END_TEST
 
 START_TEST(cloud_mode_refuses_to_start_without_upstash)
 {
-	char *env[] = {"USE_CLOUD_TASKS=true", "GCP_PROJECT_ID=p", "GCP_REGION=r",
-		       "CLOUD_RUN_URL=https://x.a.run.app", "SERVICE_ACCOUNT_EMAIL=a@b.c",
-		       "TOKEN_ENCRYPTION_KEY=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", NULL};
+	char *env[] = {"USE_CLOUD_TASKS=true",
+	               "GCP_PROJECT_ID=p",
+	               "GCP_REGION=r",
+	               "CLOUD_RUN_URL=https://x.a.run.app",
+	               "SERVICE_ACCOUNT_EMAIL=a@b.c",
+	               "TOKEN_ENCRYPTION_KEY=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+	               NULL};
 	char *args[] = {"serve", NULL};
 	char *out = NULL, *err = NULL;
 

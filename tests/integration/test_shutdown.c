@@ -31,7 +31,7 @@ static void *do_push(void *arg)
 	if (!cj_push(c->s, "ping", c->token, "ping-queue", c->task, 0, c->body, &r)) {
 		c->status = r.status;
 		snprintf(c->outcome, sizeof(c->outcome), "%s",
-			 httpc_json_str(&r, "status") ? httpc_json_str(&r, "status") : "");
+		         httpc_json_str(&r, "status") ? httpc_json_str(&r, "status") : "");
 	}
 	httpc_resp_free(&r);
 	return NULL;

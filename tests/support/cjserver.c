@@ -25,7 +25,8 @@ int cj_server_start(struct cj_server *s, char *const env[])
 	s->port = free_port();
 	snprintf(s->base, sizeof(s->base), "http://127.0.0.1:%d", s->port);
 	snprintf(port_env, sizeof(port_env), "PORT=%d", s->port);
-	snprintf(path_env, sizeof(path_env), "PATH=%s", getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin");
+	snprintf(path_env, sizeof(path_env), "PATH=%s",
+	         getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin");
 	full[n++] = port_env;
 	full[n++] = "BIND_ADDRESS=127.0.0.1";
 	full[n++] = path_env;
@@ -62,14 +63,14 @@ char *cj_server_log(const struct cj_server *s)
 }
 
 int cj_push(const struct cj_server *s, const char *type, const char *token, const char *queue,
-	    const char *task, int retry, const char *body, struct httpc_resp *r)
+            const char *task, int retry, const char *body, struct httpc_resp *r)
 {
 	return cj_push_ex(s, type, token, queue, task, retry, body, NULL, r);
 }
 
 int cj_push_ex(const struct cj_server *s, const char *type, const char *token, const char *queue,
-	       const char *task, int retry, const char *body, const char *const *extra,
-	       struct httpc_resp *r)
+               const char *task, int retry, const char *body, const char *const *extra,
+               struct httpc_resp *r)
 {
 	char url[256], auth[20000], qh[200], th[600], rh[64];
 	const char *headers[24];
@@ -103,7 +104,7 @@ int cj_push_ex(const struct cj_server *s, const char *type, const char *token, c
 		headers[n++] = "Content-Type:";
 	headers[n] = NULL;
 	return httpc_request("POST", url, headers, body ? body : "{}", body ? strlen(body) : 2,
-			     60000, r);
+	                     60000, r);
 }
 
 int cj_run(char *const args[], char *const env[], char **out, char **err)
@@ -116,7 +117,8 @@ int cj_run(char *const args[], char *const env[], char **out, char **err)
 		argv[n++] = args[i];
 	argv[n] = NULL;
 	n = 0;
-	snprintf(path_env, sizeof(path_env), "PATH=%s", getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin");
+	snprintf(path_env, sizeof(path_env), "PATH=%s",
+	         getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin");
 	full[n++] = path_env;
 	for (i = 0; env && env[i] && n < 63; i++)
 		full[n++] = env[i];

@@ -12,7 +12,7 @@
 struct cj_server {
 	struct proc proc;
 	int port;
-	char base[64];   /* http://127.0.0.1:PORT */
+	char base[64]; /* http://127.0.0.1:PORT */
 };
 
 /* env: NULL-terminated "NAME=value" (PORT and BIND_ADDRESS are set here).
@@ -26,12 +26,12 @@ char *cj_server_log(const struct cj_server *s);
 /* POST /jobs/TYPE with a bearer token and Cloud Tasks headers (queue/task
  * may be NULL to leave them out; retry < 0 leaves the count out). */
 int cj_push(const struct cj_server *s, const char *type, const char *token, const char *queue,
-	    const char *task, int retry, const char *body, struct httpc_resp *r);
+            const char *task, int retry, const char *body, struct httpc_resp *r);
 
 /* As cj_push, with extra "Name: value" headers (NULL-terminated). */
 int cj_push_ex(const struct cj_server *s, const char *type, const char *token, const char *queue,
-	       const char *task, int retry, const char *body, const char *const *extra,
-	       struct httpc_resp *r);
+               const char *task, int retry, const char *body, const char *const *extra,
+               struct httpc_resp *r);
 
 /* Runs the binary with args and env to completion (clean environment). */
 int cj_run(char *const args[], char *const env[], char **out, char **err);

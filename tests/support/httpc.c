@@ -27,8 +27,8 @@ static size_t on_data(char *p, size_t size, size_t n, void *u)
 	return size * n;
 }
 
-int httpc_request(const char *method, const char *url, const char *const *headers,
-		  const char *body, size_t body_len, long timeout_ms, struct httpc_resp *r)
+int httpc_request(const char *method, const char *url, const char *const *headers, const char *body,
+                  size_t body_len, long timeout_ms, struct httpc_resp *r)
 {
 	struct acc b = {NULL, 0}, h = {NULL, 0};
 	struct curl_slist *hl = NULL;
@@ -91,8 +91,8 @@ static size_t on_read(char *out, size_t size, size_t n, void *u)
 	return take;
 }
 
-int httpc_post_chunked(const char *url, const char *const *headers, const char *body,
-		       size_t len, struct httpc_resp *r)
+int httpc_post_chunked(const char *url, const char *const *headers, const char *body, size_t len,
+                       struct httpc_resp *r)
 {
 	struct acc b = {NULL, 0}, h = {NULL, 0};
 	struct reader rd = {body, len};
@@ -122,8 +122,8 @@ int httpc_post_chunked(const char *url, const char *const *headers, const char *
 	cc = curl_easy_perform(c);
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
 	if (cc != CURLE_OK)
-		fprintf(stderr, "httpc: chunked POST %s: %s (status %ld)\n", url, curl_easy_strerror(cc),
-			r->status);
+		fprintf(stderr, "httpc: chunked POST %s: %s (status %ld)\n", url,
+		        curl_easy_strerror(cc), r->status);
 	curl_slist_free_all(hl);
 	curl_easy_cleanup(c);
 	r->body = b.p ? b.p : strdup("");
@@ -138,11 +138,10 @@ int httpc_get(const char *url, const char *const *headers, struct httpc_resp *r)
 	return httpc_request("GET", url, headers, NULL, 0, 10000, r);
 }
 
-int httpc_post(const char *url, const char *const *headers, const char *body,
-	       struct httpc_resp *r)
+int httpc_post(const char *url, const char *const *headers, const char *body, struct httpc_resp *r)
 {
-	return httpc_request("POST", url, headers, body ? body : "", body ? strlen(body) : 0,
-			     30000, r);
+	return httpc_request("POST", url, headers, body ? body : "", body ? strlen(body) : 0, 30000,
+	                     r);
 }
 
 void httpc_resp_free(struct httpc_resp *r)

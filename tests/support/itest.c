@@ -61,7 +61,7 @@ char **itest_env(struct itest *w, const char *const *extra)
 	snprintf(buf[5], sizeof(buf[5]), "ENQUEUE_ALLOWED_EMAILS=%s", ITEST_ENQUEUE_EMAIL);
 	snprintf(buf[6], sizeof(buf[6]), "DATABASE_URL=sqlite:%s/catchup.db", w->dir);
 	snprintf(buf[7], sizeof(buf[7]), "CONFIG_DIR=%s/config",
-		 getenv("CJ_SOURCE_ROOT") ? getenv("CJ_SOURCE_ROOT") : ".");
+	         getenv("CJ_SOURCE_ROOT") ? getenv("CJ_SOURCE_ROOT") : ".");
 	snprintf(buf[8], sizeof(buf[8]), "LOG_LEVEL=info");
 	for (n = 0; n < 9; n++)
 		env[n] = buf[n];
@@ -95,20 +95,20 @@ const char *itest_task_id(char *out, size_t outlen)
 {
 	static int counter;
 
-	snprintf(out, outlen, "t%d-%lld-%d", (int)getpid(), (long long)time_mono_ms(),
-		 counter++);
+	snprintf(out, outlen, "t%d-%lld-%d", (int)getpid(), (long long)time_mono_ms(), counter++);
 	return out;
 }
 
 json_t *itest_dead_letters(struct itest *w, const struct cj_server *s, const char *query)
 {
-	char url[512], auth[4096], *tok = itest_token_for(w, 0, ITEST_AUDIENCE, ITEST_ENQUEUE_EMAIL);
+	char url[512], auth[4096],
+	    *tok = itest_token_for(w, 0, ITEST_AUDIENCE, ITEST_ENQUEUE_EMAIL);
 	const char *h[] = {auth, NULL};
 	struct httpc_resp r;
 	json_t *doc = NULL;
 
 	snprintf(url, sizeof(url), "%s/admin/dead-letters%s%s", s->base, query ? "?" : "",
-		 query ? query : "");
+	         query ? query : "");
 	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", tok);
 	if (!httpc_get(url, h, &r) && r.status == 200)
 		doc = json_incref(r.json);

@@ -22,7 +22,7 @@ struct itest {
 	struct redis_fixture redis;
 	struct jwks_server *jwks;
 	struct test_key *keys[2]; /* both published; keys[1] is the "rotated" one */
-	char *dir;               /* temp dir for the database and keys */
+	char *dir; /* temp dir for the database and keys */
 };
 
 /* Starts Redis + Upstash server + JWKS server. Aborts the test run on

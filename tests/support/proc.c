@@ -54,7 +54,7 @@ int proc_start(struct proc *p, char *const argv[], char *const env[], int clear_
 	int fd;
 
 	snprintf(p->log_path, sizeof(p->log_path), "/tmp/cjtest-%d-%d.log", (int)getpid(),
-		 counter++);
+	         counter++);
 	p->exit_status = -1;
 	p->pid = fork();
 	if (p->pid < 0)
@@ -177,7 +177,7 @@ static char *slurp_fd(int fd)
 }
 
 int proc_run(char *const argv[], char *const env[], int clear_env, int timeout_ms, char **out,
-	     char **err)
+             char **err)
 {
 	char outp[64], errp[64];
 	struct proc p;

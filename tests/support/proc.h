@@ -11,7 +11,7 @@
 struct proc {
 	pid_t pid;
 	char log_path[256]; /* stdout+stderr of the child */
-	int exit_status;    /* after proc_wait: exit code, or 128+signal */
+	int exit_status; /* after proc_wait: exit code, or 128+signal */
 };
 
 /* argv[0] is the program path. env: NULL-terminated "NAME=value" entries set
@@ -27,7 +27,7 @@ void proc_stop(struct proc *p);
 /* Runs argv to completion (timeout_ms), capturing stdout and stderr into
  * malloc'd strings (may be NULL). Returns the exit status or -1. */
 int proc_run(char *const argv[], char *const env[], int clear_env, int timeout_ms, char **out,
-	     char **err);
+             char **err);
 /* The captured output so far (malloc'd). */
 char *proc_output(const struct proc *p);
 
