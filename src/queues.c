@@ -586,7 +586,7 @@ static int parse_schedule(const struct queues *q, struct where *w, const json_t 
 {
 	static const char *const keys[] = {"name",    "schedule",        "timeZone", "jobType",
 	                                   "payload", "attemptDeadline", NULL};
-	const char *name, *sched, *tz, *type;
+	const char *name = NULL, *sched = NULL, *tz = NULL, *type = NULL;
 	const struct job_type *jt;
 	char why[256];
 	json_t *payload;
