@@ -75,9 +75,10 @@ summary=$(echo "$out" | grep '^requests=')
 requests=$(echo "$summary" | grep -o "requests=[0-9]*" | cut -d= -f2)
 cpu_us=$(( (after - before) * 1000000 / ticks ))
 rss_kb=$(awk '/VmHWM/ {print $2}' "/proc/$server/status")
+rss_detail=$(awk '/RssAnon|RssFile|Threads/ {printf "%s%s ", $1, $2}' "/proc/$server/status")
 echo "$out" | sed -n '/Latency Distribution/,/99%/p'
 echo "$summary"
 echo "tokens=$ntokens duration=${duration}s"
 echo "server_cpu_us_per_job=$(( cpu_us / (requests > 0 ? requests : 1) ))"
-echo "peak_rss_kb=$rss_kb"
+echo "peak_rss_kb=$rss_kb ($rss_detail)"
 echo "cold_start_ms=${cold[*]}"

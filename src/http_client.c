@@ -17,6 +17,7 @@
 #include "timeutil.h"
 
 #define POOL_MAX 64
+#define HTTP_MAX_CACHED_CONNECTIONS 256
 
 /* Guarded by pool_lock. */
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -212,6 +213,9 @@ int http_do(const struct http_request *req, struct http_response *resp, char *er
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, cerr);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+	/* The shared cache keeps one idle connection per concurrent caller; the
+	 * default of 5 would close and reopen connections under load. */
+	curl_easy_setopt(h, CURLOPT_MAXCONNECTS, (long)HTTP_MAX_CACHED_CONNECTIONS);
 	curl_easy_setopt(h, CURLOPT_USERAGENT, "catchup-jobs");
 	if (req->cancelled) {
 		curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);

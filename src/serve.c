@@ -8,6 +8,7 @@
 #include "serve.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -182,6 +183,9 @@ int serve_run(const struct config *cfg)
 	sigset_t set;
 	int sig, rc;
 
+	/* One malloc arena per core, not per connection thread: a small
+	 * instance's memory stays bounded with 80+ concurrent requests. */
+	mallopt(M_ARENA_MAX, 2);
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
