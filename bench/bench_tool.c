@@ -42,8 +42,15 @@ static int mint(const char *dir, int n)
 	if (!f)
 		return 1;
 	for (int i = 0; i < n; i++) {
-		/* Distinct iat values make distinct tokens. */
-		char *t = test_token_google(key, aud, email, now - i, now - i + 3600);
+		/* A distinct jti makes distinct tokens, all valid for an hour. */
+		json_t *claims = test_claims_google(aud, email, now, now + 3600);
+		char *t;
+
+		if (!claims)
+			return 1;
+		json_object_set_new(claims, "jti", json_integer(i));
+		t = test_token_mint(key, NULL, claims);
+		json_decref(claims);
 
 		if (!t)
 			return 1;
