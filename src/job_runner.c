@@ -176,28 +176,21 @@ void job_runner_dead_letter(struct app *app, const char *type, const char *queue
 	                         time_wall_s()};
 	char id[64] = "", err[256] = "";
 	json_t *fields;
-	int rc = CJ_ESTORAGE;
 
 	metrics_dead_letter(type);
 	if (app->store) {
-		rc = dead_letters_insert(app->store, &dl, id, err, sizeof(err));
-		if (!rc) {
+		/* On failure dead_letters_insert() logs the whole dead letter at
+		 * ERROR itself: nothing is dropped silently. */
+		if (!dead_letters_insert(app->store, &dl, id, err, sizeof(err)))
 			log_msg(L_WARNING, "dead letter %s recorded for %s task \"%s\": %s", id,
 			        type, dl.task_name ? dl.task_name : "(unnamed)",
 			        last_error ? last_error : "");
-			return;
-		}
-	} else {
-		snprintf(err, sizeof(err), "no database configured");
+		return;
 	}
-	/* Nothing is dropped silently: without the database the log line
-	 * carries the whole dead letter. */
-	fields =
-	    json_pack("{s:s, s:s, s:s, s:O?, s:i, s:s}", "deadLetterType", type, "deadLetterQueue",
-	              queue ? queue : "", "deadLetterTask", task ? task : "", "payload", payload,
-	              "attempts", attempts, "lastError", last_error ? last_error : "");
-	log_fields(L_ERROR, fields, "dead letter for %s task \"%s\" not stored (%s): %s", type,
-	           task && *task ? task : "(unnamed)", err, last_error ? last_error : "");
+	fields = json_pack("{s:{s:s, s:s?, s:s?, s:O?, s:i, s:s?}}", "deadLetter", "type", type,
+	                   "queue", dl.queue, "taskName", dl.task_name, "payload", payload,
+	                   "attempts", attempts, "lastError", last_error);
+	log_fields(L_ERROR, fields, "dead letter could not be stored: no database");
 	json_decref(fields);
 }
 

@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "crypto.h"
@@ -137,6 +138,21 @@ void app_release(struct app *app)
 	memset(app, 0, sizeof(*app));
 }
 
+/* A connection is a descriptor (and a thread): lift the soft limit to the
+ * hard one so that thousands of open connections are not refused at 1024. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl))
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl))
+			log_msg(L_WARNING, "cannot raise the open-file limit: %s", strerror(errno));
+	}
+}
+
 static int wait_signal(const sigset_t *set, long timeout_ms)
 {
 	struct timespec ts = {timeout_ms / 1000, (timeout_ms % 1000) * 1000000L};
@@ -186,6 +202,7 @@ int serve_run(const struct config *cfg)
 	/* One malloc arena per core, not per connection thread: a small
 	 * instance's memory stays bounded with 80+ concurrent requests. */
 	mallopt(M_ARENA_MAX, 2);
+	raise_fd_limit();
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);

@@ -5,6 +5,7 @@
  * validation, auth, 409/413/415, Cloud Tasks outages, exit codes.
  */
 #include <check.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -198,6 +199,44 @@ START_TEST(cloud_tasks_outage_is_503_after_retries)
 }
 END_TEST
 
+struct enq_call {
+	long status;
+};
+
+static void *enqueue_one(void *arg)
+{
+	struct enq_call *c = arg;
+	struct httpc_resp r;
+
+	c->status = enqueue("ping", "{\"payload\":{}}", ITEST_ENQUEUE_EMAIL, NULL, &r);
+	httpc_resp_free(&r);
+	return NULL;
+}
+
+START_TEST(one_access_token_for_twenty_concurrent_enqueues)
+{
+	struct cj_server saved = S, fresh;
+	struct enq_call calls[20];
+	pthread_t th[20];
+	long before;
+	int i;
+
+	/* A fresh instance has no access token yet. */
+	itest_server(&W, &fresh, CLOUD_ENV);
+	S = fresh;
+	before = fake_cloud_stat(&FC, "metadataCalls");
+	for (i = 0; i < 20; i++)
+		ck_assert_int_eq(pthread_create(&th[i], NULL, enqueue_one, &calls[i]), 0);
+	for (i = 0; i < 20; i++)
+		pthread_join(th[i], NULL);
+	for (i = 0; i < 20; i++)
+		ck_assert_int_eq(calls[i].status, 202);
+	ck_assert_int_eq(fake_cloud_stat(&FC, "metadataCalls") - before, 1);
+	S = saved;
+	ck_assert_int_eq(cj_server_stop(&fresh), 0);
+}
+END_TEST
+
 START_TEST(enqueues_are_counted)
 {
 	struct httpc_resp r;
@@ -313,6 +352,7 @@ int main(void)
 	tcase_add_test(tc, validation);
 	tcase_add_test(tc, size_media_type_and_auth);
 	tcase_add_test(tc, cloud_tasks_outage_is_503_after_retries);
+	tcase_add_test(tc, one_access_token_for_twenty_concurrent_enqueues);
 	tcase_add_test(tc, enqueues_are_counted);
 	tcase_add_test(tc, cli_enqueue_and_exit_codes);
 	tcase_add_test(tc, queues_command_prints_every_queue_and_schedule);

@@ -3,10 +3,15 @@
  * concurrent jobs, trace correlation in logs, routing errors, and the
  * command line (configuration errors, --help, --version, check).
  */
+#include <arpa/inet.h>
 #include <check.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "itest.h"
 
@@ -178,6 +183,55 @@ START_TEST(eighty_jobs_in_flight_and_liveness_answers)
 }
 END_TEST
 
+#define START "GET /health/live HTTP/1.1\r\n"
+#define FINISH "Host: x\r\nConnection: close\r\n\r\n"
+
+START_TEST(a_thousand_open_connections)
+{
+	struct rlimit rl;
+	struct sockaddr_in addr;
+	int fds[1000], n = 0, want = 1000, i;
+	long st;
+	json_t *j;
+
+	/* The test process needs the descriptors too. */
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	if (rl.rlim_cur < 1200 && rl.rlim_max >= 1200) {
+		rl.rlim_cur = rl.rlim_max < 4096 ? rl.rlim_max : 4096;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	if (rl.rlim_cur < 1200)
+		want = (int)rl.rlim_cur - 200;
+	memset(&addr, 0, sizeof(addr));
+	addr.sin_family = AF_INET;
+	addr.sin_port = htons((unsigned short)S.port);
+	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	for (i = 0; i < want; i++) {
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+		ck_assert_int_ge(fd, 0);
+		ck_assert_int_eq(connect(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+		/* Half a request: each connection holds a thread waiting for more. */
+		ck_assert_int_eq(write(fd, START, strlen(START)), (ssize_t)strlen(START));
+		fds[n++] = fd;
+	}
+	j = get_json("/health/live", &st);
+	ck_assert_int_eq(st, 200);
+	json_decref(j);
+	/* Finish a few of the half requests: they are served too. */
+	for (i = 0; i < 10; i++) {
+		char reply[64] = "";
+
+		ck_assert_int_eq(write(fds[i], FINISH, strlen(FINISH)), (ssize_t)strlen(FINISH));
+		ck_assert_int_gt(read(fds[i], reply, sizeof(reply) - 1), 12);
+		ck_assert_int_eq(strncmp(reply, "HTTP/1.1 200", 12), 0);
+	}
+	for (i = 0; i < n; i++)
+		close(fds[i]);
+}
+END_TEST
+
 START_TEST(routing_errors_are_json)
 {
 	struct httpc_resp r;
@@ -333,6 +387,7 @@ int main(void)
 	tcase_add_test(tc, readiness_is_down_while_redis_is);
 	tcase_add_test(tc, metrics_exposition);
 	tcase_add_test(tc, eighty_jobs_in_flight_and_liveness_answers);
+	tcase_add_test(tc, a_thousand_open_connections);
 	tcase_add_test(tc, routing_errors_are_json);
 	tcase_add_test(tc, logs_are_structured_and_traced);
 	tcase_add_test(tc, configuration_errors_exit_2_naming_the_variable);
