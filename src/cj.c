@@ -3,6 +3,7 @@
  */
 #include "cj.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -30,6 +31,18 @@ const char *cj_strerror(int code)
 	if (code < 0 || code >= CJ_RESULT_MAX || !descriptions[code])
 		return "unknown error";
 	return descriptions[code];
+}
+
+int cj_errorf(char *err, size_t errlen, int rc, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err && errlen) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return rc;
 }
 
 void cj_bug(const char *file, int line, const char *msg)

@@ -37,6 +37,10 @@ enum cj_result {
 /* A static, lowercase description of a result code. Never NULL. */
 const char *cj_strerror(int code);
 
+/* Formats a message into err (when err is non-NULL and errlen > 0) and
+ * returns rc: `return cj_errorf(err, errlen, CJ_EINVAL, "x: %s", why);`. */
+int cj_errorf(char *err, size_t errlen, int rc, const char *fmt, ...) CJ_PRINTF(4, 5);
+
 /* Abort with a message: only for broken invariants, never for bad input. */
 #define BUG(msg) cj_bug(__FILE__, __LINE__, (msg))
 __attribute__((noreturn)) void cj_bug(const char *file, int line, const char *msg);

@@ -41,20 +41,6 @@ struct cloud_tasks {
 	long timeout_ms;
 };
 
-static int errorf(char *err, size_t errlen, int rc, const char *fmt, ...) CJ_PRINTF(4, 5);
-
-static int errorf(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return rc;
-}
-
 int cloud_tasks_valid_task_id(const char *s)
 {
 	size_t n, i;
@@ -90,12 +76,13 @@ int cloud_tasks_new(const struct config *cfg, const char *api_url, struct gauth 
 	*out = NULL;
 	if (!cfg->oidc_audience.n || !cfg->gcp_project_id || !cfg->gcp_region ||
 	    !cfg->cloud_run_url || !cfg->service_account_email)
-		return errorf(err, errlen, CJ_ECONFIG,
-		              "Cloud Tasks client needs GCP_PROJECT_ID, GCP_REGION, CLOUD_RUN_URL, "
-		              "SERVICE_ACCOUNT_EMAIL and OIDC_AUDIENCE");
+		return cj_errorf(
+		    err, errlen, CJ_ECONFIG,
+		    "Cloud Tasks client needs GCP_PROJECT_ID, GCP_REGION, CLOUD_RUN_URL, "
+		    "SERVICE_ACCOUNT_EMAIL and OIDC_AUDIENCE");
 	ct = calloc(1, sizeof(*ct));
 	if (!ct)
-		return errorf(err, errlen, CJ_ENOMEM, "out of memory");
+		return cj_errorf(err, errlen, CJ_ENOMEM, "out of memory");
 	ct->api_url = strdup(api_url ? api_url : cfg->cloud_tasks_api_url);
 	ct->project = strdup(cfg->gcp_project_id);
 	ct->region = strdup(cfg->gcp_region);
@@ -107,7 +94,7 @@ int cloud_tasks_new(const struct config *cfg, const char *api_url, struct gauth 
 	if (!ct->api_url || !ct->project || !ct->region || !ct->run_url || !ct->sa_email ||
 	    !ct->audience) {
 		cloud_tasks_free(ct);
-		return errorf(err, errlen, CJ_ENOMEM, "out of memory");
+		return cj_errorf(err, errlen, CJ_ENOMEM, "out of memory");
 	}
 	/* Tolerate a trailing slash on an explicitly passed URL. */
 	while (ct->api_url[0] && ct->api_url[strlen(ct->api_url) - 1] == '/')
@@ -233,29 +220,30 @@ static int answer_error(struct cloud_tasks *ct, const struct cloud_task_request 
 	google_error(resp, status, sizeof(status), msg, sizeof(msg));
 	switch (resp->status) {
 	case 400:
-		return errorf(err, errlen, CJ_EINVAL, "Cloud Tasks refused the task (%s): %s",
-		              status, msg);
+		return cj_errorf(err, errlen, CJ_EINVAL, "Cloud Tasks refused the task (%s): %s",
+		                 status, msg);
 	case 401:
 		if (ct->auth)
 			gauth_invalidate(ct->auth);
-		return errorf(err, errlen, CJ_ECONFIG,
-		              "Cloud Tasks refused the access token of %s (%s): %s", acct, status,
-		              msg);
+		return cj_errorf(err, errlen, CJ_ECONFIG,
+		                 "Cloud Tasks refused the access token of %s (%s): %s", acct,
+		                 status, msg);
 	case 403:
-		return errorf(
+		return cj_errorf(
 		    err, errlen, CJ_ECONFIG,
 		    "Cloud Tasks refused the call (%s): %s needs roles/cloudtasks.enqueuer "
 		    "on queue %s and roles/iam.serviceAccountUser on %s (%s)",
 		    status, acct, req->queue, ct->sa_email, msg);
 	case 404:
-		return errorf(
+		return cj_errorf(
 		    err, errlen, CJ_ENOTFOUND,
 		    "queue %s not found in projects/%s/locations/%s: run deploy/queues.sh "
 		    "(catchup-jobs queues) to create the queues",
 		    req->queue, ct->project, ct->region);
 	default:
-		return errorf(err, errlen, CJ_EUPSTREAM, "Cloud Tasks answered HTTP %ld (%s): %s",
-		              resp->status, status, msg);
+		return cj_errorf(err, errlen, CJ_EUPSTREAM,
+		                 "Cloud Tasks answered HTTP %ld (%s): %s", resp->status, status,
+		                 msg);
 	}
 }
 
@@ -285,8 +273,8 @@ static int attempt(struct cloud_tasks *ct, const struct cloud_task_request *req,
 			return CJ_EUNAVAIL;
 		}
 		if (rc)
-			return errorf(err, errlen, rc == CJ_ENOMEM ? CJ_ENOMEM : CJ_ECONFIG,
-			              "no access token for Cloud Tasks: %s", why);
+			return cj_errorf(err, errlen, rc == CJ_ENOMEM ? CJ_ENOMEM : CJ_ECONFIG,
+			                 "no access token for Cloud Tasks: %s", why);
 	} else {
 		snprintf(token, sizeof(token), "local-emulator");
 	}
@@ -308,7 +296,7 @@ static int attempt(struct cloud_tasks *ct, const struct cloud_task_request *req,
 		snprintf(st->last, sizeof(st->last), "no answer from %s: %s", ct->api_url, cerr);
 		rc = CJ_EUNAVAIL;
 	} else if (rc) {
-		rc = errorf(err, errlen, rc, "cloud tasks create failed: %s", cerr);
+		rc = cj_errorf(err, errlen, rc, "cloud tasks create failed: %s", cerr);
 	} else if (resp.status == 200) {
 		parse_task(&resp, out);
 	} else if (resp.status == 409 && st->unanswered) {
@@ -318,8 +306,8 @@ static int attempt(struct cloud_tasks *ct, const struct cloud_task_request *req,
 		        out->name);
 		rc = CJ_OK;
 	} else if (resp.status == 409) {
-		rc = errorf(err, errlen, CJ_EEXISTS, "task %s already exists (or existed recently)",
-		            out->name);
+		rc = cj_errorf(err, errlen, CJ_EEXISTS,
+		               "task %s already exists (or existed recently)", out->name);
 	} else if (resp.status == 429 || resp.status >= 500) {
 		google_error(&resp, status, sizeof(status), msg, sizeof(msg));
 		snprintf(st->last, sizeof(st->last), "HTTP %ld (%s): %s", resp.status, status, msg);
@@ -343,16 +331,16 @@ int cloud_tasks_create(struct cloud_tasks *ct, const struct cloud_task_request *
 
 	memset(out, 0, sizeof(*out));
 	if (!valid_queue_id(req->queue))
-		return errorf(err, errlen, CJ_EINVAL, "queue: not a Cloud Tasks queue id");
+		return cj_errorf(err, errlen, CJ_EINVAL, "queue: not a Cloud Tasks queue id");
 	if (tid && !cloud_tasks_valid_task_id(tid))
-		return errorf(err, errlen, CJ_EINVAL, "taskId: must match [A-Za-z0-9_-]{1,500}");
+		return cj_errorf(err, errlen, CJ_EINVAL, "taskId: must match [A-Za-z0-9_-]{1,500}");
 	if (req->body_len > CLOUD_TASKS_MAX_PAYLOAD)
-		return errorf(err, errlen, CJ_ETOOBIG,
-		              "payload: %zu bytes of JSON, over Cloud Tasks' limit of %d",
-		              req->body_len, CLOUD_TASKS_MAX_PAYLOAD);
+		return cj_errorf(err, errlen, CJ_ETOOBIG,
+		                 "payload: %zu bytes of JSON, over Cloud Tasks' limit of %d",
+		                 req->body_len, CLOUD_TASKS_MAX_PAYLOAD);
 	if (!tid) {
 		if (random_hex(id, sizeof(id), 16))
-			return errorf(err, errlen, CJ_EINTERNAL, "no random task id");
+			return cj_errorf(err, errlen, CJ_EINTERNAL, "no random task id");
 		tid = id;
 	}
 	snprintf(out->name, sizeof(out->name), "projects/%s/locations/%s/queues/%s/tasks/%s",
@@ -361,7 +349,7 @@ int cloud_tasks_create(struct cloud_tasks *ct, const struct cloud_task_request *
 	         ct->project, ct->region, req->queue);
 	body = build_body(ct, req, out->name);
 	if (!body)
-		return errorf(err, errlen, CJ_ENOMEM, "out of memory building the task");
+		return cj_errorf(err, errlen, CJ_ENOMEM, "out of memory building the task");
 	for (i = 1; i <= ct->attempts; i++) {
 		rc = attempt(ct, req, url, body, out, &st, err, errlen);
 		if (rc != CJ_EUNAVAIL)
@@ -376,8 +364,8 @@ int cloud_tasks_create(struct cloud_tasks *ct, const struct cloud_task_request *
 		}
 	}
 	if (rc == CJ_EUNAVAIL)
-		errorf(err, errlen, CJ_EUNAVAIL, "Cloud Tasks unavailable after %d attempts: %s",
-		       ct->attempts, st.last);
+		cj_errorf(err, errlen, CJ_EUNAVAIL, "Cloud Tasks unavailable after %d attempts: %s",
+		          ct->attempts, st.last);
 	if (rc == CJ_OK && !out->schedule_time[0])
 		format_time(req->schedule_time > 0 ? req->schedule_time : time_wall(),
 		            out->schedule_time, sizeof(out->schedule_time));

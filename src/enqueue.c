@@ -30,20 +30,6 @@ struct enqueuer {
 	struct cloud_tasks *ct;
 };
 
-static int errorf(char *err, size_t errlen, int rc, const char *fmt, ...) CJ_PRINTF(4, 5);
-
-static int errorf(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return rc;
-}
-
 int enqueuer_new(const struct config *cfg, const struct queues *q, const char *api_url,
                  struct enqueuer **out, char *err, size_t errlen)
 {
@@ -53,7 +39,7 @@ int enqueuer_new(const struct config *cfg, const struct queues *q, const char *a
 	*out = NULL;
 	e = calloc(1, sizeof(*e));
 	if (!e)
-		return errorf(err, errlen, CJ_ENOMEM, "out of memory");
+		return cj_errorf(err, errlen, CJ_ENOMEM, "out of memory");
 	e->cfg = cfg;
 	e->q = q;
 	if (cfg->cloud_mode && (rc = gauth_new(cfg, &e->auth, err, errlen)))
@@ -97,24 +83,24 @@ static int check_timing(const struct enqueue_request *req, double *when, char *e
 
 	*when = 0;
 	if (req->has_delay && req->has_schedule_time)
-		return errorf(err, errlen, CJ_EINVAL,
-		              "delaySeconds and scheduleTime: give one or the other, not both");
+		return cj_errorf(err, errlen, CJ_EINVAL,
+		                 "delaySeconds and scheduleTime: give one or the other, not both");
 	if (req->has_delay) {
 		if (!isfinite(req->delay_seconds) || req->delay_seconds < 0)
-			return errorf(err, errlen, CJ_EINVAL,
-			              "delaySeconds: must be a number >= 0");
+			return cj_errorf(err, errlen, CJ_EINVAL,
+			                 "delaySeconds: must be a number >= 0");
 		if (req->delay_seconds > CLOUD_TASKS_MAX_AHEAD_S)
-			return errorf(err, errlen, CJ_EINVAL,
-			              "delaySeconds: more than 30 days ahead");
+			return cj_errorf(err, errlen, CJ_EINVAL,
+			                 "delaySeconds: more than 30 days ahead");
 		if (req->delay_seconds > 0)
 			*when = now + req->delay_seconds;
 	}
 	if (req->has_schedule_time) {
 		if (!isfinite(req->schedule_time) || req->schedule_time <= 0)
-			return errorf(err, errlen, CJ_EINVAL, "scheduleTime: not a valid time");
+			return cj_errorf(err, errlen, CJ_EINVAL, "scheduleTime: not a valid time");
 		if (req->schedule_time > now + CLOUD_TASKS_MAX_AHEAD_S)
-			return errorf(err, errlen, CJ_EINVAL,
-			              "scheduleTime: more than 30 days ahead");
+			return cj_errorf(err, errlen, CJ_EINVAL,
+			                 "scheduleTime: more than 30 days ahead");
 		*when = req->schedule_time;
 	}
 	return CJ_OK;
@@ -136,41 +122,41 @@ int enqueue_job(struct enqueuer *e, const struct enqueue_request *req, struct en
 	jt = req->type ? registry_find(req->type) : NULL;
 	if (!jt)
 		return done(res, "unknown", ENQUEUE_UNKNOWN_TYPE, "invalid",
-		            errorf(err, errlen, CJ_ENOTFOUND, "unknown job type \"%.100s\"",
-		                   req->type ? req->type : ""));
+		            cj_errorf(err, errlen, CJ_ENOTFOUND, "unknown job type \"%.100s\"",
+		                      req->type ? req->type : ""));
 	if (!req->payload)
 		return done(res, jt->name, ENQUEUE_INVALID_REQUEST, "invalid",
-		            errorf(err, errlen, CJ_EINVAL, "payload: required"));
+		            cj_errorf(err, errlen, CJ_EINVAL, "payload: required"));
 	if (!json_is_object(req->payload))
 		return done(res, jt->name, ENQUEUE_INVALID_PAYLOAD, "invalid",
-		            errorf(err, errlen, CJ_EINVAL, "payload: must be a JSON object"));
+		            cj_errorf(err, errlen, CJ_EINVAL, "payload: must be a JSON object"));
 	if (schema_validate(jt->fields, req->payload, why, sizeof(why)))
 		return done(res, jt->name, ENQUEUE_INVALID_PAYLOAD, "invalid",
-		            errorf(err, errlen, CJ_EINVAL, "%s", why));
+		            cj_errorf(err, errlen, CJ_EINVAL, "%s", why));
 	if ((rc = check_timing(req, &ctr.schedule_time, err, errlen)))
 		return done(res, jt->name, ENQUEUE_INVALID_REQUEST, "invalid", rc);
 	if (req->task_id && !cloud_tasks_valid_task_id(req->task_id))
 		return done(
 		    res, jt->name, ENQUEUE_INVALID_REQUEST, "invalid",
-		    errorf(err, errlen, CJ_EINVAL, "taskId: must match [A-Za-z0-9_-]{1,500}"));
+		    cj_errorf(err, errlen, CJ_EINVAL, "taskId: must match [A-Za-z0-9_-]{1,500}"));
 	qc = queues_find(e->q, jt->queue);
 	if (!qc)
 		return done(res, jt->name, ENQUEUE_UPSTREAM, "error",
-		            errorf(err, errlen, CJ_ECONFIG,
-		                   "queue %s of job type %s is not in the queue configuration",
-		                   jt->queue, jt->name));
+		            cj_errorf(err, errlen, CJ_ECONFIG,
+		                      "queue %s of job type %s is not in the queue configuration",
+		                      jt->queue, jt->name));
 	body = json_dumps(req->payload, JSON_COMPACT);
 	if (!body)
 		return done(
 		    res, jt->name, ENQUEUE_UPSTREAM, "error",
-		    errorf(err, errlen, CJ_ENOMEM, "out of memory serializing the payload"));
+		    cj_errorf(err, errlen, CJ_ENOMEM, "out of memory serializing the payload"));
 	len = strlen(body);
 	if (len > CLOUD_TASKS_MAX_PAYLOAD) {
 		free(body);
 		return done(res, jt->name, ENQUEUE_TOO_BIG, "invalid",
-		            errorf(err, errlen, CJ_ETOOBIG,
-		                   "payload: %zu bytes of JSON, over the limit of %d", len,
-		                   CLOUD_TASKS_MAX_PAYLOAD));
+		            cj_errorf(err, errlen, CJ_ETOOBIG,
+		                      "payload: %zu bytes of JSON, over the limit of %d", len,
+		                      CLOUD_TASKS_MAX_PAYLOAD));
 	}
 	ctr.queue = jt->queue;
 	ctr.job_type = jt->name;

@@ -53,20 +53,6 @@ struct gauth {
 	char last_err[256];
 };
 
-static int errorf(char *err, size_t errlen, int rc, const char *fmt, ...) CJ_PRINTF(4, 5);
-
-static int errorf(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return rc;
-}
-
 /* ---- construction ---- */
 
 static int key_string(const json_t *root, const char *field, const char *path, char **out,
@@ -75,9 +61,9 @@ static int key_string(const json_t *root, const char *field, const char *path, c
 	json_t *v = json_object_get(root, field);
 
 	if (!json_is_string(v) || !json_string_length(v))
-		return errorf(err, errlen, CJ_ECONFIG,
-		              "GOOGLE_APPLICATION_CREDENTIALS file %s: field %s: %s", path, field,
-		              v ? "must be a non-empty string" : "missing");
+		return cj_errorf(err, errlen, CJ_ECONFIG,
+		                 "GOOGLE_APPLICATION_CREDENTIALS file %s: field %s: %s", path,
+		                 field, v ? "must be a non-empty string" : "missing");
 	*out = strdup(json_string_value(v));
 	return *out ? CJ_OK : CJ_ENOMEM;
 }
@@ -92,15 +78,16 @@ static int load_pem(struct gauth *g, const char *pem, char *err, size_t errlen)
 	BIO_free(bio);
 	ERR_clear_error();
 	if (!g->pkey)
-		return errorf(err, errlen, CJ_ECONFIG,
-		              "GOOGLE_APPLICATION_CREDENTIALS file %s: field private_key: not a "
-		              "PEM private key",
-		              g->key_path);
+		return cj_errorf(err, errlen, CJ_ECONFIG,
+		                 "GOOGLE_APPLICATION_CREDENTIALS file %s: field private_key: not a "
+		                 "PEM private key",
+		                 g->key_path);
 	if (EVP_PKEY_get_base_id(g->pkey) != EVP_PKEY_RSA)
-		return errorf(err, errlen, CJ_ECONFIG,
-		              "GOOGLE_APPLICATION_CREDENTIALS file %s: field private_key: not an "
-		              "RSA key (RS256 needs one)",
-		              g->key_path);
+		return cj_errorf(
+		    err, errlen, CJ_ECONFIG,
+		    "GOOGLE_APPLICATION_CREDENTIALS file %s: field private_key: not an "
+		    "RSA key (RS256 needs one)",
+		    g->key_path);
 	return CJ_OK;
 }
 
@@ -117,9 +104,9 @@ static int load_key_file(struct gauth *g, char *err, size_t errlen)
 
 	f = fopen(path, "r");
 	if (!f)
-		return errorf(err, errlen, CJ_ECONFIG,
-		              "GOOGLE_APPLICATION_CREDENTIALS file %s: cannot be opened: %s", path,
-		              strerror(errno));
+		return cj_errorf(err, errlen, CJ_ECONFIG,
+		                 "GOOGLE_APPLICATION_CREDENTIALS file %s: cannot be opened: %s",
+		                 path, strerror(errno));
 	rc = CJ_OK;
 	while (!rc && (n = fread(chunk, 1, sizeof(chunk), f)) > 0)
 		rc = buf_append(&raw, chunk, n);
@@ -128,25 +115,26 @@ static int load_key_file(struct gauth *g, char *err, size_t errlen)
 	fclose(f);
 	OPENSSL_cleanse(chunk, sizeof(chunk));
 	if (rc) {
-		rc = errorf(err, errlen, rc == CJ_ENOMEM ? CJ_ENOMEM : CJ_ECONFIG,
-		            "GOOGLE_APPLICATION_CREDENTIALS file %s: %s", path,
-		            rc == CJ_ETOOBIG ? "larger than 64 KiB" : "cannot be read");
+		rc = cj_errorf(err, errlen, rc == CJ_ENOMEM ? CJ_ENOMEM : CJ_ECONFIG,
+		               "GOOGLE_APPLICATION_CREDENTIALS file %s: %s", path,
+		               rc == CJ_ETOOBIG ? "larger than 64 KiB" : "cannot be read");
 		goto out;
 	}
 	root = json_loadb(buf_str(&raw), raw.len, JSON_REJECT_DUPLICATES, &je);
 	if (!json_is_object(root)) {
 		/* je.text quotes no content, only the position. */
-		rc = errorf(err, errlen, CJ_ECONFIG,
-		            "GOOGLE_APPLICATION_CREDENTIALS file %s: not a JSON object (line %d)",
-		            path, je.line);
+		rc =
+		    cj_errorf(err, errlen, CJ_ECONFIG,
+		              "GOOGLE_APPLICATION_CREDENTIALS file %s: not a JSON object (line %d)",
+		              path, je.line);
 		goto out;
 	}
 	type = json_object_get(root, "type");
 	if (!json_is_string(type) || strcmp(json_string_value(type), "service_account")) {
-		rc = errorf(err, errlen, CJ_ECONFIG,
-		            "GOOGLE_APPLICATION_CREDENTIALS file %s: field type: must be "
-		            "\"service_account\"",
-		            path);
+		rc = cj_errorf(err, errlen, CJ_ECONFIG,
+		               "GOOGLE_APPLICATION_CREDENTIALS file %s: field type: must be "
+		               "\"service_account\"",
+		               path);
 		goto out;
 	}
 	if ((rc = key_string(root, "private_key_id", path, &g->private_key_id, err, errlen)) ||
@@ -154,17 +142,18 @@ static int load_key_file(struct gauth *g, char *err, size_t errlen)
 	    (rc = key_string(root, "token_uri", path, &g->token_uri, err, errlen)))
 		goto out;
 	if (strncmp(g->token_uri, "https://", 8) && strncmp(g->token_uri, "http://", 7)) {
-		rc = errorf(err, errlen, CJ_ECONFIG,
-		            "GOOGLE_APPLICATION_CREDENTIALS file %s: field token_uri: must be an "
-		            "http(s) URL",
-		            path);
+		rc =
+		    cj_errorf(err, errlen, CJ_ECONFIG,
+		              "GOOGLE_APPLICATION_CREDENTIALS file %s: field token_uri: must be an "
+		              "http(s) URL",
+		              path);
 		goto out;
 	}
 	pem = json_object_get(root, "private_key");
 	if (!json_is_string(pem) || !json_string_length(pem)) {
-		rc = errorf(err, errlen, CJ_ECONFIG,
-		            "GOOGLE_APPLICATION_CREDENTIALS file %s: field private_key: %s", path,
-		            pem ? "must be a non-empty string" : "missing");
+		rc = cj_errorf(err, errlen, CJ_ECONFIG,
+		               "GOOGLE_APPLICATION_CREDENTIALS file %s: field private_key: %s",
+		               path, pem ? "must be a non-empty string" : "missing");
 		goto out;
 	}
 	rc = load_pem(g, json_string_value(pem), err, errlen);
@@ -197,7 +186,7 @@ int gauth_new(const struct config *cfg, struct gauth **out, char *err, size_t er
 			goto fail;
 	} else {
 		if (!cfg->gce_metadata_host || !cfg->gce_metadata_host[0]) {
-			rc = errorf(err, errlen, CJ_ECONFIG, "GCE_METADATA_HOST: empty");
+			rc = cj_errorf(err, errlen, CJ_ECONFIG, "GCE_METADATA_HOST: empty");
 			goto fail;
 		}
 		if (buf_appendf(
@@ -211,7 +200,7 @@ int gauth_new(const struct config *cfg, struct gauth **out, char *err, size_t er
 	return CJ_OK;
 fail:
 	if (rc == CJ_ENOMEM)
-		errorf(err, errlen, CJ_ENOMEM, "out of memory setting up Google access tokens");
+		cj_errorf(err, errlen, CJ_ENOMEM, "out of memory setting up Google access tokens");
 	buf_release(&url);
 	gauth_free(g);
 	return rc;
@@ -346,8 +335,8 @@ static int parse_token(const struct http_response *resp, const char *from, char 
 	if (!json_is_string(at) || !token_ok(json_string_value(at), json_string_length(at)) ||
 	    !json_is_integer(ei) || json_integer_value(ei) <= 0 ||
 	    (tt && (!json_is_string(tt) || strcasecmp(json_string_value(tt), "Bearer")))) {
-		rc = errorf(err, errlen, CJ_EUNAVAIL,
-		            "%s answered 200 without a usable access_token/expires_in", from);
+		rc = cj_errorf(err, errlen, CJ_EUNAVAIL,
+		               "%s answered 200 without a usable access_token/expires_in", from);
 	} else {
 		memcpy(tok, json_string_value(at), json_string_length(at) + 1);
 		*expires_in =
@@ -405,8 +394,9 @@ static int fetch_token(struct gauth *g, char *tok, long *expires_in, char *err, 
 		buf_release(&jwt);
 		if (rc) {
 			buf_release(&form);
-			return errorf(err, errlen, rc, "cannot sign the token request for %s: %s",
-			              g->client_email, cj_strerror(rc));
+			return cj_errorf(err, errlen, rc,
+			                 "cannot sign the token request for %s: %s",
+			                 g->client_email, cj_strerror(rc));
 		}
 		req.method = "POST";
 		req.url = g->token_uri;
@@ -420,24 +410,25 @@ static int fetch_token(struct gauth *g, char *tok, long *expires_in, char *err, 
 		OPENSSL_cleanse(form.data, form.len);
 	buf_release(&form);
 	if (rc == CJ_ENOMEM) {
-		rc = errorf(err, errlen, CJ_ENOMEM, "out of memory fetching an access token");
+		rc = cj_errorf(err, errlen, CJ_ENOMEM, "out of memory fetching an access token");
 	} else if (rc) {
-		rc = errorf(err, errlen, CJ_EUNAVAIL, "%s unreachable (%s): %s", from,
-		            g->metadata_url ? g->metadata_url : g->token_uri, cerr);
+		rc = cj_errorf(err, errlen, CJ_EUNAVAIL, "%s unreachable (%s): %s", from,
+		               g->metadata_url ? g->metadata_url : g->token_uri, cerr);
 	} else if (resp.status == 200) {
 		rc = parse_token(&resp, from, tok, expires_in, err, errlen);
 	} else if (resp.status == 429 || resp.status >= 500) {
-		rc = errorf(err, errlen, CJ_EUNAVAIL, "%s answered HTTP %ld", from, resp.status);
+		rc = cj_errorf(err, errlen, CJ_EUNAVAIL, "%s answered HTTP %ld", from, resp.status);
 	} else if (g->metadata_url) {
-		rc = errorf(err, errlen, CJ_ECONFIG,
-		            "metadata server refused the access token request (HTTP %ld): is the "
-		            "service running with a service account?",
-		            resp.status);
+		rc =
+		    cj_errorf(err, errlen, CJ_ECONFIG,
+		              "metadata server refused the access token request (HTTP %ld): is the "
+		              "service running with a service account?",
+		              resp.status);
 	} else {
 		oauth_error(&resp, why, sizeof(why));
-		rc = errorf(err, errlen, CJ_ECONFIG,
-		            "Google token endpoint refused the key of %s from %s (HTTP %ld, %s)",
-		            g->client_email, g->key_path, resp.status, why);
+		rc = cj_errorf(err, errlen, CJ_ECONFIG,
+		               "Google token endpoint refused the key of %s from %s (HTTP %ld, %s)",
+		               g->client_email, g->key_path, resp.status, why);
 	}
 	http_response_release(&resp);
 	return rc;
@@ -449,7 +440,7 @@ static int copy_token(const struct gauth *g, char *out, size_t outlen, char *err
 	size_t n = strlen(g->token);
 
 	if (n + 1 > outlen)
-		return errorf(err, errlen, CJ_ETOOBIG, "access token buffer too small");
+		return cj_errorf(err, errlen, CJ_ETOOBIG, "access token buffer too small");
 	memcpy(out, g->token, n + 1);
 	return CJ_OK;
 }
@@ -481,7 +472,7 @@ int gauth_token(struct gauth *g, char *out, size_t outlen, char *err, size_t err
 		while (g->refreshing && g->generation == gen)
 			pthread_cond_wait(&g->done, &g->lock);
 		if (!cached(g) && g->last_rc != CJ_OK) {
-			rc = errorf(err, errlen, g->last_rc, "%s", g->last_err);
+			rc = cj_errorf(err, errlen, g->last_rc, "%s", g->last_err);
 			pthread_mutex_unlock(&g->lock);
 			return rc;
 		}
@@ -509,7 +500,7 @@ int gauth_token(struct gauth *g, char *out, size_t outlen, char *err, size_t err
 	g->generation++;
 	g->refreshing = 0;
 	pthread_cond_broadcast(&g->done);
-	rc = rc ? errorf(err, errlen, rc, "%s", why) : copy_token(g, out, outlen, err, errlen);
+	rc = rc ? cj_errorf(err, errlen, rc, "%s", why) : copy_token(g, out, outlen, err, errlen);
 	pthread_mutex_unlock(&g->lock);
 	OPENSSL_cleanse(tok, sizeof(tok));
 	return rc;

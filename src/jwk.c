@@ -25,20 +25,6 @@
 /* e is 65537 in practice; anything wider than 64 bits is not a real key. */
 #define JWK_MAX_E_BITS 64
 
-static int jwk_fail(char *err, size_t errlen, const char *fmt, ...) CJ_PRINTF(3, 4);
-
-static int jwk_fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return CJ_EINVAL;
-}
-
 /* An optional string member: absent is fine, present must equal want. */
 static int check_optional(const json_t *jwk, const char *name, const char *want, char *err,
                           size_t errlen)
@@ -48,7 +34,7 @@ static int check_optional(const json_t *jwk, const char *name, const char *want,
 	if (!v)
 		return CJ_OK;
 	if (!json_is_string(v) || strcmp(json_string_value(v), want))
-		return jwk_fail(err, errlen, "\"%s\" is not \"%s\"", name, want);
+		return cj_errorf(err, errlen, CJ_EINVAL, "\"%s\" is not \"%s\"", name, want);
 	return CJ_OK;
 }
 
@@ -61,15 +47,15 @@ static int get_bignum(const json_t *jwk, const char *name, BIGNUM **out, char *e
 	int rc;
 
 	if (!json_is_string(v))
-		return jwk_fail(err, errlen, "\"%s\" is missing or not a string", name);
+		return cj_errorf(err, errlen, CJ_EINVAL, "\"%s\" is missing or not a string", name);
 	rc = b64url_decode(json_string_value(v), json_string_length(v), &bytes, &len);
 	if (rc == CJ_ENOMEM)
 		return CJ_ENOMEM;
 	if (rc)
-		return jwk_fail(err, errlen, "\"%s\" is not base64url", name);
+		return cj_errorf(err, errlen, CJ_EINVAL, "\"%s\" is not base64url", name);
 	if (len == 0) {
 		free(bytes);
-		return jwk_fail(err, errlen, "\"%s\" is empty", name);
+		return cj_errorf(err, errlen, CJ_EINVAL, "\"%s\" is empty", name);
 	}
 	*out = BN_bin2bn(bytes, (int)len, NULL);
 	free(bytes);
@@ -83,15 +69,15 @@ static int check_numbers(const BIGNUM *n, const BIGNUM *e, char *err, size_t err
 	int bits = BN_num_bits(n);
 
 	if (bits < JWK_MIN_BITS)
-		return jwk_fail(err, errlen, "RSA key has %d bits, at least %d required", bits,
-		                JWK_MIN_BITS);
+		return cj_errorf(err, errlen, CJ_EINVAL,
+		                 "RSA key has %d bits, at least %d required", bits, JWK_MIN_BITS);
 	if (bits > JWK_MAX_BITS)
-		return jwk_fail(err, errlen, "RSA key has %d bits, at most %d accepted", bits,
-		                JWK_MAX_BITS);
+		return cj_errorf(err, errlen, CJ_EINVAL, "RSA key has %d bits, at most %d accepted",
+		                 bits, JWK_MAX_BITS);
 	if (!BN_is_odd(n))
-		return jwk_fail(err, errlen, "RSA modulus is even");
+		return cj_errorf(err, errlen, CJ_EINVAL, "RSA modulus is even");
 	if (!BN_is_odd(e) || BN_is_one(e) || BN_num_bits(e) > JWK_MAX_E_BITS)
-		return jwk_fail(err, errlen, "RSA exponent is not usable");
+		return cj_errorf(err, errlen, CJ_EINVAL, "RSA exponent is not usable");
 	return CJ_OK;
 }
 
@@ -116,7 +102,7 @@ static int build_key(const BIGNUM *n, const BIGNUM *e, EVP_PKEY **out, char *err
 		goto fail;
 	if (EVP_PKEY_fromdata_init(ctx) <= 0 ||
 	    EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) <= 0) {
-		rc = jwk_fail(err, errlen, "OpenSSL rejected the RSA key");
+		rc = cj_errorf(err, errlen, CJ_EINVAL, "OpenSSL rejected the RSA key");
 		goto fail;
 	}
 	*out = pkey;
@@ -138,12 +124,12 @@ int jwk_to_pkey(const json_t *jwk, EVP_PKEY **out, char *err, size_t errlen)
 	if (err && errlen)
 		err[0] = '\0';
 	if (!json_is_object(jwk))
-		return jwk_fail(err, errlen, "key is not a JSON object");
+		return cj_errorf(err, errlen, CJ_EINVAL, "key is not a JSON object");
 	kty = json_object_get(jwk, "kty");
 	if (!json_is_string(kty))
-		return jwk_fail(err, errlen, "\"kty\" is missing or not a string");
+		return cj_errorf(err, errlen, CJ_EINVAL, "\"kty\" is missing or not a string");
 	if (strcmp(json_string_value(kty), "RSA"))
-		return jwk_fail(err, errlen, "\"kty\" is not \"RSA\"");
+		return cj_errorf(err, errlen, CJ_EINVAL, "\"kty\" is not \"RSA\"");
 	rc = check_optional(jwk, "use", "sig", err, errlen);
 	if (rc)
 		return rc;

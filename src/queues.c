@@ -31,20 +31,6 @@ struct queues {
 
 /* ---- errors ---- */
 
-static int cfg_fail(char *err, size_t errlen, const char *fmt, ...) CJ_PRINTF(3, 4);
-
-static int cfg_fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return CJ_ECONFIG;
-}
-
 /* ---- the struct ---- */
 
 static void queue_config_release(struct queue_config *c)
@@ -188,8 +174,8 @@ static int check_keys(const struct where *w, const char *path, const json_t *obj
 			if (!strcmp(key, allowed[i]))
 				break;
 		if (!allowed[i])
-			return cfg_fail(w->err, w->errlen, "%s: %s%s%s: unknown field", w->file,
-			                w->entry, path, key);
+			return cj_errorf(w->err, w->errlen, CJ_ECONFIG, "%s: %s%s%s: unknown field",
+			                 w->file, w->entry, path, key);
 	}
 	return CJ_OK;
 }
@@ -199,8 +185,8 @@ static int get_object(const struct where *w, const json_t *obj, const char *fiel
 	json_t *v = json_object_get(obj, field);
 
 	if (!json_is_object(v))
-		return cfg_fail(w->err, w->errlen, "%s: %s.%s: %s", w->file, w->entry, field,
-		                v ? "must be an object" : "required");
+		return cj_errorf(w->err, w->errlen, CJ_ECONFIG, "%s: %s.%s: %s", w->file, w->entry,
+		                 field, v ? "must be an object" : "required");
 	*out = v;
 	return CJ_OK;
 }
@@ -211,12 +197,12 @@ static int get_duration(const struct where *w, const json_t *obj, const char *pa
 	json_t *v = json_object_get(obj, field);
 
 	if (!v)
-		return cfg_fail(w->err, w->errlen, "%s: %s%s%s: required", w->file, w->entry, path,
-		                field);
+		return cj_errorf(w->err, w->errlen, CJ_ECONFIG, "%s: %s%s%s: required", w->file,
+		                 w->entry, path, field);
 	if (!json_is_string(v) || time_parse_duration(json_string_value(v), out))
-		return cfg_fail(w->err, w->errlen,
-		                "%s: %s%s%s: must be a duration string in seconds such as \"10s\"",
-		                w->file, w->entry, path, field);
+		return cj_errorf(w->err, w->errlen, CJ_ECONFIG,
+		                 "%s: %s%s%s: must be a duration string in seconds such as \"10s\"",
+		                 w->file, w->entry, path, field);
 	return CJ_OK;
 }
 
@@ -227,8 +213,9 @@ static int get_deadline(const struct where *w, const json_t *obj, const char *fi
 	if (rc)
 		return rc;
 	if (*out < QUEUES_MIN_DEADLINE || *out > QUEUES_MAX_DEADLINE)
-		return cfg_fail(w->err, w->errlen, "%s: %s.%s: must be between 15s and 1800s",
-		                w->file, w->entry, field);
+		return cj_errorf(w->err, w->errlen, CJ_ECONFIG,
+		                 "%s: %s.%s: must be between 15s and 1800s", w->file, w->entry,
+		                 field);
 	return CJ_OK;
 }
 
@@ -239,17 +226,17 @@ static int get_int(const struct where *w, const json_t *obj, const char *path, c
 	long long n;
 
 	if (!v)
-		return cfg_fail(w->err, w->errlen, "%s: %s%s%s: required", w->file, w->entry, path,
-		                field);
+		return cj_errorf(w->err, w->errlen, CJ_ECONFIG, "%s: %s%s%s: required", w->file,
+		                 w->entry, path, field);
 	n = json_is_integer(v) ? json_integer_value(v) : min - 1;
 	if (!json_is_integer(v) || ((n < min || n > max) && !(allow_minus_one && n == -1))) {
 		if (allow_minus_one)
-			return cfg_fail(w->err, w->errlen,
-			                "%s: %s%s%s: must be an integer ≥ %lld or -1", w->file,
-			                w->entry, path, field, min);
-		return cfg_fail(w->err, w->errlen,
-		                "%s: %s%s%s: must be an integer from %lld to %lld", w->file,
-		                w->entry, path, field, min, max);
+			return cj_errorf(w->err, w->errlen, CJ_ECONFIG,
+			                 "%s: %s%s%s: must be an integer ≥ %lld or -1", w->file,
+			                 w->entry, path, field, min);
+		return cj_errorf(w->err, w->errlen, CJ_ECONFIG,
+		                 "%s: %s%s%s: must be an integer from %lld to %lld", w->file,
+		                 w->entry, path, field, min, max);
 	}
 	*out = (int)n;
 	return CJ_OK;
@@ -260,8 +247,8 @@ static int get_int(const struct where *w, const json_t *obj, const char *path, c
 static int load_error(const char *file, const json_error_t *je, char *err, size_t errlen)
 {
 	if (je->line < 1) /* could not open or read: the text names the file already */
-		return cfg_fail(err, errlen, "%s", je->text);
-	return cfg_fail(err, errlen, "%s: line %d: %s", file, je->line, je->text);
+		return cj_errorf(err, errlen, CJ_ECONFIG, "%s", je->text);
+	return cj_errorf(err, errlen, CJ_ECONFIG, "%s: line %d: %s", file, je->line, je->text);
 }
 
 static int parse_queue(const struct where *w, const json_t *v, struct queue_config *c)
@@ -276,7 +263,8 @@ static int parse_queue(const struct where *w, const json_t *v, struct queue_conf
 	int rc;
 
 	if (!json_is_object(v))
-		return cfg_fail(w->err, w->errlen, "%s: %s: must be an object", w->file, w->entry);
+		return cj_errorf(w->err, w->errlen, CJ_ECONFIG, "%s: %s: must be an object",
+		                 w->file, w->entry);
 	if ((rc = check_keys(w, ".", v, top)) || (rc = get_object(w, v, "retryConfig", &rc_obj)) ||
 	    (rc = check_keys(w, ".retryConfig.", rc_obj, retry)) ||
 	    (rc = get_int(w, rc_obj, ".retryConfig.", "maxAttempts", 1, 1000000, 1,
@@ -288,27 +276,27 @@ static int parse_queue(const struct where *w, const json_t *v, struct queue_conf
 	    (rc = get_duration(w, rc_obj, ".retryConfig.", "maxRetryDuration", &mrd)))
 		return rc;
 	if (mrd != 0)
-		return cfg_fail(w->err, w->errlen,
-		                "%s: %s.retryConfig.maxRetryDuration: must be \"0s\" (maxAttempts "
-		                "alone bounds retries, so the server knows the last attempt)",
-		                w->file, w->entry);
+		return cj_errorf(w->err, w->errlen, CJ_ECONFIG,
+		                 "%s: %s.retryConfig.maxRetryDuration: must be \"0s\" (maxAttempts "
+		                 "alone bounds retries, so the server knows the last attempt)",
+		                 w->file, w->entry);
 	if (c->min_backoff > c->max_backoff)
-		return cfg_fail(w->err, w->errlen,
-		                "%s: %s.retryConfig.minBackoff: must not exceed maxBackoff",
-		                w->file, w->entry);
+		return cj_errorf(w->err, w->errlen, CJ_ECONFIG,
+		                 "%s: %s.retryConfig.minBackoff: must not exceed maxBackoff",
+		                 w->file, w->entry);
 	if ((rc = get_object(w, v, "rateLimits", &rl_obj)) ||
 	    (rc = check_keys(w, ".rateLimits.", rl_obj, rate)))
 		return rc;
 	mdps = json_object_get(rl_obj, "maxDispatchesPerSecond");
 	if (!mdps)
-		return cfg_fail(w->err, w->errlen,
-		                "%s: %s.rateLimits.maxDispatchesPerSecond: required", w->file,
-		                w->entry);
+		return cj_errorf(w->err, w->errlen, CJ_ECONFIG,
+		                 "%s: %s.rateLimits.maxDispatchesPerSecond: required", w->file,
+		                 w->entry);
 	c->max_dispatches_per_second = json_is_number(mdps) ? json_number_value(mdps) : -1;
 	if (!(c->max_dispatches_per_second > 0) ||
 	    c->max_dispatches_per_second > QUEUES_MAX_DISPATCHES_PER_SECOND)
-		return cfg_fail(
-		    w->err, w->errlen,
+		return cj_errorf(
+		    w->err, w->errlen, CJ_ECONFIG,
 		    "%s: %s.rateLimits.maxDispatchesPerSecond: must be a number above 0 "
 		    "and at most 500",
 		    w->file, w->entry);
@@ -343,7 +331,8 @@ static int load_queues(struct queues *q, const char *file, char *err, size_t err
 	if (!root)
 		return load_error(file, &je, err, errlen);
 	if (!json_is_object(root)) {
-		rc = cfg_fail(err, errlen, "%s: must be an object keyed by queue name", file);
+		rc = cj_errorf(err, errlen, CJ_ECONFIG, "%s: must be an object keyed by queue name",
+		               file);
 		goto out;
 	}
 	q->q = calloc(json_object_size(root) + 1, sizeof(*q->q));
@@ -358,14 +347,14 @@ static int load_queues(struct queues *q, const char *file, char *err, size_t err
 
 		snprintf(w.entry, sizeof(w.entry), "\"%.100s\"", key);
 		if (!registry_find_by_queue(key)) {
-			rc = cfg_fail(err, errlen,
-			              "%s: %s: unknown queue (no job type uses it; see SPEC §7)",
-			              file, w.entry);
+			rc = cj_errorf(err, errlen, CJ_ECONFIG,
+			               "%s: %s: unknown queue (no job type uses it; see SPEC §7)",
+			               file, w.entry);
 			goto out;
 		}
 		if (!valid_queue_id(key)) {
-			rc = cfg_fail(err, errlen, "%s: %s: queue ids are [A-Za-z0-9-]{1,100}",
-			              file, w.entry);
+			rc = cj_errorf(err, errlen, CJ_ECONFIG,
+			               "%s: %s: queue ids are [A-Za-z0-9-]{1,100}", file, w.entry);
 			goto out;
 		}
 		if ((rc = parse_queue(&w, v, c)))
@@ -380,8 +369,9 @@ static int load_queues(struct queues *q, const char *file, char *err, size_t err
 	jt = registry_all(&n);
 	for (i = 0; i < n; i++) {
 		if (!queues_find(q, jt[i].queue)) {
-			rc = cfg_fail(err, errlen, "%s: \"%s\": missing (job type %s uses it)",
-			              file, jt[i].queue, jt[i].name);
+			rc = cj_errorf(err, errlen, CJ_ECONFIG,
+			               "%s: \"%s\": missing (job type %s uses it)", file,
+			               jt[i].queue, jt[i].name);
 			goto out;
 		}
 	}
@@ -391,20 +381,6 @@ out:
 }
 
 /* ---- cron ---- */
-
-static int cron_fail(char *err, size_t errlen, const char *fmt, ...) CJ_PRINTF(3, 4);
-
-static int cron_fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return CJ_EINVAL;
-}
 
 struct cron_field {
 	const char *what;
@@ -502,7 +478,7 @@ int queues_cron_parse(const char *text, struct cron_spec *out, char *err, size_t
 		while (*p == ' ' || *p == '\t')
 			p++;
 		if (!*p)
-			return cron_fail(err, errlen,
+			return cj_errorf(err, errlen, CJ_EINVAL,
 			                 "must have 5 fields (minute hour day month weekday)");
 		start = p;
 		while (*p && *p != ' ' && *p != '\t')
@@ -513,7 +489,7 @@ int queues_cron_parse(const char *text, struct cron_spec *out, char *err, size_t
 			int elstar = 0;
 
 			if (!len || cron_element(&cron_fields[i], el, len, &bits[i], &elstar))
-				return cron_fail(err, errlen,
+				return cj_errorf(err, errlen, CJ_EINVAL,
 				                 "%s field \"%.*s\": expected *, */n, a, a-b, "
 				                 "a-b/n or a list of them within %d-%d",
 				                 cron_fields[i].what, (int)(p - start), start,
@@ -521,7 +497,7 @@ int queues_cron_parse(const char *text, struct cron_spec *out, char *err, size_t
 			star[i] |= elstar;
 			el += len + (comma ? 1 : 0);
 			if (comma && el == p)
-				return cron_fail(err, errlen,
+				return cj_errorf(err, errlen, CJ_EINVAL,
 				                 "%s field \"%.*s\": empty list element",
 				                 cron_fields[i].what, (int)(p - start), start);
 		}
@@ -529,7 +505,8 @@ int queues_cron_parse(const char *text, struct cron_spec *out, char *err, size_t
 	while (*p == ' ' || *p == '\t')
 		p++;
 	if (*p)
-		return cron_fail(err, errlen, "must have 5 fields (minute hour day month weekday)");
+		return cj_errorf(err, errlen, CJ_EINVAL,
+		                 "must have 5 fields (minute hour day month weekday)");
 	out->minutes = bits[0];
 	out->hours = (uint32_t)bits[1];
 	out->mdays = (uint32_t)bits[2];
@@ -575,8 +552,8 @@ static int get_string(const struct where *w, const json_t *obj, const char *fiel
 	json_t *v = json_object_get(obj, field);
 
 	if (!json_is_string(v) || !json_string_length(v))
-		return cfg_fail(w->err, w->errlen, "%s: %s.%s: %s", w->file, w->entry, field,
-		                v ? "must be a non-empty string" : "required");
+		return cj_errorf(w->err, w->errlen, CJ_ECONFIG, "%s: %s.%s: %s", w->file, w->entry,
+		                 field, v ? "must be a non-empty string" : "required");
 	*out = json_string_value(v);
 	return CJ_OK;
 }
@@ -595,31 +572,35 @@ static int parse_schedule(const struct queues *q, struct where *w, const json_t 
 	if ((rc = get_string(w, v, "name", &name)))
 		return rc;
 	if (!valid_job_name(name))
-		return cfg_fail(w->err, w->errlen,
-		                "%s: %s.name: Cloud Scheduler job names are [A-Za-z0-9_-]{1,500}",
-		                w->file, w->entry);
+		return cj_errorf(w->err, w->errlen, CJ_ECONFIG,
+		                 "%s: %s.name: Cloud Scheduler job names are [A-Za-z0-9_-]{1,500}",
+		                 w->file, w->entry);
 	/* From here on, errors name the entry by its name. */
 	snprintf(w->entry, sizeof(w->entry), "\"%.100s\"", name);
 	if (queues_find_schedule(q, name))
-		return cfg_fail(w->err, w->errlen, "%s: %s.name: used twice", w->file, w->entry);
+		return cj_errorf(w->err, w->errlen, CJ_ECONFIG, "%s: %s.name: used twice", w->file,
+		                 w->entry);
 	if ((rc = check_keys(w, ".", v, keys)))
 		return rc;
 	if ((rc = get_string(w, v, "schedule", &sched)))
 		return rc;
 	if (queues_cron_parse(sched, &s->cron, why, sizeof(why)))
-		return cfg_fail(w->err, w->errlen, "%s: %s.schedule: %s", w->file, w->entry, why);
+		return cj_errorf(w->err, w->errlen, CJ_ECONFIG, "%s: %s.schedule: %s", w->file,
+		                 w->entry, why);
 	if ((rc = get_string(w, v, "timeZone", &tz)) || (rc = get_string(w, v, "jobType", &type)))
 		return rc;
 	jt = registry_find(type);
 	if (!jt)
-		return cfg_fail(w->err, w->errlen, "%s: %s.jobType: unknown job type \"%.100s\"",
-		                w->file, w->entry, type);
+		return cj_errorf(w->err, w->errlen, CJ_ECONFIG,
+		                 "%s: %s.jobType: unknown job type \"%.100s\"", w->file, w->entry,
+		                 type);
 	payload = json_object_get(v, "payload");
 	if (!json_is_object(payload))
-		return cfg_fail(w->err, w->errlen, "%s: %s.payload: %s", w->file, w->entry,
-		                payload ? "must be a JSON object" : "required");
+		return cj_errorf(w->err, w->errlen, CJ_ECONFIG, "%s: %s.payload: %s", w->file,
+		                 w->entry, payload ? "must be a JSON object" : "required");
 	if (schema_validate(jt->fields, payload, why, sizeof(why)))
-		return cfg_fail(w->err, w->errlen, "%s: %s.payload: %s", w->file, w->entry, why);
+		return cj_errorf(w->err, w->errlen, CJ_ECONFIG, "%s: %s.payload: %s", w->file,
+		                 w->entry, why);
 	if ((rc = get_deadline(w, v, "attemptDeadline", &s->attempt_deadline)))
 		return rc;
 	s->name = strdup(name);
@@ -647,7 +628,7 @@ static int load_schedules(struct queues *q, const char *file, char *err, size_t 
 		return load_error(file, &je, err, errlen);
 	list = json_object_get(root, "schedules");
 	if (!json_is_object(root) || json_object_size(root) != 1 || !json_is_array(list)) {
-		rc = cfg_fail(err, errlen, "%s: must be {\"schedules\": [...]}", file);
+		rc = cj_errorf(err, errlen, CJ_ECONFIG, "%s: must be {\"schedules\": [...]}", file);
 		goto out;
 	}
 	q->s = calloc(json_array_size(list) + 1, sizeof(*q->s));
@@ -661,7 +642,8 @@ static int load_schedules(struct queues *q, const char *file, char *err, size_t 
 
 		snprintf(w.entry, sizeof(w.entry), "schedules[%zu]", i);
 		if (!json_is_object(v)) {
-			rc = cfg_fail(err, errlen, "%s: %s: must be an object", file, w.entry);
+			rc = cj_errorf(err, errlen, CJ_ECONFIG, "%s: %s: must be an object", file,
+			               w.entry);
 			goto out;
 		}
 		if ((rc = parse_schedule(q, &w, v, &q->s[q->ns])))

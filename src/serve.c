@@ -62,9 +62,7 @@ static int open_database(struct app *app, char *err, size_t errlen)
 		         store_url_redacted(app->store), why);
 		return rc;
 	}
-	if (applied)
-		log_msg(L_INFO, "applied %d database migrations (%s)", applied,
-		        store_url_redacted(app->store));
+	(void)applied; /* migrate_run() logs what it applied */
 	return CJ_OK;
 }
 
