@@ -40,6 +40,9 @@ struct job_request {
 	char sched_job[501];
 	char sched_time[64];
 	int authenticated;
+	int pending_status; /* answer decided from the headers, given after the body */
+	const char *pending_code;
+	char pending_msg[256];
 	const char *outcome; /* metrics label of the answer */
 	json_t *payload;
 	struct idem_claim claim;
@@ -224,11 +227,20 @@ static void answer_done(struct app *app, struct job_request *st, const struct ht
 }
 
 static void reject(struct app *app, struct job_request *st, struct http_answer *a, int status,
-                   const char *code, const char *msg)
+                   const char *code, const char *msg, const json_t *payload)
 {
 	http_answer_error(a, status, code, "%s", msg);
 	st->outcome = "rejected";
-	answer_done(app, st, a, NULL, msg);
+	answer_done(app, st, a, payload, msg);
+}
+
+/* Answers decided from the headers but given once the body is in, so that a
+ * dead letter of a last attempt keeps the payload. */
+static void defer(struct job_request *st, int status, const char *code, const char *msg)
+{
+	st->pending_status = status;
+	st->pending_code = code;
+	snprintf(st->pending_msg, sizeof(st->pending_msg), "%s", msg);
 }
 
 int job_runner_headers(struct app *app, struct http_req *r, const char *type,
@@ -257,27 +269,19 @@ int job_runner_headers(struct app *app, struct http_req *r, const char *type,
 		char msg[256];
 
 		snprintf(msg, sizeof(msg), "no job type \"%.128s\"", type);
-		reject(app, st, a, 404, "not_found", msg);
-		return 1;
-	}
-	if (strcmp(r->method, "POST")) {
-		reject(app, st, a, 405, "method_not_allowed", "jobs are pushed with POST");
-		return 1;
+		defer(st, 404, "not_found", msg);
+	} else if (strcmp(r->method, "POST")) {
+		defer(st, 405, "method_not_allowed", "jobs are pushed with POST");
+	} else if (atomic_load(&app->draining)) {
+		defer(st, 503, "unavailable", "instance shutting down; retry later");
 	}
 	if (r->body_too_big) {
 		char msg[128];
 
 		snprintf(msg, sizeof(msg), "request body over MAX_BODY_BYTES (%ld bytes)",
 		         app->cfg->max_body_bytes);
-		reject(app, st, a, 413, "payload_too_large", msg);
+		reject(app, st, a, 413, "payload_too_large", msg, NULL);
 		a->close = 1;
-		return 1;
-	}
-	if (atomic_load(&app->draining)) {
-		http_answer_error(a, 503, "unavailable", "shutting down; retry later");
-		a->close = 1;
-		st->outcome = "retry";
-		answer_done(app, st, a, NULL, "instance shutting down");
 		return 1;
 	}
 	return 0;
@@ -410,25 +414,35 @@ void job_runner_body(struct app *app, struct http_req *r, struct job_request *st
 	int rc, has_key;
 
 	if (r->body_too_big) {
-		reject(app, st, a, 413, "payload_too_large", "request body over MAX_BODY_BYTES");
+		reject(app, st, a, 413, "payload_too_large", "request body over MAX_BODY_BYTES",
+		       NULL);
 		return;
 	}
 	st->payload = json_loadb(buf_str(&r->body), r->body.len, JSON_REJECT_DUPLICATES, &jerr);
-	if (!st->payload || !json_is_object(st->payload)) {
-		char msg[300];
-
-		if (st->payload)
-			snprintf(msg, sizeof(msg), "body must be a JSON object");
-		else
-			snprintf(msg, sizeof(msg), "body is not JSON: %s", jerr.text);
+	if (st->payload && !json_is_object(st->payload)) {
 		json_decref(st->payload);
 		st->payload = NULL;
-		reject(app, st, a, 400, "invalid_json", msg);
+		snprintf(jerr.text, sizeof(jerr.text), "not an object");
+	}
+	if (st->pending_status) {
+		reject(app, st, a, st->pending_status, st->pending_code, st->pending_msg,
+		       st->payload);
+		if (st->pending_status == 503) {
+			st->outcome = "retry";
+			a->close = 1;
+		}
+		return;
+	}
+	if (!st->payload) {
+		char msg[300];
+
+		snprintf(msg, sizeof(msg), "body must be a JSON object (%s)", jerr.text);
+		reject(app, st, a, 400, "invalid_json", msg, NULL);
 		return;
 	}
 	if (!st->type->run) {
 		reject(app, st, a, 501, "not_implemented",
-		       "this job type is not implemented yet in this revision");
+		       "this job type is not implemented yet in this revision", st->payload);
 		return;
 	}
 
@@ -437,7 +451,8 @@ void job_runner_body(struct app *app, struct http_req *r, struct job_request *st
 	if (has_key) {
 		rc = idem_prepare(&st->claim, st->type->name, key);
 		if (rc) {
-			reject(app, st, a, 400, "invalid_request", "idempotency key too long");
+			reject(app, st, a, 400, "invalid_request", "idempotency key too long",
+			       st->payload);
 			return;
 		}
 		rc = idem_claim(app->idem, &st->claim, budget + LEASE_MARGIN_S, &state, err,
