@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ckrun.h"
 #include "b64.h"
 
 START_TEST(rfc4648_vectors)
@@ -66,16 +67,12 @@ int main(void)
 {
 	Suite *s = suite_create("b64");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
 	int failed;
 
 	tcase_add_test(tc, rfc4648_vectors);
 	tcase_add_test(tc, url_alphabet_without_padding);
 	tcase_add_test(tc, rejects_non_canonical);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	failed = ck_run(s, CK_FORK);
 	return failed ? 1 : 0;
 }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ckrun.h"
 #include "buf.h"
 
 START_TEST(append_within_cap)
@@ -76,7 +77,6 @@ int main(void)
 {
 	Suite *s = suite_create("buf");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
 	int failed;
 
 	tcase_add_test(tc, append_within_cap);
@@ -84,9 +84,6 @@ int main(void)
 	tcase_add_test(tc, appendf_long_and_short);
 	tcase_add_test(tc, detach_and_empty);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	failed = ck_run(s, CK_FORK);
 	return failed ? 1 : 0;
 }

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ckrun.h"
 #include "b64.h"
 #include "cloud_tasks.h"
 #include "fake_cloud.h"
@@ -331,7 +332,6 @@ int main(void)
 {
 	Suite *s = suite_create("cloud_tasks");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
 	int failed;
 
 	if (http_client_global_init())
@@ -349,10 +349,7 @@ int main(void)
 	tcase_add_test(tc, refused_before_any_call);
 	tcase_add_test(tc, token_never_logged);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	failed = ck_run(s, CK_FORK);
 	http_client_global_cleanup();
 	return failed ? 1 : 0;
 }

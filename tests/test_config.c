@@ -6,6 +6,7 @@
 #include <check.h>
 #include <string.h>
 
+#include "ckrun.h"
 #include "config.h"
 #include "log.h"
 
@@ -153,7 +154,6 @@ int main(void)
 {
 	Suite *s = suite_create("config");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
 	int failed;
 
 	tcase_add_test(tc, local_defaults);
@@ -162,9 +162,6 @@ int main(void)
 	tcase_add_test(tc, bad_values_name_the_variable);
 	tcase_add_test(tc, secrets_are_not_echoed);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	failed = ck_run(s, CK_FORK);
 	return failed ? 1 : 0;
 }

@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "ckrun.h"
 #include "b64.h"
 #include "crypto.h"
 #include "proc.h"
@@ -348,7 +349,6 @@ int main(void)
 {
 	Suite *s = suite_create("crypto");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
 	int failed;
 
 	tcase_add_test(tc, round_trip);
@@ -359,9 +359,6 @@ int main(void)
 	tcase_add_test(tc, key_file_generated_and_reused);
 	tcase_add_test(tc, key_file_one_key_for_racing_processes);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	failed = ck_run(s, CK_FORK);
 	return failed ? 1 : 0;
 }

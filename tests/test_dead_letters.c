@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ckrun.h"
 #include "b64.h"
 #include "dead_letters.h"
 #include "log.h"
@@ -327,7 +328,6 @@ int main(void)
 {
 	Suite *s = suite_create("dead_letters");
 	TCase *tc = tcase_create("both");
-	SRunner *sr;
 	int failed;
 
 	if (pgtest_start())
@@ -340,10 +340,7 @@ int main(void)
 	tcase_add_loop_test(tc, replay_marks, 0, PGTEST_NBACKENDS);
 	tcase_add_test(tc, database_down_logs_the_whole_letter);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	failed = ck_run(s, CK_FORK);
 	pgtest_stop();
 	return failed ? 1 : 0;
 }

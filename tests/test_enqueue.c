@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ckrun.h"
 #include "buf.h"
 #include "enqueue.h"
 #include "fake_cloud.h"
@@ -319,7 +320,6 @@ int main(void)
 {
 	Suite *s = suite_create("enqueue");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
 	int failed;
 
 	if (http_client_global_init())
@@ -336,10 +336,7 @@ int main(void)
 	tcase_add_test(tc, local_mode_sends_placeholder_token);
 	tcase_add_test(tc, defaults_and_metrics);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	failed = ck_run(s, CK_FORK);
 	http_client_global_cleanup();
 	return failed ? 1 : 0;
 }

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ckrun.h"
 #include "fake_cloud.h"
 #include "gauth.h"
 #include "http_client.h"
@@ -331,7 +332,6 @@ int main(void)
 {
 	Suite *s = suite_create("gauth");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
 	int failed;
 
 	if (http_client_global_init())
@@ -348,10 +348,7 @@ int main(void)
 	tcase_add_test(tc, bad_key_files);
 	tcase_add_test(tc, wrong_key_is_refused_by_google);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	failed = ck_run(s, CK_FORK);
 	http_client_global_cleanup();
 	return failed ? 1 : 0;
 }

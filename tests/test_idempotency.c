@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ckrun.h"
 #include "fixtures.h"
 #include "http_client.h"
 #include "idempotency.h"
@@ -423,7 +424,6 @@ int main(void)
 	Suite *s = suite_create("idempotency");
 	TCase *both = tcase_create("both backends");
 	TCase *redis = tcase_create("redis");
-	SRunner *sr;
 	int failed;
 
 	if (http_client_global_init() || redis_fixture_start(&fx)) {
@@ -444,10 +444,7 @@ int main(void)
 	tcase_add_test(redis, redis_down_is_unavailable);
 	suite_add_tcase(s, both);
 	suite_add_tcase(s, redis);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	failed = ck_run(s, CK_FORK);
 	redis_fixture_stop(&fx);
 	http_client_global_cleanup();
 	return failed ? 1 : 0;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ckrun.h"
 #include "jwk.h"
 #include "tokens.h"
 
@@ -141,7 +142,6 @@ int main(void)
 {
 	Suite *s = suite_create("jwk");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
 	int failed;
 
 	key2048 = test_key_new("k2048", 2048);
@@ -157,10 +157,7 @@ int main(void)
 	tcase_add_test(tc, missing_or_empty_numbers_rejected);
 	tcase_add_test(tc, unusable_exponents_rejected);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	failed = ck_run(s, CK_FORK);
 	test_key_free(key2048);
 	test_key_free(key1024);
 	return failed ? 1 : 0;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ckrun.h"
 #include "http_client.h"
 #include "jwks.h"
 #include "jwks_server.h"
@@ -359,7 +360,6 @@ int main(void)
 {
 	Suite *s = suite_create("jwks");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
 	int failed;
 
 	if (http_client_global_init())
@@ -385,10 +385,7 @@ int main(void)
 	tcase_add_test(tc, single_flight_first_load);
 	tcase_add_test(tc, single_flight_refetch);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	failed = ck_run(s, CK_FORK);
 	test_key_free(key_a);
 	test_key_free(key_b);
 	test_key_free(key_small);

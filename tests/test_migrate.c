@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "ckrun.h"
 #include "migrate.h"
 #include "pgtest.h"
 #include "proc.h"
@@ -329,7 +330,6 @@ int main(void)
 {
 	Suite *s = suite_create("migrate");
 	TCase *tc = tcase_create("both");
-	SRunner *sr;
 	int failed;
 
 	if (pgtest_start())
@@ -342,10 +342,7 @@ int main(void)
 	tcase_add_loop_test(tc, bad_file_names, 0, PGTEST_NBACKENDS);
 	tcase_add_loop_test(tc, schema_constraints, 0, PGTEST_NBACKENDS);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	failed = ck_run(s, CK_FORK);
 	pgtest_stop();
 	return failed ? 1 : 0;
 }

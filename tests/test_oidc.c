@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ckrun.h"
 #include "b64.h"
 #include "config.h"
 #include "http_client.h"
@@ -628,7 +629,6 @@ int main(void)
 {
 	Suite *s = suite_create("oidc");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
 	int failed;
 
 	if (http_client_global_init())
@@ -663,10 +663,7 @@ int main(void)
 	tcase_add_test(tc, cache_stays_bounded);
 	tcase_add_test(tc, concurrent_verification);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	failed = ck_run(s, CK_FORK);
 	test_key_free(key_a);
 	test_key_free(key_b);
 	http_client_global_cleanup();

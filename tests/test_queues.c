@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ckrun.h"
 #include "buf.h"
 #include "fake_cloud.h"
 #include "gcloud.h"
@@ -587,7 +588,6 @@ int main(void)
 {
 	Suite *s = suite_create("queues");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
 	int failed;
 
 	tcase_add_checked_fixture(tc, setup, NULL);
@@ -602,9 +602,6 @@ int main(void)
 	tcase_add_test(tc, gcloud_commands_match_config);
 	tcase_add_test(tc, gcloud_quotes_hostile_values);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	failed = ck_run(s, CK_FORK);
 	return failed ? 1 : 0;
 }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ckrun.h"
 #include "redis_rest.h"
 
 static struct redis_reply *parse_ok(const char *body, int base64)
@@ -254,7 +255,6 @@ int main(void)
 {
 	Suite *s = suite_create("redis_reply");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
 	int failed;
 
 	tcase_add_test(tc, base64_string_decodes_to_bytes);
@@ -269,9 +269,6 @@ int main(void)
 	tcase_add_test(tc, pipeline_with_per_item_error);
 	tcase_add_test(tc, pipeline_malformed);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	failed = ck_run(s, CK_FORK);
 	return failed ? 1 : 0;
 }

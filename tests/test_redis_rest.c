@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "ckrun.h"
 #include "fixtures.h"
 #include "http_client.h"
 #include "redis_rest.h"
@@ -486,7 +487,6 @@ int main(void)
 {
 	Suite *s = suite_create("redis_rest");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
 	int failed;
 
 	if (http_client_global_init() || redis_fixture_start(&fx)) {
@@ -506,10 +506,7 @@ int main(void)
 	tcase_add_test(tc, connections_are_reused);
 	tcase_add_test(tc, sixteen_threads_share_one_client);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	failed = ck_run(s, CK_FORK);
 	redis_fixture_stop(&fx);
 	http_client_global_cleanup();
 	return failed ? 1 : 0;

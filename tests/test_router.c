@@ -5,6 +5,7 @@
 #include <check.h>
 #include <string.h>
 
+#include "ckrun.h"
 #include "router.h"
 
 START_TEST(matches_routes)
@@ -83,16 +84,12 @@ int main(void)
 {
 	Suite *s = suite_create("router");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
 	int failed;
 
 	tcase_add_test(tc, matches_routes);
 	tcase_add_test(tc, long_parameters_are_not_routes);
 	tcase_add_test(tc, status_mapping);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	failed = ck_run(s, CK_FORK);
 	return failed ? 1 : 0;
 }

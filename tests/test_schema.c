@@ -5,6 +5,7 @@
 #include <check.h>
 #include <string.h>
 
+#include "ckrun.h"
 #include "registry.h"
 #include "schema.h"
 
@@ -114,7 +115,6 @@ int main(void)
 {
 	Suite *s = suite_create("schema");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
 	int failed;
 
 	tcase_add_test(tc, accepts_valid_payloads);
@@ -123,9 +123,6 @@ int main(void)
 	tcase_add_test(tc, rejects_non_objects);
 	tcase_add_test(tc, registry_lists_eleven_jobs_and_ping);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	failed = ck_run(s, CK_FORK);
 	return failed ? 1 : 0;
 }

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ckrun.h"
 #include "pgtest.h"
 #include "proc.h"
 #include "store.h"
@@ -638,7 +639,6 @@ int main(void)
 {
 	Suite *s = suite_create("store");
 	TCase *tc = tcase_create("both");
-	SRunner *sr;
 	int failed;
 
 	if (pgtest_start())
@@ -657,10 +657,7 @@ int main(void)
 	tcase_add_test(tc, unix_socket_url);
 	tcase_add_test(tc, reconnect_after_restart);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	failed = ck_run(s, CK_FORK);
 	pgtest_stop();
 	return failed ? 1 : 0;
 }

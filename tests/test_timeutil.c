@@ -5,6 +5,7 @@
 #include <check.h>
 #include <string.h>
 
+#include "ckrun.h"
 #include "timeutil.h"
 
 START_TEST(rfc3339)
@@ -48,15 +49,11 @@ int main(void)
 {
 	Suite *s = suite_create("timeutil");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
 	int failed;
 
 	tcase_add_test(tc, rfc3339);
 	tcase_add_test(tc, durations);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	failed = ck_run(s, CK_FORK);
 	return failed ? 1 : 0;
 }

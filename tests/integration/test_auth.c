@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ckrun.h"
 #include "itest.h"
 #include "timeutil.h"
 
@@ -296,7 +297,6 @@ int main(void)
 {
 	Suite *s = suite_create("auth");
 	TCase *tc = tcase_create("auth");
-	SRunner *sr;
 	int failed;
 
 	itest_setup(&W);
@@ -313,12 +313,7 @@ int main(void)
 	tcase_add_test(tc, rotated_key_is_picked_up);
 	tcase_add_test(tc, no_keys_ever_loaded_is_503);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	/* One process: fixtures stopped and restarted by a test stay so. */
-	srunner_set_fork_status(sr, CK_NOFORK);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	failed = ck_run(s, CK_NOFORK);
 	if (cj_server_stop(&S) != 0)
 		failed++;
 	itest_teardown(&W);

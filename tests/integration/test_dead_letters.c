@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ckrun.h"
 #include "b64.h"
 #include "fake_cloud.h"
 #include "itest.h"
@@ -216,7 +217,6 @@ int main(void)
 {
 	Suite *s = suite_create("dead-letters");
 	TCase *tc = tcase_create("dead-letters");
-	SRunner *sr;
 	int failed;
 
 	itest_setup(&W);
@@ -231,11 +231,7 @@ int main(void)
 	tcase_add_test(tc, postgresql);
 	tcase_add_test(tc, unusable_bodies_leave_a_null_payload_that_cannot_be_replayed);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_set_fork_status(sr, CK_NOFORK);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	failed = ck_run(s, CK_NOFORK);
 	fake_cloud_stop(&FC);
 	pgtest_stop();
 	itest_teardown(&W);

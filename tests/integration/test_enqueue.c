@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ckrun.h"
 #include "b64.h"
 #include "fake_cloud.h"
 #include "itest.h"
@@ -335,7 +336,6 @@ int main(void)
 {
 	Suite *s = suite_create("enqueue-integration");
 	TCase *tc = tcase_create("enqueue");
-	SRunner *sr;
 	int failed;
 
 	itest_setup(&W);
@@ -357,11 +357,7 @@ int main(void)
 	tcase_add_test(tc, cli_enqueue_and_exit_codes);
 	tcase_add_test(tc, queues_command_prints_every_queue_and_schedule);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_set_fork_status(sr, CK_NOFORK);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	failed = ck_run(s, CK_NOFORK);
 	if (cj_server_stop(&S) != 0)
 		failed++;
 	fake_cloud_stop(&FC);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ckrun.h"
 #include "itest.h"
 
 static struct itest W;
@@ -116,7 +117,6 @@ int main(void)
 {
 	Suite *s = suite_create("idempotency-integration");
 	TCase *tc = tcase_create("idempotency");
-	SRunner *sr;
 	int failed;
 
 	itest_setup(&W);
@@ -125,12 +125,7 @@ int main(void)
 	tcase_add_test(tc, wrong_upstash_token_is_503_in_both_modes);
 	tcase_add_test(tc, local_mode_without_upstash_uses_the_in_process_store);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	/* One process: fixtures stopped and restarted by a test stay so. */
-	srunner_set_fork_status(sr, CK_NOFORK);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	failed = ck_run(s, CK_NOFORK);
 	itest_teardown(&W);
 	return failed ? 1 : 0;
 }

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ckrun.h"
 #include "itest.h"
 
 static struct itest W;
@@ -261,7 +262,8 @@ START_TEST(unknown_type_is_404_and_dead_lettered_on_last_attempt)
 	dl = itest_dead_letter_for(&W, &S, task);
 	ck_assert_ptr_nonnull(dl);
 	/* The body was usable: the dead letter keeps it for a replay. */
-	ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(dl, "payload"), "x")), 1);
+	ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(dl, "payload"), "x")),
+	                 1);
 	ck_assert_str_eq(json_string_value(json_object_get(dl, "type")), "no-such-job");
 	json_decref(dl);
 }
@@ -408,7 +410,6 @@ int main(void)
 	const char *extra[] = {"MAX_BODY_BYTES=4096", NULL};
 	Suite *s = suite_create("jobs");
 	TCase *tc = tcase_create("jobs");
-	SRunner *sr;
 	int failed;
 
 	itest_setup(&W);
@@ -432,12 +433,7 @@ int main(void)
 	tcase_add_test(tc, scheduler_pushes_are_keyed_by_job_and_time);
 	tcase_add_test(tc, unbuilt_handlers_answer_501);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	/* One process: fixtures stopped and restarted by a test stay so. */
-	srunner_set_fork_status(sr, CK_NOFORK);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	failed = ck_run(s, CK_NOFORK);
 	free(TOKEN);
 	if (cj_server_stop(&S) != 0)
 		failed++;

@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "ckrun.h"
 #include "itest.h"
 
 static struct itest W;
@@ -377,7 +378,6 @@ int main(void)
 {
 	Suite *s = suite_create("operations");
 	TCase *tc = tcase_create("operations");
-	SRunner *sr;
 	int failed;
 
 	itest_setup(&W);
@@ -395,12 +395,7 @@ int main(void)
 	tcase_add_test(tc, help_version_and_usage_errors);
 	tcase_add_test(tc, check_prints_a_table_and_fails_on_a_dead_dependency);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	/* One process: fixtures stopped and restarted by a test stay so. */
-	srunner_set_fork_status(sr, CK_NOFORK);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	failed = ck_run(s, CK_NOFORK);
 	if (cj_server_stop(&S) != 0)
 		failed++;
 	itest_teardown(&W);

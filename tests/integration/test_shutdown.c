@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ckrun.h"
 #include "itest.h"
 
 static struct itest W;
@@ -115,7 +116,6 @@ int main(void)
 {
 	Suite *s = suite_create("shutdown");
 	TCase *tc = tcase_create("shutdown");
-	SRunner *sr;
 	int failed;
 
 	itest_setup(&W);
@@ -123,12 +123,7 @@ int main(void)
 	tcase_add_test(tc, job_within_grace_finishes);
 	tcase_add_test(tc, job_past_grace_is_cut_off_and_released);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	/* One process: fixtures stopped and restarted by a test stay so. */
-	srunner_set_fork_status(sr, CK_NOFORK);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	failed = ck_run(s, CK_NOFORK);
 	itest_teardown(&W);
 	return failed ? 1 : 0;
 }
