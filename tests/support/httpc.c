@@ -27,49 +27,70 @@ static size_t on_data(char *p, size_t size, size_t n, void *u)
 	return size * n;
 }
 
+/* One exchange: the common setup, the caller's body options (set_body),
+ * then the answer captured into r. */
+struct exchange {
+	struct acc body, head;
+	struct curl_slist *headers;
+	CURL *c;
+};
+
+static int exchange_begin(struct exchange *x, const char *url, const char *const *headers,
+                          const char *extra_header, long timeout_ms, struct httpc_resp *r)
+{
+	memset(r, 0, sizeof(*r));
+	memset(x, 0, sizeof(*x));
+	x->c = curl_easy_init();
+	if (!x->c)
+		return -1;
+	for (; headers && *headers; headers++)
+		x->headers = curl_slist_append(x->headers, *headers);
+	if (extra_header)
+		x->headers = curl_slist_append(x->headers, extra_header);
+	x->headers = curl_slist_append(x->headers, "Expect:");
+	curl_easy_setopt(x->c, CURLOPT_URL, url);
+	curl_easy_setopt(x->c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(x->c, CURLOPT_HTTPHEADER, x->headers);
+	curl_easy_setopt(x->c, CURLOPT_TIMEOUT_MS, timeout_ms > 0 ? timeout_ms : 30000L);
+	curl_easy_setopt(x->c, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(x->c, CURLOPT_WRITEDATA, &x->body);
+	curl_easy_setopt(x->c, CURLOPT_HEADERFUNCTION, on_data);
+	curl_easy_setopt(x->c, CURLOPT_HEADERDATA, &x->head);
+	return 0;
+}
+
+static CURLcode exchange_finish(struct exchange *x, struct httpc_resp *r)
+{
+	CURLcode cc = curl_easy_perform(x->c);
+
+	curl_easy_getinfo(x->c, CURLINFO_RESPONSE_CODE, &r->status);
+	curl_slist_free_all(x->headers);
+	curl_easy_cleanup(x->c);
+	r->body = x->body.p ? x->body.p : strdup("");
+	r->len = x->body.n;
+	r->headers = x->head.p ? x->head.p : strdup("");
+	r->json = json_loadb(r->body, r->len, 0, NULL);
+	return cc;
+}
+
 int httpc_request(const char *method, const char *url, const char *const *headers, const char *body,
                   size_t body_len, long timeout_ms, struct httpc_resp *r)
 {
-	struct acc b = {NULL, 0}, h = {NULL, 0};
-	struct curl_slist *hl = NULL;
-	CURLcode cc;
-	CURL *c;
+	struct exchange x;
 
-	memset(r, 0, sizeof(*r));
-	c = curl_easy_init();
-	if (!c)
+	if (exchange_begin(&x, url, headers, NULL, timeout_ms, r))
 		return -1;
-	for (; headers && *headers; headers++)
-		hl = curl_slist_append(hl, *headers);
-	hl = curl_slist_append(hl, "Expect:");
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms > 0 ? timeout_ms : 30000L);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_data);
-	curl_easy_setopt(c, CURLOPT_HEADERDATA, &h);
 	if (body) {
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+		curl_easy_setopt(x.c, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(x.c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
 	}
 	if (method && strcmp(method, "GET") && !(body && !strcmp(method, "POST")))
-		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+		curl_easy_setopt(x.c, CURLOPT_CUSTOMREQUEST, method);
 	if (method && !strcmp(method, "POST") && !body) {
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
-		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)0);
+		curl_easy_setopt(x.c, CURLOPT_POSTFIELDS, "");
+		curl_easy_setopt(x.c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)0);
 	}
-	cc = curl_easy_perform(c);
-	if (cc == CURLE_OK)
-		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
-	curl_slist_free_all(hl);
-	curl_easy_cleanup(c);
-	r->body = b.p ? b.p : strdup("");
-	r->len = b.n;
-	r->headers = h.p ? h.p : strdup("");
-	r->json = json_loadb(r->body, r->len, 0, NULL);
-	return cc == CURLE_OK ? 0 : -1;
+	return exchange_finish(&x, r) == CURLE_OK ? 0 : -1;
 }
 
 struct reader {
@@ -94,42 +115,20 @@ static size_t on_read(char *out, size_t size, size_t n, void *u)
 int httpc_post_chunked(const char *url, const char *const *headers, const char *body, size_t len,
                        struct httpc_resp *r)
 {
-	struct acc b = {NULL, 0}, h = {NULL, 0};
 	struct reader rd = {body, len};
-	struct curl_slist *hl = NULL;
+	struct exchange x;
 	CURLcode cc;
-	CURL *c;
 
-	memset(r, 0, sizeof(*r));
-	c = curl_easy_init();
-	if (!c)
+	if (exchange_begin(&x, url, headers, "Transfer-Encoding: chunked", 30000, r))
 		return -1;
-	for (; headers && *headers; headers++)
-		hl = curl_slist_append(hl, *headers);
-	hl = curl_slist_append(hl, "Transfer-Encoding: chunked");
-	hl = curl_slist_append(hl, "Expect:");
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_POST, 1L);
-	curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
-	curl_easy_setopt(c, CURLOPT_READDATA, &rd);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 30000L);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_data);
-	curl_easy_setopt(c, CURLOPT_HEADERDATA, &h);
-	cc = curl_easy_perform(c);
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+	curl_easy_setopt(x.c, CURLOPT_POST, 1L);
+	curl_easy_setopt(x.c, CURLOPT_READFUNCTION, on_read);
+	curl_easy_setopt(x.c, CURLOPT_READDATA, &rd);
+	cc = exchange_finish(&x, r);
+	/* The server may answer 413 and close before the whole body was sent. */
 	if (cc != CURLE_OK)
 		fprintf(stderr, "httpc: chunked POST %s: %s (status %ld)\n", url,
 		        curl_easy_strerror(cc), r->status);
-	curl_slist_free_all(hl);
-	curl_easy_cleanup(c);
-	r->body = b.p ? b.p : strdup("");
-	r->len = b.n;
-	r->headers = h.p ? h.p : strdup("");
-	r->json = json_loadb(r->body, r->len, 0, NULL);
 	return r->status ? 0 : -1;
 }
 
