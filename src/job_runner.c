@@ -247,6 +247,8 @@ int job_runner_headers(struct app *app, struct http_req *r, const char *type,
                        struct job_request **state, struct http_answer *a)
 {
 	struct job_request *st = calloc(1, sizeof(*st));
+	struct http_answer bad = {0};
+	int malformed;
 
 	*state = st;
 	if (!st) {
@@ -256,14 +258,21 @@ int job_runner_headers(struct app *app, struct http_req *r, const char *type,
 	snprintf(st->type_name, sizeof(st->type_name), "%s", type);
 	st->outcome = "rejected";
 	r->log.job_type = st->type_name;
-	if (read_delivery(r, st, a))
-		return 1;
+	/* Malformed delivery headers are answered 400, but only to a caller
+	 * that authenticated: everyone else learns nothing but 401/403. */
+	malformed = read_delivery(r, st, &bad);
 	r->log.queue = st->queue[0] ? st->queue : NULL;
 	r->log.task_name = st->task[0] ? st->task : NULL;
 	r->log.attempt = st->retry_count;
-	if (router_authenticate(app, r, &app->cfg->oidc_allowed_emails, NULL, a))
+	if (router_authenticate(app, r, &app->cfg->oidc_allowed_emails, NULL, a)) {
+		free(bad.body);
 		return 1;
+	}
 	st->authenticated = 1;
+	if (malformed) {
+		*a = bad;
+		return 1;
+	}
 	st->type = registry_find(type);
 	if (!st->type) {
 		char msg[256];

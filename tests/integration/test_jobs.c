@@ -285,6 +285,26 @@ START_TEST(no_database_means_the_log_carries_the_dead_letter)
 }
 END_TEST
 
+START_TEST(malformed_delivery_headers_are_400_after_auth)
+{
+	const char *bad[] = {"X-CloudTasks-TaskRetryCount: many", NULL};
+	struct httpc_resp r;
+
+	ck_assert_int_eq(cj_push(&S, "ping", TOKEN, "ping-queue", "has spaces", 0, "{}", &r), 0);
+	ck_assert_int_eq(r.status, 400);
+	ck_assert_str_eq(httpc_json_str(&r, "error"), "invalid_request");
+	ck_assert_ptr_nonnull(strstr(httpc_json_str(&r, "message"), "X-CloudTasks-TaskName"));
+	httpc_resp_free(&r);
+	ck_assert_int_eq(cj_push_ex(&S, "ping", TOKEN, "ping-queue", "t1", -1, "{}", bad, &r), 0);
+	ck_assert_int_eq(r.status, 400);
+	httpc_resp_free(&r);
+	/* Without a token the answer is 401 whatever the headers. */
+	ck_assert_int_eq(cj_push(&S, "ping", NULL, "ping-queue", "has spaces", 0, "{}", &r), 0);
+	ck_assert_int_eq(r.status, 401);
+	httpc_resp_free(&r);
+}
+END_TEST
+
 START_TEST(wrong_method_is_405)
 {
 	struct httpc_resp r;
@@ -426,6 +446,7 @@ int main(void)
 	tcase_add_test(tc, failed_last_attempt_leaves_a_dead_letter);
 	tcase_add_test(tc, unknown_type_is_404_and_dead_lettered_on_last_attempt);
 	tcase_add_test(tc, no_database_means_the_log_carries_the_dead_letter);
+	tcase_add_test(tc, malformed_delivery_headers_are_400_after_auth);
 	tcase_add_test(tc, wrong_method_is_405);
 	tcase_add_test(tc, oversized_bodies_are_413);
 	tcase_add_test(tc, bodies_that_are_not_json_objects_are_400);
