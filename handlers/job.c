@@ -55,9 +55,16 @@ long job_remaining_ms(const struct job_ctx *ctx)
 	return left > 0 ? (long)left : 0;
 }
 
+/* When the job must stop for its claim (INT64_MAX: never). */
+static int64_t claim_stop_ms(const struct job_ctx *ctx)
+{
+	return ctx->stop_at_ms ? (int64_t)atomic_load(ctx->stop_at_ms) : INT64_MAX;
+}
+
 int job_should_stop(const struct job_ctx *ctx)
 {
-	return atomic_load(&aborting) || job_remaining_ms(ctx) == 0;
+	return atomic_load(&aborting) || job_remaining_ms(ctx) == 0 ||
+	    time_mono_ms() >= claim_stop_ms(ctx);
 }
 
 int job_cancelled_cb(void *arg)
@@ -65,28 +72,32 @@ int job_cancelled_cb(void *arg)
 	return job_should_stop(arg);
 }
 
+/* Sleepers wake at their end, their deadline, their claim's stop time (which
+ * renewals move later: they then sleep on), or at shutdown. */
 int job_sleep_ms(const struct job_ctx *ctx, long ms)
 {
-	int64_t until = time_mono_ms() + ms;
-	int cut = 0;
+	int64_t until = time_mono_ms() + ms, wake;
 	struct timespec ts;
 
-	if (until > ctx->deadline_ms) {
-		until = ctx->deadline_ms;
-		cut = 1;
-	}
 	pthread_once(&cond_once, init_cond);
-	ts.tv_sec = until / 1000;
-	ts.tv_nsec = (until % 1000) * 1000000L;
 	pthread_mutex_lock(&abort_lock);
-	while (!atomic_load(&aborting) && time_mono_ms() < until) {
-		if (pthread_cond_timedwait(&abort_cond, &abort_lock, &ts) == ETIMEDOUT)
+	while (!atomic_load(&aborting)) {
+		int64_t now = time_mono_ms(), stop = claim_stop_ms(ctx);
+
+		if (now >= until || now >= ctx->deadline_ms || now >= stop)
 			break;
+		wake = until < ctx->deadline_ms ? until : ctx->deadline_ms;
+		if (stop < wake)
+			wake = stop;
+		/* Renewals move the stop time: look again at least every second. */
+		if (wake > now + 1000)
+			wake = now + 1000;
+		ts.tv_sec = wake / 1000;
+		ts.tv_nsec = (wake % 1000) * 1000000L;
+		pthread_cond_timedwait(&abort_cond, &abort_lock, &ts);
 	}
 	pthread_mutex_unlock(&abort_lock);
-	if (atomic_load(&aborting))
-		return -1;
-	return cut ? -1 : 0;
+	return time_mono_ms() >= until && !job_should_stop(ctx) ? 0 : -1;
 }
 
 void job_set_result(struct job_ctx *ctx, json_t *result)

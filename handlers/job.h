@@ -18,6 +18,7 @@
 #define CJ_JOB_H
 
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "cj.h"
@@ -46,6 +47,9 @@ struct job_ctx {
 	const json_t *payload; /* borrowed; validated against the schema */
 	int attempt; /* X-CloudTasks-TaskRetryCount; 0 first */
 	int64_t deadline_ms; /* monotonic */
+	/* Monotonic time at which the job must stop because its idempotency
+	 * claim may lapse (src/lease.h); NULL when it runs without a claim. */
+	const atomic_llong *stop_at_ms;
 	const struct job_services *svc;
 	json_t *result; /* owned; set with job_set_result() */
 	char error_code[64];
@@ -58,10 +62,11 @@ void job_ctx_release(struct job_ctx *ctx);
 
 /* Milliseconds left before the deadline (0 when past it). */
 long job_remaining_ms(const struct job_ctx *ctx);
-/* Non-zero when the deadline passed or the server is cutting jobs off. */
+/* Non-zero when the deadline passed, the job's claim may lapse, or the
+ * server is cutting jobs off. */
 int job_should_stop(const struct job_ctx *ctx);
 /* Waits ms (bounded by the deadline). 0 when it waited it all, -1 when cut
- * short by the deadline or by shutdown. */
+ * short by the deadline, a lapsing claim or shutdown. */
 int job_sleep_ms(const struct job_ctx *ctx, long ms);
 /* Takes ownership of result (may be NULL for an empty object). */
 void job_set_result(struct job_ctx *ctx, json_t *result);

@@ -17,6 +17,7 @@ struct jwks;
 struct oidc;
 struct redis_rest;
 struct idem;
+struct lease_keeper;
 struct queues;
 struct store;
 struct enqueuer;
@@ -29,6 +30,7 @@ struct app {
 	struct oidc *oidc;
 	struct redis_rest *redis; /* NULL: in-process idempotency store */
 	struct idem *idem;
+	struct lease_keeper *leases; /* renews claims, retries settlements */
 	struct queues *queues;
 	struct store *store; /* NULL: no database configured/opened */
 	struct crypto_key *token_key;

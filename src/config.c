@@ -72,6 +72,8 @@ static const struct var vars[] = {
      "Redis unreachable: closed answers 503 (retried), open runs the job unclaimed"},
     {"IDEMPOTENCY_TTL_SECONDS", T_INT, F(idempotency_ttl_seconds), "86400", "86400", 14400,
      31536000, 0, "how long a completed key is remembered (at least 4 h)"},
+    {"IDEMPOTENCY_LEASE_SECONDS", T_INT, F(idempotency_lease_seconds), "60", "60", 15, 600, 0,
+     "how long a claim lives without renewal; the holder renews it every lease/3 s"},
     {"DATABASE_URL", T_STR, F(database_url), "sqlite:./data/catchup.db", "sqlite:./data/catchup.db",
      0, 0, 1, "postgres://..., postgresql://... or sqlite:PATH"},
     {"TOKEN_ENCRYPTION_KEY", T_STR, F(token_encryption_key), UNSET, REQUIRED, 0, 0, 1,

@@ -42,6 +42,7 @@ struct config {
 	char *upstash_token;
 	int idempotency_fail_open; /* IDEMPOTENCY_FAIL_MODE=open */
 	long idempotency_ttl_seconds;
+	long idempotency_lease_seconds; /* claim lease, renewed every third of it */
 	char *database_url;
 	char *token_encryption_key; /* NULL in local mode when unset */
 	char *config_dir;

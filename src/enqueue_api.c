@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "enqueue.h"
+#include "json_in.h"
 #include "log.h"
 #include "timeutil.h"
 
@@ -92,7 +93,7 @@ void enqueue_api_body(struct app *app, struct http_req *r, const char *type, str
 	struct enqueue_request req = ENQUEUE_REQUEST_INIT;
 	struct enqueue_result res;
 	char err[512] = "";
-	json_error_t jerr;
+	char jerr[200] = "";
 	json_t *body;
 	int rc;
 
@@ -100,10 +101,11 @@ void enqueue_api_body(struct app *app, struct http_req *r, const char *type, str
 		http_answer_error(a, 413, "payload_too_large", "request body over MAX_BODY_BYTES");
 		return;
 	}
-	body = json_loadb(buf_str(&r->body), r->body.len, JSON_REJECT_DUPLICATES, &jerr);
+	body = json_in_parse(buf_str(&r->body), r->body.len, JSON_REJECT_DUPLICATES, NULL, jerr,
+	                     sizeof(jerr));
 	if (!body || !json_is_object(body)) {
 		http_answer_error(a, 400, "invalid_json", "body must be a JSON object%s%s",
-		                  body ? "" : ": ", body ? "" : jerr.text);
+		                  body ? "" : ": ", body ? "" : jerr);
 		json_decref(body);
 		return;
 	}

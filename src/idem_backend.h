@@ -29,6 +29,10 @@ struct idem_ops {
 	 * read back after a retry) *lost = 0; otherwise *lost = 1. */
 	int (*complete)(struct idem *s, const struct idem_claim *c, const char *done_value,
 	                long ttl_s, int *lost, char *err, size_t errlen);
+	/* If c->key holds c->value, makes it expire lease_s from now and
+	 * *lost = 0; else *lost = 1. */
+	int (*renew)(struct idem *s, const struct idem_claim *c, long lease_s, int *lost, char *err,
+	             size_t errlen);
 	/* If c->key holds c->value, deletes it and *lost = 0; else *lost = 1. */
 	int (*release)(struct idem *s, const struct idem_claim *c, int *lost, char *err,
 	               size_t errlen);

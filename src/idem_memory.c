@@ -207,6 +207,26 @@ static int mem_complete(struct idem *s, const struct idem_claim *c, const char *
 	return CJ_OK;
 }
 
+static int mem_renew(struct idem *s, const struct idem_claim *c, long lease_s, int *lost,
+                     char *err, size_t errlen)
+{
+	struct idem_memory *m = mem_of(s);
+	int64_t now = time_mono_ms();
+	struct mem_entry *e;
+
+	pthread_mutex_lock(&m->lock);
+	sweep_some(m, now);
+	e = find(m, c->key, hash_key(c->key), now);
+	if (e && !strcmp(e->value, c->value)) {
+		e->expires_ms = expiry(now, lease_s);
+		*lost = 0;
+	} else {
+		*lost = 1;
+	}
+	pthread_mutex_unlock(&m->lock);
+	return CJ_OK;
+}
+
 static int mem_release(struct idem *s, const struct idem_claim *c, int *lost, char *err,
                        size_t errlen)
 {
@@ -250,7 +270,7 @@ static void mem_destroy(struct idem *s)
 }
 
 static const struct idem_ops memory_ops = {
-    "in-process", mem_claim, mem_complete, mem_release, mem_ping, mem_destroy,
+    "in-process", mem_claim, mem_complete, mem_renew, mem_release, mem_ping, mem_destroy,
 };
 
 struct idem *idem_new_memory(void)

@@ -25,13 +25,22 @@ struct idem_redis {
 };
 
 /* KEYS[1] claim key; ARGV[1] our running value; ARGV[2] lease seconds.
- * Returns the value the key holds afterwards: ours when we set it. */
-static const char claim_script[] = "local v = redis.call('GET', KEYS[1])\n"
-                                   "if not v then\n"
-                                   "  redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])\n"
-                                   "  return ARGV[1]\n"
+ * SPEC §8's claim: SET NX EX, and when that did not set, the current value,
+ * in one script so there is no window between the two. Returns the value
+ * the key holds afterwards: ours when we set it. */
+static const char claim_script[] =
+    "if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then\n"
+    "  return ARGV[1]\n"
+    "end\n"
+    "return redis.call('GET', KEYS[1])\n";
+
+/* ARGV[1] our running value; ARGV[2] lease seconds. 1 when the claim was
+ * ours and now lives a full lease again, 0 when it was not ours. */
+static const char renew_script[] = "if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
+                                   "  redis.call('EXPIRE', KEYS[1], ARGV[2])\n"
+                                   "  return 1\n"
                                    "end\n"
-                                   "return v\n";
+                                   "return 0\n";
 
 /* ARGV[1] our running value; ARGV[2] done value; ARGV[3] TTL seconds.
  * 1 when the key now holds our done value, 0 when our claim was lost.
@@ -140,6 +149,25 @@ static int redis_complete(struct idem *s, const struct idem_claim *c, const char
 	return rc;
 }
 
+static int redis_renew(struct idem *s, const struct idem_claim *c, long lease_s, int *lost,
+                       char *err, size_t errlen)
+{
+	const char *keys[] = {c->key};
+	char lease[24];
+	const char *args[] = {c->value, lease};
+	struct redis_reply *rep = NULL;
+	int rc;
+
+	snprintf(lease, sizeof(lease), "%ld", lease_s);
+	rc =
+	    redis_rest_eval(rest_of(s), "renew", renew_script, 1, keys, 2, args, &rep, err, errlen);
+	rc = map_result(rc, rep, "renew", err, errlen);
+	if (!rc)
+		rc = lost_from(rep, "renew", lost, err, errlen);
+	redis_reply_free(rep);
+	return rc;
+}
+
 static int redis_release(struct idem *s, const struct idem_claim *c, int *lost, char *err,
                          size_t errlen)
 {
@@ -179,7 +207,7 @@ static void redis_destroy(struct idem *s)
 }
 
 static const struct idem_ops redis_ops = {
-    "upstash", redis_claim, redis_complete, redis_release, redis_ping, redis_destroy,
+    "upstash", redis_claim, redis_complete, redis_renew, redis_release, redis_ping, redis_destroy,
 };
 
 struct idem *idem_new_redis(struct redis_rest *r)

@@ -125,6 +125,12 @@ int idem_claim(struct idem *s, const struct idem_claim *c, long lease_s, enum id
 int idem_complete(struct idem *s, const struct idem_claim *c, long ttl_s, int *lost, char *err,
                   size_t errlen)
 {
+	return idem_complete_at(s, c, time_wall_s(), ttl_s, lost, err, errlen);
+}
+
+int idem_complete_at(struct idem *s, const struct idem_claim *c, int64_t done_unix, long ttl_s,
+                     int *lost, char *err, size_t errlen)
+{
 	char done[32], spare[256];
 
 	*lost = 0;
@@ -138,8 +144,27 @@ int idem_complete(struct idem *s, const struct idem_claim *c, long ttl_s, int *l
 		snprintf(err, errlen, "invalid idempotency ttl %ld s", ttl_s);
 		return CJ_EINVAL;
 	}
-	snprintf(done, sizeof(done), "done:%lld", (long long)time_wall_s());
+	snprintf(done, sizeof(done), "done:%lld", (long long)done_unix);
 	return s->ops->complete(s, c, done, ttl_s, lost, err, errlen);
+}
+
+int idem_renew(struct idem *s, const struct idem_claim *c, long lease_s, int *lost, char *err,
+               size_t errlen)
+{
+	char spare[256];
+
+	*lost = 0;
+	if (!err || !errlen) {
+		err = spare;
+		errlen = sizeof(spare);
+	}
+	if (!claim_ok(c, err, errlen))
+		return CJ_EINVAL;
+	if (lease_s < 1 || lease_s > IDEM_MAX_SECONDS) {
+		snprintf(err, errlen, "invalid claim lease %ld s", lease_s);
+		return CJ_EINVAL;
+	}
+	return s->ops->renew(s, c, lease_s, lost, err, errlen);
 }
 
 int idem_release(struct idem *s, const struct idem_claim *c, int *lost, char *err, size_t errlen)

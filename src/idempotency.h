@@ -4,8 +4,9 @@
  * local mode without Upstash). Both implement exactly the same semantics.
  *
  * Key: catchup:idem:{type}:{key}. Values: "running:{instance}:{nonce}" while
- * a delivery holds it (expires after the lease), "done:{unix}" once finished
- * (expires after the TTL).
+ * a delivery holds it (expires after the lease unless renewed: see lease.h,
+ * which renews held claims and retries settlements in the background),
+ * "done:{unix}" once finished (expires after the TTL).
  *
  * Result codes of every call:
  *   CJ_OK        done (see the out parameter)
@@ -56,6 +57,14 @@ int idem_claim(struct idem *s, const struct idem_claim *c, long lease_s, enum id
  * did not (the lease ran out). */
 int idem_complete(struct idem *s, const struct idem_claim *c, long ttl_s, int *lost, char *err,
                   size_t errlen) CJ_WUR;
+/* As idem_complete, writing done:{done_unix}: a retry of a complete whose
+ * reply was lost must write the same value to recognise its own write. */
+int idem_complete_at(struct idem *s, const struct idem_claim *c, int64_t done_unix, long ttl_s,
+                     int *lost, char *err, size_t errlen) CJ_WUR;
+/* Extends our claim to expire lease_s from now, only if the key still holds
+ * it; *lost = 1 when it did not (the lease ran out, or it was taken over). */
+int idem_renew(struct idem *s, const struct idem_claim *c, long lease_s, int *lost, char *err,
+               size_t errlen) CJ_WUR;
 /* Deletes the key if it still holds our claim; *lost as above. */
 int idem_release(struct idem *s, const struct idem_claim *c, int *lost, char *err,
                  size_t errlen) CJ_WUR;

@@ -16,18 +16,20 @@
 
 #include "dead_letters.h"
 #include "idempotency.h"
+#include "json_in.h"
+#include "lease.h"
 #include "log.h"
 #include "queues.h"
 #include "metrics.h"
 #include "registry.h"
 #include "router.h"
+#include "schema.h"
 #include "timeutil.h"
 
 #define DEFAULT_MAX_ATTEMPTS 100
 #define DEFAULT_DISPATCH_DEADLINE_S 600
 #define UNKNOWN_SCHEDULE_DEADLINE_S 180
 #define DEADLINE_MARGIN_S 5
-#define LEASE_MARGIN_S 30
 
 struct job_request {
 	char type_name[129];
@@ -37,7 +39,8 @@ struct job_request {
 	int retry_count; /* -1 when not a Cloud Tasks push */
 	int cloud_tasks; /* X-CloudTasks-QueueName present */
 	int scheduler; /* X-CloudScheduler: true */
-	char sched_job[501];
+	char sched_job[501]; /* short name: the schedule lookup */
+	char sched_job_header[501]; /* as sent: part of the idempotency key */
 	char sched_time[64];
 	int authenticated;
 	int pending_status; /* answer decided from the headers, given after the body */
@@ -46,7 +49,7 @@ struct job_request {
 	const char *outcome; /* metrics label of the answer */
 	json_t *payload;
 	struct idem_claim claim;
-	int claimed;
+	struct lease *lease; /* while we hold the claim */
 };
 
 static int valid_id(const char *s, size_t max, const char *extra)
@@ -108,8 +111,10 @@ static int read_delivery(struct http_req *r, struct job_request *st, struct http
 		const char *slash;
 
 		st->scheduler = 1;
-		if (sj) {
-			/* Accept the short name or a full projects/.../jobs/NAME. */
+		if (sj && strlen(sj) < sizeof(st->sched_job_header)) {
+			/* The key uses the name as sent; the schedule is looked up
+			 * by its last segment (projects/.../jobs/NAME or NAME). */
+			snprintf(st->sched_job_header, sizeof(st->sched_job_header), "%s", sj);
 			slash = strrchr(sj, '/');
 			snprintf(st->sched_job, sizeof(st->sched_job), "%s",
 			         slash ? slash + 1 : sj);
@@ -197,6 +202,37 @@ void job_runner_dead_letter(struct app *app, const char *type, const char *queue
 	json_decref(fields);
 }
 
+/* A failed Cloud Scheduler run is never dead-lettered (its next run repeats
+ * the scan): one ERROR line names the job, the slot, the status and carries
+ * the payload instead. */
+static void log_scheduled_failure(const struct job_request *st, int status, const json_t *payload,
+                                  const char *why)
+{
+	json_t *fields = json_pack("{s:{s:s, s:s, s:s, s:i, s:O?}}", "scheduledRun", "job",
+	                           st->sched_job_header[0] ? st->sched_job_header : "(unnamed)",
+	                           "scheduleTime", st->sched_time[0] ? st->sched_time : "(none)",
+	                           "jobType", st->type_name, "status", status, "payload", payload);
+
+	log_fields(L_ERROR, fields,
+	           "scheduled job %s run at %s failed with HTTP %d: %s; its next run repeats it",
+	           st->sched_job_header[0] ? st->sched_job_header : st->type_name,
+	           st->sched_time[0] ? st->sched_time : "(no schedule time)", status,
+	           why ? why : "failed");
+	json_decref(fields);
+}
+
+/* Every transient answer to a job push: 503 with SPEC §5.1 step 7's shape, so
+ * Cloud Tasks retries with backoff. */
+static void answer_retry(struct http_answer *a, const char *reason, const char *msg)
+{
+	json_t *body = json_pack("{s:s, s:s, s:s}", "status", "retry", "error", "unavailable",
+	                         "message", msg);
+
+	if (body && reason && reason[0])
+		json_object_set_new(body, "reason", json_string(reason));
+	http_answer_json(a, 503, body);
+}
+
 /* Step 8: a failed last attempt of an authenticated Cloud Tasks push leaves
  * a dead letter before it is answered. */
 static void answer_done(struct app *app, struct job_request *st, const struct http_answer *a,
@@ -209,8 +245,7 @@ static void answer_done(struct app *app, struct job_request *st, const struct ht
 	if (a->status == 409 || !st->authenticated)
 		return;
 	if (st->scheduler) {
-		log_msg(L_ERROR, "scheduled job %s failed with HTTP %d; its next run repeats it",
-		        st->type_name, a->status);
+		log_scheduled_failure(st, a->status, payload, msg);
 		return;
 	}
 	if (!is_last_attempt(app, st))
@@ -296,12 +331,14 @@ int job_runner_headers(struct app *app, struct http_req *r, const char *type,
 	return 0;
 }
 
-/* The idempotency key of §5.1 step 4, or 0 when there is none. */
+/* The idempotency key of §5.1 step 4, or 0 when there is none. An
+ * idempotencyKey that breaks the schema's rule is not used: the payload then
+ * fails validation under the delivery's own key, once. */
 static int derive_key(const struct job_request *st, const json_t *payload, char *key, size_t len)
 {
 	const json_t *k = json_object_get(payload, "idempotencyKey");
 
-	if (json_is_string(k) && json_string_length(k) >= 1 && json_string_length(k) <= 800) {
+	if (schema_idempotency_key_ok(k)) {
 		snprintf(key, len, "%s", json_string_value(k));
 		return 1;
 	}
@@ -309,30 +346,31 @@ static int derive_key(const struct job_request *st, const json_t *payload, char 
 		snprintf(key, len, "%s/%s", st->queue, st->task);
 		return 1;
 	}
-	if (st->scheduler && st->sched_job[0] && st->sched_time[0]) {
-		snprintf(key, len, "%s/%s", st->sched_job, st->sched_time);
+	if (st->scheduler && st->sched_job_header[0] && st->sched_time[0]) {
+		snprintf(key, len, "%s/%s", st->sched_job_header, st->sched_time);
 		return 1;
 	}
 	return 0;
 }
 
+/* Ends our claim: complete (success, permanent failure) or release. A
+ * settlement the store did not take is retried by the lease keeper; the
+ * answer does not wait for it. */
 static void settle_claim(struct app *app, struct job_request *st, int complete)
 {
 	char err[256] = "";
 	int lost = 0, rc;
 
-	if (!st->claimed)
+	if (!st->lease)
 		return;
-	st->claimed = 0;
-	if (complete)
-		rc = idem_complete(app->idem, &st->claim, app->cfg->idempotency_ttl_seconds, &lost,
-		                   err, sizeof(err));
-	else
-		rc = idem_release(app->idem, &st->claim, &lost, err, sizeof(err));
+	rc = lease_end(app->leases, st->lease, complete ? LEASE_COMPLETE : LEASE_RELEASE, &lost,
+	               err, sizeof(err));
+	st->lease = NULL;
 	if (rc) {
-		log_msg(L_WARNING, "idempotency %s failed for \"%s\": %s",
-		        complete ? "complete" : "release", st->claim.key,
-		        err[0] ? err : cj_strerror(rc));
+		log_msg(rc == CJ_EUNAVAIL ? L_WARNING : L_ERROR,
+		        "idempotency %s failed for \"%s\": %s%s", complete ? "complete" : "release",
+		        st->claim.key, err[0] ? err : cj_strerror(rc),
+		        rc == CJ_EUNAVAIL ? "; retrying in the background" : "");
 		if (rc == CJ_ECONFIG)
 			atomic_store(&app->redis_fault, 1);
 		return;
@@ -350,8 +388,6 @@ static void settle_claim(struct app *app, struct job_request *st, int complete)
 static void answer_outcome(struct app *app, struct job_request *st, struct job_ctx *ctx,
                            enum job_outcome outcome, struct http_answer *a)
 {
-	json_t *body;
-
 	switch (outcome) {
 	case JOB_OK:
 		settle_claim(app, st, 1);
@@ -363,12 +399,8 @@ static void answer_outcome(struct app *app, struct job_request *st, struct job_c
 	case JOB_RETRY:
 		settle_claim(app, st, 0);
 		st->outcome = "retry";
-		body =
-		    json_pack("{s:s, s:s, s:s}", "status", "retry", "error", "unavailable",
-		              "message", ctx->error_msg[0] ? ctx->error_msg : "transient failure");
-		if (body && ctx->error_code[0])
-			json_object_set_new(body, "reason", json_string(ctx->error_code));
-		http_answer_json(a, 503, body);
+		answer_retry(a, ctx->error_code,
+		             ctx->error_msg[0] ? ctx->error_msg : "transient failure");
 		answer_done(app, st, a, st->payload, ctx->error_msg);
 		return;
 	case JOB_PERMANENT:
@@ -376,8 +408,7 @@ static void answer_outcome(struct app *app, struct job_request *st, struct job_c
 			job_runner_dead_letter(app, st->type->name, st->queue, st->task,
 			                       st->payload, st->retry_count + 1, ctx->error_msg);
 		else
-			log_msg(L_ERROR, "scheduled job %s failed permanently: %s", st->type->name,
-			        ctx->error_msg);
+			log_scheduled_failure(st, 200, st->payload, ctx->error_msg);
 		settle_claim(app, st, 1);
 		st->outcome = "failed";
 		http_answer_json(a, 200,
@@ -411,42 +442,151 @@ static enum job_outcome run_handler(struct app *app, struct job_request *st, str
 	return outcome;
 }
 
+/* What a JSON value is, for "body must be a JSON object (not an array)". */
+static const char *json_kind(const json_t *v)
+{
+	switch (json_typeof(v)) {
+	case JSON_OBJECT:
+		return "an object";
+	case JSON_ARRAY:
+		return "an array";
+	case JSON_STRING:
+		return "a string";
+	case JSON_INTEGER:
+	case JSON_REAL:
+		return "a number";
+	case JSON_TRUE:
+	case JSON_FALSE:
+		return "a boolean";
+	default:
+		return "null";
+	}
+}
+
+/* Parses the body into st->payload. 0, or 1 with why (the 400 message). */
+static int parse_payload(struct http_req *r, struct job_request *st, char *why, size_t whylen)
+{
+	char err[200] = "";
+
+	st->payload = json_in_parse(buf_str(&r->body), r->body.len, JSON_REJECT_DUPLICATES, NULL,
+	                            err, sizeof(err));
+	if (!st->payload) {
+		snprintf(why, whylen, "body must be a JSON object (%s)", err);
+		return 1;
+	}
+	if (!json_is_object(st->payload)) {
+		snprintf(why, whylen, "body must be a JSON object (not %s)",
+		         json_kind(st->payload));
+		json_decref(st->payload);
+		st->payload = NULL;
+		return 1;
+	}
+	return 0;
+}
+
+/* Claims the key (§5.1 step 5). 0 to run the handler (claimed, or unclaimed
+ * in fail-open mode); 1 when a is filled (duplicate, 409, 503). */
+static int claim_key(struct app *app, struct job_request *st, const char *key,
+                     struct http_answer *a)
+{
+	enum idem_state state = IDEM_CLAIMED;
+	char err[256] = "";
+	int64_t sent_ms;
+	int rc;
+
+	if (idem_prepare(&st->claim, st->type->name, key)) {
+		reject(app, st, a, 400, "invalid_request", "idempotency key too long", st->payload);
+		return 1;
+	}
+	sent_ms = time_mono_ms();
+	rc = idem_claim(app->idem, &st->claim, app->cfg->idempotency_lease_seconds, &state, err,
+	                sizeof(err));
+	if (rc == CJ_EUNAVAIL) {
+		/* The claim may have landed with its reply lost: release it in the
+		 * background if it did, so the next delivery need not wait out
+		 * the lease. */
+		lease_abandon(app->leases, &st->claim);
+		if (app->cfg->idempotency_fail_open) {
+			log_msg(L_WARNING,
+			        "idempotency store unreachable (%s); running without a "
+			        "claim (IDEMPOTENCY_FAIL_MODE=open)",
+			        err);
+			return 0;
+		}
+	}
+	if (rc) {
+		if (rc == CJ_ECONFIG) {
+			atomic_store(&app->redis_fault, 1);
+			log_msg(L_ERROR, "idempotency store refused the claim: %s", err);
+		} else {
+			log_msg(L_WARNING, "idempotency store unreachable: %s", err);
+		}
+		answer_retry(a, "idempotency_unavailable",
+		             "idempotency store unavailable; retry later");
+		snprintf(a->retry_after, sizeof(a->retry_after), "5");
+		st->outcome = "retry";
+		answer_done(app, st, a, st->payload, "idempotency store unavailable");
+		return 1;
+	}
+	if (state == IDEM_DUPLICATE) {
+		st->outcome = "duplicate";
+		http_answer_json(a, 200, json_pack("{s:s}", "status", "duplicate"));
+		return 1;
+	}
+	if (state == IDEM_IN_PROGRESS) {
+		st->outcome = "in_progress";
+		if (is_last_attempt(app, st)) {
+			metrics_last_attempt_in_progress();
+			log_msg(L_WARNING,
+			        "last attempt of task \"%s\" met another delivery's claim on "
+			        "\"%s\": that delivery answers for the task",
+			        st->task, key);
+		}
+		http_answer_error(a, 409, "in_progress", "another delivery of this job is running");
+		return 1;
+	}
+	if (lease_hold(app->leases, &st->claim, sent_ms, &st->lease)) {
+		int lost;
+
+		if (idem_release(app->idem, &st->claim, &lost, err, sizeof(err)))
+			lease_abandon(app->leases, &st->claim);
+		answer_retry(a, "out_of_memory", "out of memory; retry later");
+		st->outcome = "retry";
+		answer_done(app, st, a, st->payload, "out of memory");
+		return 1;
+	}
+	return 0;
+}
+
 void job_runner_body(struct app *app, struct http_req *r, struct job_request *st,
                      struct http_answer *a)
 {
-	char key[1024], err[256] = "";
+	char key[1024], why[320];
 	struct job_ctx ctx;
-	enum idem_state state = IDEM_CLAIMED;
 	enum job_outcome outcome;
-	json_error_t jerr;
+	int bad_json;
 	long budget;
-	int rc, has_key;
 
 	if (r->body_too_big) {
 		reject(app, st, a, 413, "payload_too_large", "request body over MAX_BODY_BYTES",
 		       NULL);
 		return;
 	}
-	st->payload = json_loadb(buf_str(&r->body), r->body.len, JSON_REJECT_DUPLICATES, &jerr);
-	if (st->payload && !json_is_object(st->payload)) {
-		json_decref(st->payload);
-		st->payload = NULL;
-		snprintf(jerr.text, sizeof(jerr.text), "not an object");
+	bad_json = parse_payload(r, st, why, sizeof(why));
+	if (st->pending_status == 503) {
+		answer_retry(a, "shutting_down", st->pending_msg);
+		st->outcome = "retry";
+		a->close = 1;
+		answer_done(app, st, a, st->payload, st->pending_msg);
+		return;
 	}
 	if (st->pending_status) {
 		reject(app, st, a, st->pending_status, st->pending_code, st->pending_msg,
 		       st->payload);
-		if (st->pending_status == 503) {
-			st->outcome = "retry";
-			a->close = 1;
-		}
 		return;
 	}
-	if (!st->payload) {
-		char msg[300];
-
-		snprintf(msg, sizeof(msg), "body must be a JSON object (%s)", jerr.text);
-		reject(app, st, a, 400, "invalid_json", msg, NULL);
+	if (bad_json) {
+		reject(app, st, a, 400, "invalid_json", why, NULL);
 		return;
 	}
 	if (!st->type->run) {
@@ -456,46 +596,9 @@ void job_runner_body(struct app *app, struct http_req *r, struct job_request *st
 	}
 
 	budget = attempt_budget_s(app, st);
-	has_key = derive_key(st, st->payload, key, sizeof(key));
-	if (has_key) {
-		rc = idem_prepare(&st->claim, st->type->name, key);
-		if (rc) {
-			reject(app, st, a, 400, "invalid_request", "idempotency key too long",
-			       st->payload);
+	if (derive_key(st, st->payload, key, sizeof(key))) {
+		if (claim_key(app, st, key, a))
 			return;
-		}
-		rc = idem_claim(app->idem, &st->claim, budget + LEASE_MARGIN_S, &state, err,
-		                sizeof(err));
-		if (rc == CJ_EUNAVAIL && app->cfg->idempotency_fail_open) {
-			log_msg(L_WARNING,
-			        "idempotency store unreachable (%s); running without a "
-			        "claim (IDEMPOTENCY_FAIL_MODE=open)",
-			        err);
-		} else if (rc) {
-			if (rc == CJ_ECONFIG) {
-				atomic_store(&app->redis_fault, 1);
-				log_msg(L_ERROR, "idempotency store refused the claim: %s", err);
-			} else {
-				log_msg(L_WARNING, "idempotency store unreachable: %s", err);
-			}
-			http_answer_error(a, 503, "unavailable",
-			                  "idempotency store unavailable; retry later");
-			snprintf(a->retry_after, sizeof(a->retry_after), "5");
-			st->outcome = "retry";
-			answer_done(app, st, a, st->payload, "idempotency store unavailable");
-			return;
-		} else if (state == IDEM_DUPLICATE) {
-			st->outcome = "duplicate";
-			http_answer_json(a, 200, json_pack("{s:s}", "status", "duplicate"));
-			return;
-		} else if (state == IDEM_IN_PROGRESS) {
-			st->outcome = "in_progress";
-			http_answer_error(a, 409, "in_progress",
-			                  "another delivery of this job is running");
-			return;
-		} else {
-			st->claimed = 1;
-		}
 	} else {
 		log_msg(L_INFO, "job %s has no idempotency key; running without a claim",
 		        st->type->name);
@@ -503,6 +606,8 @@ void job_runner_body(struct app *app, struct http_req *r, struct job_request *st
 
 	job_ctx_init(&ctx, st->type, st->payload, st->retry_count < 0 ? 0 : st->retry_count,
 	             time_mono_ms() + (budget - DEADLINE_MARGIN_S) * 1000, &app->svc);
+	if (st->lease)
+		ctx.stop_at_ms = lease_stop_at(st->lease);
 	outcome = run_handler(app, st, &ctx);
 	answer_outcome(app, st, &ctx, outcome, a);
 	job_ctx_release(&ctx);

@@ -20,6 +20,7 @@ enum metric_id {
 	M_ENQUEUE,
 	M_DEAD_LETTERS,
 	M_CLAIMS_LOST,
+	M_LAST_ATTEMPT_IN_PROGRESS,
 	M_COUNT
 };
 
@@ -42,6 +43,9 @@ static const struct {
                         "Dead letters recorded, by type."},
     [M_CLAIMS_LOST] = {"catchup_jobs_claims_lost_total", COUNTER,
                        "Idempotency claims found expired at completion."},
+    [M_LAST_ATTEMPT_IN_PROGRESS] = {"catchup_jobs_last_attempt_in_progress_total", COUNTER,
+                                    "Last attempts answered 409 in_progress (the claim's "
+                                    "holder answers for the task)."},
 };
 
 static const double bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
@@ -227,6 +231,11 @@ void metrics_claim_lost(void)
 	add(M_CLAIMS_LOST, "", 1);
 }
 
+void metrics_last_attempt_in_progress(void)
+{
+	add(M_LAST_ATTEMPT_IN_PROGRESS, "", 1);
+}
+
 static int render_series(struct buf *out, const char *name, const struct series *s)
 {
 	const char *sep = s->labels[0] ? "," : "";
@@ -258,7 +267,7 @@ static int render_series(struct buf *out, const char *name, const struct series 
 
 int metrics_render(struct buf *out)
 {
-	int rc = 0, m, seen_claims = 0;
+	int rc = 0, m, seen;
 	size_t i;
 
 	pthread_mutex_lock(&lock);
@@ -267,15 +276,15 @@ int metrics_render(struct buf *out)
 
 		rc = buf_appendf(out, "# HELP %s %s\n# TYPE %s %s\n", name, metric_defs[m].help,
 		                 name, metric_defs[m].kind == COUNTER ? "counter" : "histogram");
+		seen = 0;
 		for (i = 0; i < METRICS_MAX_SERIES && !rc; i++) {
 			if (table[i].used && table[i].id == (enum metric_id)m) {
 				rc = render_series(out, name, &table[i]);
-				if (m == M_CLAIMS_LOST)
-					seen_claims = 1;
+				seen = 1;
 			}
 		}
 		/* An unlabelled counter exists from the start, at zero. */
-		if (!rc && m == M_CLAIMS_LOST && !seen_claims)
+		if (!rc && !seen && (m == M_CLAIMS_LOST || m == M_LAST_ATTEMPT_IN_PROGRESS))
 			rc = buf_appendf(out, "%s 0\n", name);
 	}
 	pthread_mutex_unlock(&lock);

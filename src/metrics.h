@@ -30,6 +30,7 @@ void metrics_upstream(const char *upstream, const char *op, double seconds);
 void metrics_enqueue(const char *type, const char *result);
 void metrics_dead_letter(const char *type);
 void metrics_claim_lost(void);
+void metrics_last_attempt_in_progress(void);
 
 /* Appends the whole exposition to out. CJ_OK or CJ_ENOMEM/CJ_ETOOBIG. */
 int metrics_render(struct buf *out) CJ_WUR;

@@ -116,6 +116,37 @@ double queues_backoff(const struct queue_config *qc, int k)
 	return wait < qc->max_backoff ? wait : qc->max_backoff;
 }
 
+double queues_retry_window(const struct queue_config *qc)
+{
+	double sum = 0;
+	int k;
+
+	if (qc->max_attempts < 0)
+		return -1;
+	for (k = 1; k < qc->max_attempts; k++)
+		sum += queues_backoff(qc, k);
+	return sum;
+}
+
+int queues_check_lease(const struct queues *q, long lease_s, char *err, size_t errlen)
+{
+	size_t i;
+
+	for (i = 0; i < queues_count(q); i++) {
+		const struct queue_config *qc = queues_at(q, i);
+		double w = queues_retry_window(qc);
+
+		if (w >= 0 && w < 2.0 * (double)lease_s)
+			return cj_errorf(err, errlen, CJ_ECONFIG,
+			                 "queue %s: retry window %gs (the backoff waits before its "
+			                 "last attempt) is under 2 x IDEMPOTENCY_LEASE_SECONDS = %lds: "
+			                 "a claim left by a dead instance could outlive every "
+			                 "retry; raise maxAttempts or the backoffs",
+			                 qc->name, w, 2 * lease_s);
+	}
+	return CJ_OK;
+}
+
 struct queues *queues_defaults(void)
 {
 	const struct job_type *jt;

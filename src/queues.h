@@ -91,6 +91,16 @@ const struct schedule_config *queues_schedule_at(const struct queues *q, size_t 
  * seconds: min(maxBackoff, minBackoff * 2^min(k-1, D) * max(1, k-D)). */
 double queues_backoff(const struct queue_config *qc, int k);
 
+/* The queue's retry window in seconds: the backoff waits before retries 1
+ * ... maxAttempts - 1 added up (SPEC §8); -1 when maxAttempts is unlimited. */
+double queues_retry_window(const struct queue_config *qc);
+
+/* SPEC §8 "no task may be lost to a claim": every queue's retry window must
+ * be at least 2 x lease_s, so that a dead holder's claim has expired before
+ * the last attempt. CJ_OK, or CJ_ECONFIG with err naming the first queue
+ * that breaks it, its window and 2 x lease. */
+int queues_check_lease(const struct queues *q, long lease_s, char *err, size_t errlen) CJ_WUR;
+
 /* Parses a 5-field cron expression ("*", "*\/n", "a", "a-b", "a-b/n", comma
  * lists; month and weekday names JAN-DEC, SUN-SAT). CJ_OK or CJ_EINVAL with
  * err naming the field. */

@@ -10,7 +10,8 @@
 #include <stdio.h>
 #include <string.h>
 
-static const struct field_spec idempotency_key = {"idempotencyKey", FT_STRING, 0, 1, 200, NULL};
+static const struct field_spec idempotency_key = {
+    "idempotencyKey", FT_STRING, 0, 1, SCHEMA_IDEMPOTENCY_KEY_MAX, NULL};
 
 /* Length in Unicode characters; jansson guarantees valid UTF-8. */
 static size_t utf8_chars(const char *s, size_t bytes)
@@ -20,6 +21,16 @@ static size_t utf8_chars(const char *s, size_t bytes)
 	for (i = 0; i < bytes; i++)
 		n += ((unsigned char)s[i] & 0xC0) != 0x80;
 	return n;
+}
+
+int schema_idempotency_key_ok(const json_t *v)
+{
+	size_t len;
+
+	if (!json_is_string(v))
+		return 0;
+	len = utf8_chars(json_string_value(v), json_string_length(v));
+	return len >= 1 && len <= SCHEMA_IDEMPOTENCY_KEY_MAX;
 }
 
 static int check_field(const struct field_spec *f, const json_t *v, char *err, size_t errlen)

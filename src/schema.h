@@ -30,6 +30,13 @@ struct field_spec {
 		NULL, FT_STRING, 0, 0, 0, NULL                                                     \
 	}
 
+/* The longest idempotencyKey, in characters (SPEC §7). */
+#define SCHEMA_IDEMPOTENCY_KEY_MAX 200
+
+/* 1 when v is a usable idempotencyKey (a string of 1-200 characters): the
+ * one rule the validator and the job runner's key derivation share. */
+int schema_idempotency_key_ok(const json_t *v);
+
 /* CJ_OK, or CJ_EINVAL with err naming the field ("userId: required"). */
 int schema_validate(const struct field_spec *fields, const json_t *payload, char *err,
                     size_t errlen) CJ_WUR;

@@ -21,6 +21,7 @@
 #include "http_server.h"
 #include "idempotency.h"
 #include "jwks.h"
+#include "lease.h"
 #include "log.h"
 #include "migrate.h"
 #include "metrics.h"
@@ -76,6 +77,9 @@ int app_init(struct app *app, const struct config *cfg, int with_database, char 
 	rc = queues_load(cfg->config_dir, &app->queues, err, errlen);
 	if (rc)
 		goto fail;
+	rc = queues_check_lease(app->queues, cfg->idempotency_lease_seconds, err, errlen);
+	if (rc)
+		goto fail;
 	app->jwks = jwks_new(cfg->oidc_jwks_url);
 	if (!app->jwks)
 		goto nomem;
@@ -92,6 +96,15 @@ int app_init(struct app *app, const struct config *cfg, int with_database, char 
 	}
 	if (!app->idem)
 		goto nomem;
+	{
+		struct lease_keeper_options lo = {cfg->idempotency_lease_seconds,
+		                                  cfg->idempotency_ttl_seconds,
+		                                  !cfg->idempotency_fail_open};
+
+		app->leases = lease_keeper_new(app->idem, &lo);
+		if (!app->leases)
+			goto nomem;
+	}
 	rc = enqueuer_new(cfg, app->queues, NULL, &app->enqueuer, err, errlen);
 	if (rc)
 		goto fail;
@@ -128,6 +141,7 @@ void app_release(struct app *app)
 	enqueuer_free(app->enqueuer);
 	store_close(app->store);
 	crypto_key_free(app->token_key);
+	lease_keeper_free(app->leases);
 	idem_free(app->idem);
 	redis_rest_free(app->redis);
 	oidc_free(app->oidc);

@@ -164,7 +164,7 @@ START_TEST(queue_errors_name_the_field)
 	     "\"ping-queue\".retryConfig.maxRetryDuration: must be \"0s\""},
 	    {"ping-queue", "retryConfig", "minBackoff", "\"ten\"",
 	     "\"ping-queue\".retryConfig.minBackoff: must be a duration"},
-	    {"ping-queue", "retryConfig", "minBackoff", "\"11s\"",
+	    {"ping-queue", "retryConfig", "minBackoff", "\"61s\"",
 	     "\"ping-queue\".retryConfig.minBackoff: must not exceed maxBackoff"},
 	    {"ping-queue", "retryConfig", "maxDoublings", "-1",
 	     "\"ping-queue\".retryConfig.maxDoublings: must be an integer"},

@@ -44,7 +44,7 @@ START_TEST(redis_down_closed_and_open)
 	ck_assert_int_eq(push(&closed, tok, &status), 200);
 	redis_fixture_stop_redis(&W.redis);
 	ck_assert_int_eq(push(&closed, tok, &status), 503);
-	ck_assert_str_eq(status, "");
+	ck_assert_str_eq(status, "retry"); /* SPEC §5.1 step 7 shape */
 	ck_assert_int_eq(push(&open, tok, &status), 200);
 	ck_assert_str_eq(status, "completed");
 	log = cj_server_log(&open);

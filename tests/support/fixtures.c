@@ -204,3 +204,25 @@ long redis_fixture_connections(struct redis_fixture *f)
 	httpc_resp_free(&r);
 	return n;
 }
+
+int redis_fixture_fault(struct redis_fixture *f, const char *mode, int seconds, const char *match)
+{
+	const char *headers[] = {"Content-Type: application/json", NULL};
+	struct httpc_resp r;
+	char url[80], *body;
+	json_t *j = json_pack("{s:s, s:i, s:s?}", "mode", mode, "seconds", seconds, "match", match);
+	int ok;
+
+	body = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	json_decref(j);
+	if (!body)
+		return -1;
+	snprintf(url, sizeof(url), "%s/__fault", f->url);
+	ok = !httpc_request("POST", url, headers, body, strlen(body), 10000, &r);
+	free(body);
+	if (!ok)
+		return -1;
+	ok = r.status == 200;
+	httpc_resp_free(&r);
+	return ok ? 0 : -1;
+}

@@ -41,6 +41,12 @@ int redis_fixture_flushall(struct redis_fixture *f);
  * the token, without base64 encoding; free r with httpc_resp_free(). 0 when
  * an answer arrived. */
 int redis_fixture_command(struct redis_fixture *f, const char *json, struct httpc_resp *r);
+/* Injects a fault into the REST server for seconds: mode "drop" executes
+ * each matching command and closes the connection without an answer (a
+ * reply lost after the write landed), "error" answers 503 without executing,
+ * "none" clears it. match (NULL: every command) selects commands whose
+ * request body contains it. 0 or -1. */
+int redis_fixture_fault(struct redis_fixture *f, const char *mode, int seconds, const char *match);
 /* TCP connections the REST server has accepted so far, or -1. Each call
  * opens one connection of its own. */
 long redis_fixture_connections(struct redis_fixture *f);
