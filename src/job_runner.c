@@ -468,7 +468,8 @@ static int parse_payload(struct http_req *r, struct job_request *st, char *why, 
 {
 	char err[200] = "";
 
-	st->payload = json_in_parse(buf_str(&r->body), r->body.len, JSON_REJECT_DUPLICATES, NULL,
+	st->payload = json_in_parse(buf_str(&r->body), r->body.len,
+	                            JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, NULL,
 	                            err, sizeof(err));
 	if (!st->payload) {
 		snprintf(why, whylen, "body must be a JSON object (%s)", err);

@@ -184,6 +184,43 @@ START_TEST(size_media_type_and_auth)
 }
 END_TEST
 
+/* SPEC §5: /enqueue bodies nested deeper than 64 levels are 400
+ * invalid_json (the payload is level 2 of the body); 64 levels pass. */
+START_TEST(deep_json_is_refused)
+{
+	static const int depths[] = {64, 65, 830, 2047};
+	struct httpc_resp r;
+	size_t i;
+
+	for (i = 0; i < sizeof(depths) / sizeof(depths[0]); i++) {
+		int d = depths[i], k;
+		size_t len = 0;
+		char *b = malloc((size_t)d * 2 + 64);
+
+		ck_assert_ptr_nonnull(b);
+		len += (size_t)snprintf(b, 32, "{\"payload\":{\"a\":");
+		for (k = 0; k < d - 2; k++)
+			b[len++] = '[';
+		b[len++] = '1';
+		for (k = 0; k < d - 2; k++)
+			b[len++] = ']';
+		memcpy(b + len, "}}", 3);
+		if (d <= 64) {
+			ck_assert_int_eq(enqueue("ping", b, ITEST_ENQUEUE_EMAIL, NULL, &r), 202);
+		} else {
+			ck_assert_int_eq(enqueue("ping", b, ITEST_ENQUEUE_EMAIL, NULL, &r), 400);
+			ck_assert_str_eq(httpc_json_str(&r, "error"), "invalid_json");
+			ck_assert_ptr_nonnull(
+			    strstr(httpc_json_str(&r, "message"), "deeper than 64 levels"));
+		}
+		httpc_resp_free(&r);
+		free(b);
+	}
+	ck_assert_int_eq(enqueue("ping", "{\"payload\":{}}", ITEST_ENQUEUE_EMAIL, NULL, &r), 202);
+	httpc_resp_free(&r);
+}
+END_TEST
+
 START_TEST(cloud_tasks_outage_is_503_after_retries)
 {
 	struct httpc_resp r;
@@ -351,6 +388,7 @@ int main(void)
 	tcase_add_test(tc, task_ids_are_used_once);
 	tcase_add_test(tc, validation);
 	tcase_add_test(tc, size_media_type_and_auth);
+	tcase_add_test(tc, deep_json_is_refused);
 	tcase_add_test(tc, cloud_tasks_outage_is_503_after_retries);
 	tcase_add_test(tc, one_access_token_for_twenty_concurrent_enqueues);
 	tcase_add_test(tc, enqueues_are_counted);

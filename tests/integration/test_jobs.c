@@ -368,6 +368,69 @@ START_TEST(bodies_that_are_not_json_objects_are_400)
 	                 0);
 	ck_assert_int_eq(r.status, 400);
 	ck_assert_str_eq(httpc_json_str(&r, "error"), "invalid_json");
+	ck_assert_ptr_nonnull(strstr(httpc_json_str(&r, "message"), "(not an array)"));
+	httpc_resp_free(&r);
+	ck_assert_int_eq(cj_push(&S, "ping", TOKEN, "ping-queue", itest_task_id(task, sizeof(task)),
+	                         0, "\"text\"", &r),
+	                 0);
+	ck_assert_ptr_nonnull(strstr(httpc_json_str(&r, "message"), "(not a string)"));
+	httpc_resp_free(&r);
+}
+END_TEST
+
+/* depth levels: an object holding arrays, or bare arrays when bare. */
+static char *nested_body(int depth, int bare)
+{
+	size_t cap = (size_t)depth * 2 + 16, len = 0;
+	char *b = malloc(cap);
+	int i, arrays = bare ? depth : depth - 1;
+
+	ck_assert_ptr_nonnull(b);
+	if (!bare)
+		len += (size_t)snprintf(b, cap, "{\"a\":");
+	for (i = 0; i < arrays; i++)
+		b[len++] = '[';
+	b[len++] = '1';
+	for (i = 0; i < arrays; i++)
+		b[len++] = ']';
+	if (!bare)
+		b[len++] = '}';
+	b[len] = '\0';
+	return b;
+}
+
+/* SPEC §5: a body nested deeper than 64 levels is 400 invalid_json before
+ * anything recursive touches it; the instance lives on and serves. */
+START_TEST(deep_json_is_refused_and_the_server_lives)
+{
+	static const struct {
+		int depth, bare, status;
+	} cases[] = {{64, 0, 200}, {65, 0, 400}, {830, 1, 400}, {2047, 1, 400}};
+	struct httpc_resp r;
+	char task[64], url[128];
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *body = nested_body(cases[i].depth, cases[i].bare);
+
+		ck_assert_int_eq(cj_push(&S, "ping", TOKEN, "ping-queue",
+		                         itest_task_id(task, sizeof(task)), 0, body, &r),
+		                 0);
+		ck_assert_msg(r.status == cases[i].status, "depth %d: HTTP %ld", cases[i].depth,
+		              r.status);
+		if (cases[i].status == 400) {
+			ck_assert_str_eq(httpc_json_str(&r, "error"), "invalid_json");
+			ck_assert_ptr_nonnull(
+			    strstr(httpc_json_str(&r, "message"), "deeper than 64 levels"));
+		} else {
+			ck_assert_str_eq(httpc_json_str(&r, "status"), "completed");
+		}
+		httpc_resp_free(&r);
+		free(body);
+	}
+	snprintf(url, sizeof(url), "%s/health/live", S.base);
+	ck_assert_int_eq(httpc_get(url, NULL, &r), 0);
+	ck_assert_int_eq(r.status, 200);
 	httpc_resp_free(&r);
 }
 END_TEST
@@ -408,6 +471,51 @@ START_TEST(scheduler_pushes_are_keyed_by_job_and_time)
 	ck_assert_int_eq(cj_push_ex(&S, "ping", TOKEN, NULL, NULL, -1, "{}", h, &r), 0);
 	ck_assert_str_eq(httpc_json_str(&r, "status"), "duplicate");
 	httpc_resp_free(&r);
+}
+END_TEST
+
+/* SPEC §5.1 step 4: the key is the JobName header as sent, so the full
+ * resource name and the short name are different keys; the attempt deadline
+ * is still found by the last segment. */
+START_TEST(scheduler_key_uses_the_job_name_as_sent)
+{
+	const char *full[] = {"X-CloudScheduler: true",
+	                      "X-CloudScheduler-JobName: projects/p/locations/l/jobs/ping-hourly",
+	                      "X-CloudScheduler-ScheduleTime: 2026-11-22T21:00:00Z", NULL};
+	const char *shrt[] = {"X-CloudScheduler: true", "X-CloudScheduler-JobName: ping-hourly",
+	                      "X-CloudScheduler-ScheduleTime: 2026-11-22T21:00:00Z", NULL};
+	struct httpc_resp r;
+
+	ck_assert_int_eq(cj_push_ex(&S, "ping", TOKEN, NULL, NULL, -1, "{}", full, &r), 0);
+	ck_assert_str_eq(httpc_json_str(&r, "status"), "completed");
+	httpc_resp_free(&r);
+	ck_assert_int_eq(cj_push_ex(&S, "ping", TOKEN, NULL, NULL, -1, "{}", shrt, &r), 0);
+	ck_assert_str_eq(httpc_json_str(&r, "status"), "completed");
+	httpc_resp_free(&r);
+	ck_assert_int_eq(cj_push_ex(&S, "ping", TOKEN, NULL, NULL, -1, "{}", full, &r), 0);
+	ck_assert_str_eq(httpc_json_str(&r, "status"), "duplicate");
+	httpc_resp_free(&r);
+}
+END_TEST
+
+/* A failed scheduled run is not dead-lettered: one ERROR line names the
+ * job, the slot and the status and carries the payload. */
+START_TEST(failed_scheduled_run_is_logged_with_its_payload)
+{
+	const char *h[] = {"X-CloudScheduler: true", "X-CloudScheduler-JobName: ping-failing",
+	                   "X-CloudScheduler-ScheduleTime: 2026-11-22T22:00:00Z", NULL};
+	const char *needles[] = {"\"severity\":\"ERROR\"", "ping-failing",
+	                         "2026-11-22T22:00:00Z",  "HTTP 503",
+	                         "\"marker\":\"sched-77\"", NULL};
+	struct httpc_resp r;
+
+	ck_assert_int_eq(cj_push_ex(&S, "ping", TOKEN, NULL, NULL, -1,
+	                            "{\"fail\":\"transient\",\"marker\":\"sched-77\"}", h, &r),
+	                 0);
+	ck_assert_int_eq(r.status, 503);
+	ck_assert_str_eq(httpc_json_str(&r, "status"), "retry");
+	httpc_resp_free(&r);
+	ck_assert_int_ge(cj_server_log_wait(&S, needles, 5000), 1);
 }
 END_TEST
 
@@ -452,6 +560,9 @@ int main(void)
 	tcase_add_test(tc, bodies_that_are_not_json_objects_are_400);
 	tcase_add_test(tc, content_type_does_not_matter);
 	tcase_add_test(tc, scheduler_pushes_are_keyed_by_job_and_time);
+	tcase_add_test(tc, scheduler_key_uses_the_job_name_as_sent);
+	tcase_add_test(tc, failed_scheduled_run_is_logged_with_its_payload);
+	tcase_add_test(tc, deep_json_is_refused_and_the_server_lives);
 	tcase_add_test(tc, unbuilt_handlers_answer_501);
 	suite_add_tcase(s, tc);
 	failed = ck_run(s, CK_NOFORK);
