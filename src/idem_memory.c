@@ -207,8 +207,8 @@ static int mem_complete(struct idem *s, const struct idem_claim *c, const char *
 	return CJ_OK;
 }
 
-static int mem_renew(struct idem *s, const struct idem_claim *c, long lease_s, int *lost,
-                     char *err, size_t errlen)
+static int mem_renew(struct idem *s, const struct idem_claim *c, long lease_s, int *lost, char *err,
+                     size_t errlen)
 {
 	struct idem_memory *m = mem_of(s);
 	int64_t now = time_mono_ms();

@@ -225,8 +225,8 @@ static void log_scheduled_failure(const struct job_request *st, int status, cons
  * Cloud Tasks retries with backoff. */
 static void answer_retry(struct http_answer *a, const char *reason, const char *msg)
 {
-	json_t *body = json_pack("{s:s, s:s, s:s}", "status", "retry", "error", "unavailable",
-	                         "message", msg);
+	json_t *body =
+	    json_pack("{s:s, s:s, s:s}", "status", "retry", "error", "unavailable", "message", msg);
 
 	if (body && reason && reason[0])
 		json_object_set_new(body, "reason", json_string(reason));
@@ -468,9 +468,9 @@ static int parse_payload(struct http_req *r, struct job_request *st, char *why, 
 {
 	char err[200] = "";
 
-	st->payload = json_in_parse(buf_str(&r->body), r->body.len,
-	                            JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, NULL,
-	                            err, sizeof(err));
+	st->payload =
+	    json_in_parse(buf_str(&r->body), r->body.len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY,
+	                  NULL, err, sizeof(err));
 	if (!st->payload) {
 		snprintf(why, whylen, "body must be a JSON object (%s)", err);
 		return 1;

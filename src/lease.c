@@ -134,8 +134,8 @@ static void renew_one(struct lease_keeper *k, struct lease *l, int64_t now)
 			retry = LEASE_RETRY_MIN_MS;
 		l->next_renew_ms = time_mono_ms() + retry;
 		log_msg(rc == CJ_EUNAVAIL ? L_WARNING : L_ERROR,
-		        "renewing the idempotency claim on \"%s\" failed: %s (%lld ms left)",
-		        c.key, err[0] ? err : cj_strerror(rc),
+		        "renewing the idempotency claim on \"%s\" failed: %s (%lld ms left)", c.key,
+		        err[0] ? err : cj_strerror(rc),
 		        (long long)(l->expires_ms - time_mono_ms()));
 		if (k->stop_on_lapse && !l->warned &&
 		    time_mono_ms() >= stop_time(k, l->expires_ms) && (l->warned = 1))
@@ -164,8 +164,8 @@ static void retry_one(struct lease_keeper *k, struct pending *p)
 	rc = settle(k, p, &lost, err, sizeof(err));
 	pthread_mutex_lock(&k->lock);
 	if (rc == CJ_EUNAVAIL && !k->stopping && time_mono_ms() < p->give_up_ms) {
-		p->backoff_ms = p->backoff_ms * 2 > LEASE_RETRY_MAX_MS ? LEASE_RETRY_MAX_MS
-		                                                       : p->backoff_ms * 2;
+		p->backoff_ms =
+		    p->backoff_ms * 2 > LEASE_RETRY_MAX_MS ? LEASE_RETRY_MAX_MS : p->backoff_ms * 2;
 		p->next_try_ms = time_mono_ms() + p->backoff_ms;
 		p->next = k->pending;
 		k->pending = p;
@@ -382,8 +382,8 @@ static struct pending *new_pending(const struct idem_claim *c, enum lease_end_ho
 	return p;
 }
 
-int lease_end(struct lease_keeper *k, struct lease *l, enum lease_end_how how, int *lost,
-              char *err, size_t errlen)
+int lease_end(struct lease_keeper *k, struct lease *l, enum lease_end_how how, int *lost, char *err,
+              size_t errlen)
 {
 	struct pending *p;
 	int64_t expires;

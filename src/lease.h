@@ -68,8 +68,8 @@ const atomic_llong *lease_stop_at(const struct lease *l);
  * (*lost as idem_complete/idem_release), or the store's error, in which case
  * the settlement is retried in the background (CJ_EUNAVAIL) or given up
  * (anything else: a configuration fault; the lease expires it). */
-int lease_end(struct lease_keeper *k, struct lease *l, enum lease_end_how how, int *lost,
-              char *err, size_t errlen) CJ_WUR;
+int lease_end(struct lease_keeper *k, struct lease *l, enum lease_end_how how, int *lost, char *err,
+              size_t errlen) CJ_WUR;
 
 /* c may have been claimed (the claim's reply was lost): release it in the
  * background, only if it holds our value, for up to one lease. */

@@ -137,12 +137,13 @@ int queues_check_lease(const struct queues *q, long lease_s, char *err, size_t e
 		double w = queues_retry_window(qc);
 
 		if (w >= 0 && w < 2.0 * (double)lease_s)
-			return cj_errorf(err, errlen, CJ_ECONFIG,
-			                 "queue %s: retry window %gs (the backoff waits before its "
-			                 "last attempt) is under 2 x IDEMPOTENCY_LEASE_SECONDS = %lds: "
-			                 "a claim left by a dead instance could outlive every "
-			                 "retry; raise maxAttempts or the backoffs",
-			                 qc->name, w, 2 * lease_s);
+			return cj_errorf(
+			    err, errlen, CJ_ECONFIG,
+			    "queue %s: retry window %gs (the backoff waits before its "
+			    "last attempt) is under 2 x IDEMPOTENCY_LEASE_SECONDS = %lds: "
+			    "a claim left by a dead instance could outlive every "
+			    "retry; raise maxAttempts or the backoffs",
+			    qc->name, w, 2 * lease_s);
 	}
 	return CJ_OK;
 }

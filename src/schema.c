@@ -10,8 +10,8 @@
 #include <stdio.h>
 #include <string.h>
 
-static const struct field_spec idempotency_key = {
-    "idempotencyKey", FT_STRING, 0, 1, SCHEMA_IDEMPOTENCY_KEY_MAX, NULL};
+static const struct field_spec idempotency_key = {"idempotencyKey",           FT_STRING, 0, 1,
+                                                  SCHEMA_IDEMPOTENCY_KEY_MAX, NULL};
 
 /* Length in Unicode characters; jansson guarantees valid UTF-8. */
 static size_t utf8_chars(const char *s, size_t bytes)

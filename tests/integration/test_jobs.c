@@ -504,8 +504,8 @@ START_TEST(failed_scheduled_run_is_logged_with_its_payload)
 {
 	const char *h[] = {"X-CloudScheduler: true", "X-CloudScheduler-JobName: ping-failing",
 	                   "X-CloudScheduler-ScheduleTime: 2026-11-22T22:00:00Z", NULL};
-	const char *needles[] = {"\"severity\":\"ERROR\"", "ping-failing",
-	                         "2026-11-22T22:00:00Z",  "HTTP 503",
+	const char *needles[] = {"\"severity\":\"ERROR\"",  "ping-failing",
+	                         "2026-11-22T22:00:00Z",    "HTTP 503",
 	                         "\"marker\":\"sched-77\"", NULL};
 	struct httpc_resp r;
 
