@@ -18,7 +18,10 @@ usage: deploy/queues.sh --project PROJECT --region REGION [--service NAME]
 --audience: the OIDC audience scheduler jobs put in their tokens (default
        URL; must be the first entry of the service's OIDC_AUDIENCE).
 --bin: the catchup-jobs binary (default $CATCHUP_JOBS_BIN, catchup-jobs on
-       PATH, or build/catchup-jobs).
+       PATH, build-local/catchup-jobs, or build/catchup-jobs). To build one
+       with only the runtime build packages (no test suite):
+       scripts/run-local.sh --build-only (installs them with apt-get), or
+       meson setup build-local -Dtests=false --buildtype=release && ninja -C build-local
 --dry-run prints every gcloud command instead of running it.
 The account running this needs roles/cloudtasks.queueAdmin,
 roles/cloudscheduler.admin and roles/iam.serviceAccountUser on NAME-tasks.
@@ -45,9 +48,10 @@ parse_args() {
 		BIN="$(command -v catchup-jobs || true)"
 	fi
 	if [ -z "$BIN" ]; then
-		BIN="$REPO_DIR/build/catchup-jobs"
+		BIN="$REPO_DIR/build-local/catchup-jobs"
+		[ -x "$BIN" ] || [ ! -x "$REPO_DIR/build/catchup-jobs" ] || BIN="$REPO_DIR/build/catchup-jobs"
 	fi
-	[ -x "$BIN" ] || die "no catchup-jobs binary at $BIN: build it (meson setup build && ninja -C build) or pass --bin"
+	[ -x "$BIN" ] || die "no catchup-jobs binary at $BIN: build it with scripts/run-local.sh --build-only (or meson setup build-local -Dtests=false --buildtype=release && ninja -C build-local), or pass --bin"
 }
 
 main() {

@@ -14,7 +14,8 @@ usage() {
 usage: deploy/setup.sh --project PROJECT --region REGION [--service NAME] [--dry-run]
 
 Enables run, cloudtasks, cloudscheduler, secretmanager, cloudbuild,
-artifactregistry and iamcredentials; creates NAME-runtime (the service's
+artifactregistry and iamcredentials (and sqladmin when CLOUD_SQL_INSTANCE is
+set, as for deploy.sh); creates NAME-runtime (the service's
 identity) and NAME-tasks (the identity Cloud Tasks and Cloud Scheduler put
 in OIDC tokens); grants
   NAME-runtime: roles/cloudtasks.enqueuer (project),
@@ -27,6 +28,9 @@ same name when it is set:
   TOKEN_ENCRYPTION_KEY (generated when the secret has no version),
   GOOGLE_CLIENT_SECRET, TWILIO_AUTH_TOKEN, SENDGRID_API_KEY (optional).
 --dry-run prints every command instead of running it.
+The account running this needs Service Usage Admin, Service Account Admin,
+Project IAM Admin and Secret Manager Admin (or Owner). The roles deploy.sh,
+queues.sh and Cloud Build need are listed in deploy/README.md ("IAM roles").
 USAGE
 }
 
@@ -34,10 +38,16 @@ REQUIRED_SECRETS=(UPSTASH_REDIS_REST_TOKEN DATABASE_URL TOKEN_ENCRYPTION_KEY)
 OPTIONAL_SECRETS=(GOOGLE_CLIENT_SECRET TWILIO_AUTH_TOKEN SENDGRID_API_KEY)
 
 enable_apis() {
-	run gcloud services enable run.googleapis.com cloudtasks.googleapis.com \
-		cloudscheduler.googleapis.com secretmanager.googleapis.com \
-		cloudbuild.googleapis.com artifactregistry.googleapis.com \
-		iamcredentials.googleapis.com --project="$PROJECT"
+	local apis=(run.googleapis.com cloudtasks.googleapis.com
+		cloudscheduler.googleapis.com secretmanager.googleapis.com
+		cloudbuild.googleapis.com artifactregistry.googleapis.com
+		iamcredentials.googleapis.com)
+	# Cloud Run's Cloud SQL connection (deploy.sh CLOUD_SQL_INSTANCE) goes
+	# through the Cloud SQL Admin API of the project the service runs in.
+	if [ -n "${CLOUD_SQL_INSTANCE:-}" ]; then
+		apis+=(sqladmin.googleapis.com)
+	fi
+	run gcloud services enable "${apis[@]}" --project="$PROJECT"
 }
 
 create_account() {
@@ -132,6 +142,8 @@ main() {
 		setup_secret "$s" optional
 	done
 	echo "# done: next deploy/deploy.sh, then deploy/queues.sh"
+	echo "# (Cloud Build's account needs roles/artifactregistry.writer, roles/logging.logWriter and"
+	echo "#  roles/storage.objectViewer to build the image: deploy/README.md, \"IAM roles\")"
 }
 
 main "$@"

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# deploy_scripts.sh - checks deploy/: every script parses (bash -n) and is
-# passes shellcheck; each --dry-run prints the expected commands and never
-# runs gcloud (a fake gcloud on PATH records any call and fails); no secret
-# value reaches the output; service.yaml has what Cloud Run needs and a
-# request timeout no shorter than the longest deadline in config/. Prints
-# one PASS/FAIL line per check.
+# deploy_scripts.sh - checks deploy/ and scripts/run-local.sh: every script
+# parses (bash -n) and passes shellcheck; each --dry-run prints the expected
+# commands and never runs gcloud (a fake gcloud on PATH records any call and
+# fails); no secret value reaches the output; every file a dry run names
+# still exists afterwards; deploy.sh checks the secrets the service reads
+# before building (a second fake gcloud plays Secret Manager) and sets the
+# Cloud SQL annotation only with CLOUD_SQL_INSTANCE; service.yaml has what
+# Cloud Run needs and a request timeout no shorter than the longest deadline
+# in config/. Prints one PASS/FAIL line per check.
 set -uo pipefail
 
 root="${CJ_SOURCE_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}"
@@ -58,15 +61,40 @@ no_gcloud_ran() {
 	fi
 }
 
+# absent NAME FILE PATTERN... : no fixed string may occur in FILE.
+absent() {
+	local name="$1" file="$2" p
+	shift 2
+	for p in "$@"; do
+		if grep -qF -- "$p" "$file"; then
+			fail "$name: output has: $(grep -F -- "$p" "$file" | head -1)"
+			return
+		fi
+	done
+	pass "$name"
+}
+
+# line_of FILE PATTERN: number of the first line holding the fixed string (0: none).
+line_of() {
+	local n
+	n="$(grep -nF -- "$2" "$1" | head -1 | cut -d: -f1)"
+	echo "${n:-0}"
+}
+
 # --- syntax and lint ---
-for f in "$deploy"/*.sh; do
-	if bash -n "$f"; then pass "bash -n $(basename "$f")"; else fail "bash -n $(basename "$f")"; fi
+for f in "$deploy"/*.sh "$root/scripts/run-local.sh"; do
+	if bash -n "$f"; then pass "bash -n ${f#"$root"/}"; else fail "bash -n ${f#"$root"/}"; fi
 done
 if command -v shellcheck >/dev/null; then
 	if (cd "$deploy" && shellcheck -x ./*.sh); then
 		pass "shellcheck deploy/*.sh"
 	else
 		fail "shellcheck deploy/*.sh"
+	fi
+	if shellcheck "$root/scripts/run-local.sh"; then
+		pass "shellcheck scripts/run-local.sh"
+	else
+		fail "shellcheck scripts/run-local.sh"
 	fi
 else
 	echo "SKIP: shellcheck not installed (apt-get install shellcheck)"
@@ -107,8 +135,10 @@ fi
 no_gcloud_ran "setup.sh --dry-run"
 
 # --- deploy.sh ---
+# Dry runs write under their own TMPDIR, so what they leave can be checked.
+mkdir -p "$work/tmp"
 UPSTASH_REDIS_REST_URL=https://eu1-example.upstash.io TWILIO_ACCOUNT_SID=AC0123 \
-	TWILIO_FROM_NUMBER=+15550001111 \
+	TWILIO_FROM_NUMBER=+15550001111 TMPDIR="$work/tmp" \
 	"$deploy/deploy.sh" --dry-run --project my-proj-123 --region europe-west1 \
 	--image europe-west1-docker.pkg.dev/my-proj-123/catchup-jobs/catchup-jobs:test \
 	>"$work/deploy.out" 2>&1
@@ -138,6 +168,132 @@ else
 	pass "deploy.sh drops optional blocks whose variable is unset"
 fi
 no_gcloud_ran "deploy.sh --dry-run"
+
+# The secret check: printed (not run) in --dry-run, for exactly the secrets
+# the rendered service.yaml reads, before anything is built.
+check="+ gcloud secrets versions describe latest --secret="
+expect "deploy.sh --dry-run prints the secret checks" "$work/deploy.out" \
+	"${check}UPSTASH_REDIS_REST_TOKEN --project=my-proj-123" \
+	"${check}TOKEN_ENCRYPTION_KEY --project=my-proj-123" \
+	"${check}DATABASE_URL --project=my-proj-123" \
+	"${check}TWILIO_AUTH_TOKEN --project=my-proj-123" \
+	"not run (--dry-run runs no gcloud)"
+absent "deploy.sh --dry-run checks no secret it does not read" "$work/deploy.out" \
+	"${check}SENDGRID_API_KEY" "${check}GOOGLE_CLIENT_SECRET"
+first_check="$(line_of "$work/deploy.out" "$check")"
+build_line="$(line_of "$work/deploy.out" "+ gcloud builds submit")"
+if [ "$first_check" -gt 0 ] && [ "$first_check" -lt "$build_line" ]; then
+	pass "deploy.sh checks the secrets before building"
+else
+	fail "deploy.sh secret check (line $first_check) is not before the build (line $build_line)"
+fi
+
+# Every file a dry run names must exist after it (no deleted temporary
+# file): the rendered service.yaml is kept, and is what the replace uses.
+kept="$(sed -n 's/^# rendered service.yaml, kept at \(.*\) (delete it when done):$/\1/p' "$work/deploy.out")"
+if [ -n "$kept" ] && [ -f "$kept" ] && grep -qF "image: europe-west1-docker.pkg.dev/my-proj-123/catchup-jobs/catchup-jobs:test" "$kept"; then
+	pass "deploy.sh --dry-run keeps the rendered service.yaml it names"
+else
+	fail "deploy.sh --dry-run: rendered service.yaml not kept: '$kept'"
+fi
+expect "deploy.sh --dry-run replaces with the kept file" "$work/deploy.out" \
+	"+ gcloud run services replace $kept --region=europe-west1"
+gone=""
+while IFS= read -r path; do
+	[ -e "$path" ] || gone+=" $path"
+done < <(grep -oE "(/tmp/|$work/)[^[:space:]\"']*" "$work/deploy.out" | sed 's/[),:;.]*$//' | sort -u)
+if [ -z "$gone" ]; then
+	pass "deploy.sh --dry-run names no file that is gone"
+else
+	fail "deploy.sh --dry-run names files that no longer exist:$gone"
+fi
+
+# CLOUD_SQL_INSTANCE: the cloudsql-instances annotation only when set.
+absent "deploy.sh without CLOUD_SQL_INSTANCE: no Cloud SQL annotation" "$work/deploy.out" \
+	"run.googleapis.com/cloudsql-instances"
+UPSTASH_REDIS_REST_URL=https://eu1-example.upstash.io TMPDIR="$work/tmp" \
+	CLOUD_SQL_INSTANCE=my-proj-123:europe-west1:catchup-db \
+	"$deploy/deploy.sh" --dry-run --project my-proj-123 --region europe-west1 --image img:1 \
+	>"$work/sql.out" 2>&1
+status "deploy.sh --dry-run with CLOUD_SQL_INSTANCE" "$?" 0
+expect "deploy.sh with CLOUD_SQL_INSTANCE sets the annotation" "$work/sql.out" \
+	'#           run.googleapis.com/cloudsql-instances: "my-proj-123:europe-west1:catchup-db"'
+UPSTASH_REDIS_REST_URL=https://eu1-example.upstash.io TMPDIR="$work/tmp" \
+	CLOUD_SQL_INSTANCE=catchup-db \
+	"$deploy/deploy.sh" --dry-run --project my-proj-123 --region europe-west1 --image img:1 \
+	>"$work/out" 2>&1
+status "deploy.sh with CLOUD_SQL_INSTANCE not PROJECT:REGION:INSTANCE" "$?" 2
+expect "deploy.sh names the bad CLOUD_SQL_INSTANCE" "$work/out" "CLOUD_SQL_INSTANCE"
+setup_sql="$(CLOUD_SQL_INSTANCE=my-proj-123:europe-west1:catchup-db \
+	"$deploy/setup.sh" --dry-run --project my-proj-123 --region europe-west1 2>&1)"
+if grep -q '^+ gcloud services enable .*sqladmin.googleapis.com' <<<"$setup_sql" &&
+	! grep -q 'sqladmin' "$work/setup.out"; then
+	pass "setup.sh enables the Cloud SQL Admin API only with CLOUD_SQL_INSTANCE"
+else
+	fail "setup.sh and sqladmin.googleapis.com: $(grep 'services enable' <<<"$setup_sql")"
+fi
+
+# Without --dry-run, against a fake gcloud that plays Secret Manager: the
+# check runs, and a missing or disabled secret stops the script before the
+# build. FAKE_MISSING / FAKE_DISABLED name the secret to fail.
+mkdir -p "$work/fakebin"
+cat >"$work/fakebin/gcloud" <<FAKE
+#!/bin/bash
+echo "gcloud \$*" >> "$work/fake-calls"
+case "\$1 \$2 \$3" in
+"secrets versions describe")
+	s=""
+	for a in "\$@"; do case "\$a" in --secret=*) s="\${a#--secret=}" ;; esac; done
+	if [ "\$s" = "\${FAKE_MISSING:-}" ]; then
+		echo "ERROR: (gcloud.secrets.versions.describe) NOT_FOUND: Secret Version [latest] not found." >&2
+		exit 1
+	fi
+	if [ "\$s" = "\${FAKE_DISABLED:-}" ]; then echo DISABLED; else echo ENABLED; fi
+	;;
+"run services replace") cp "\$4" "$work/replaced.yaml" ;;
+esac
+exit 0
+FAKE
+chmod +x "$work/fakebin/gcloud"
+real_deploy() {
+	rm -f "$work/fake-calls" "$work/replaced.yaml"
+	PATH="$work/fakebin:$PATH" TMPDIR="$work/tmp" \
+		UPSTASH_REDIS_REST_URL=https://eu1-example.upstash.io TWILIO_ACCOUNT_SID=AC0123 \
+		TWILIO_FROM_NUMBER=+15550001111 CLOUD_SQL_INSTANCE=my-proj-123:europe-west1:catchup-db \
+		"$@" "$deploy/deploy.sh" --project my-proj-123 --region europe-west1 \
+		--url https://jobs.example.com --image img:1 >"$work/real.out" 2>&1
+}
+real_deploy env
+status "deploy.sh (fake gcloud, every secret ENABLED)" "$?" 0
+expect "deploy.sh checks each secret it reads, then builds and deploys" "$work/fake-calls" \
+	"gcloud secrets versions describe latest --secret=TWILIO_AUTH_TOKEN --project=my-proj-123 --format=value(state)" \
+	"gcloud secrets versions describe latest --secret=DATABASE_URL" \
+	"gcloud builds submit" "gcloud run services replace"
+if [ -f "$work/replaced.yaml" ] &&
+	grep -qF 'run.googleapis.com/cloudsql-instances: "my-proj-123:europe-west1:catchup-db"' "$work/replaced.yaml"; then
+	pass "deploy.sh deploys the Cloud SQL annotation"
+else
+	fail "deploy.sh: the deployed service.yaml lacks the Cloud SQL annotation"
+fi
+replaced_path="$(sed -n 's/^gcloud run services replace \([^ ]*\) .*/\1/p' "$work/fake-calls")"
+if [ -n "$replaced_path" ] && [ ! -e "$replaced_path" ]; then
+	pass "deploy.sh (real run) deletes its rendered service.yaml"
+else
+	fail "deploy.sh (real run) left '$replaced_path'"
+fi
+real_deploy env FAKE_MISSING=TWILIO_AUTH_TOKEN
+status "deploy.sh with a secret without version" "$?" 2
+expect "deploy.sh names the secret without version and what turned it on" "$work/real.out" \
+	"secret TWILIO_AUTH_TOKEN has no readable latest version" "unset TWILIO_ACCOUNT_SID" \
+	"nothing was built or deployed"
+absent "deploy.sh builds nothing when a secret has no version" "$work/fake-calls" \
+	"gcloud builds submit" "gcloud run services replace" "gcloud artifacts"
+real_deploy env FAKE_DISABLED=DATABASE_URL
+status "deploy.sh with a disabled latest secret version" "$?" 2
+expect "deploy.sh names the disabled secret" "$work/real.out" \
+	"secret DATABASE_URL has its latest version DISABLED"
+absent "deploy.sh builds nothing when a secret is disabled" "$work/fake-calls" "gcloud builds submit"
+
 "$deploy/deploy.sh" --dry-run --project my-proj-123 --region europe-west1 >"$work/out" 2>&1
 status "deploy.sh without UPSTASH_REDIS_REST_URL" "$?" 2
 expect "deploy.sh names the missing UPSTASH_REDIS_REST_URL" "$work/out" UPSTASH_REDIS_REST_URL
@@ -158,6 +314,12 @@ expect "queues.sh passes the service's values to catchup-jobs queues" "$work/que
 	"GCP_PROJECT_ID=my-proj-123 GCP_REGION=europe-west1 CLOUD_RUN_URL=https://jobs.example.com SERVICE_ACCOUNT_EMAIL=catchup-jobs-tasks@my-proj-123.iam.gserviceaccount.com OIDC_AUDIENCE=https://jobs.example.com CONFIG_DIR=$root/config" \
 	"gcloud tasks queues create 'stub-queue' --location='europe-west1'"
 no_gcloud_ran "queues.sh --dry-run (stub)"
+
+CATCHUP_JOBS_BIN="$work/no-such-binary" "$deploy/queues.sh" --dry-run --project my-proj-123 \
+	--region europe-west1 >"$work/out" 2>&1
+status "queues.sh without a binary" "$?" 2
+expect "queues.sh says how to build a binary without the test packages" "$work/out" \
+	"scripts/run-local.sh --build-only" "-Dtests=false"
 
 # With the real binary: what queues.sh really runs.
 if [ -z "${CJ_BIN:-}" ] || [ ! -x "$CJ_BIN" ]; then
@@ -191,6 +353,32 @@ if [ -n "$timeout" ] && [ -n "$longest" ] && awk -v t="$timeout" -v l="$longest"
 else
 	fail "service.yaml timeoutSeconds '$timeout' < longest deadline '${longest}s'"
 fi
+
+# --- README: the configuration table renders whole, commands use build-local/ ---
+readme="$root/README.md"
+# The rows from the table's header to its first non-table line.
+config_rows="$(awk '/^\| variable \| default \(local \/ cloud\) \| meaning \|$/ { t = 1 }
+	t && !/^\|/ { exit } t { print }' "$readme")"
+missing=""
+for v in USE_CLOUD_TASKS IDEMPOTENCY_TTL_SECONDS IDEMPOTENCY_LEASE_SECONDS CONFIG_DIR DATABASE_URL \
+	TOKEN_ENCRYPTION_KEY; do
+	grep -q "^| \`$v\`" <<<"$config_rows" || missing+=" $v"
+done
+if [ -z "$missing" ]; then
+	pass "README configuration table is one table with every row"
+else
+	fail "README configuration table lacks (or splits off):$missing"
+fi
+lease_after_ttl="$(grep -oE '^\| .IDEMPOTENCY_(TTL|LEASE)_SECONDS.' <<<"$config_rows" | tr -d '|` ' | tr '\n' ' ')"
+if [ "$lease_after_ttl" = "IDEMPOTENCY_TTL_SECONDS IDEMPOTENCY_LEASE_SECONDS " ]; then
+	pass "README lists IDEMPOTENCY_LEASE_SECONDS right after IDEMPOTENCY_TTL_SECONDS"
+else
+	fail "README idempotency rows out of order: $lease_after_ttl"
+fi
+absent "README runs the binary scripts/run-local.sh builds (build-local/)" "$readme" \
+	"./build/catchup-jobs"
+expect "README's identity tokens carry the email claim" "$readme" \
+	"--include-email" "roles/iam.serviceAccountTokenCreator"
 
 if [ "$fails" -gt 0 ]; then
 	echo "deploy_scripts: $fails failure(s)"
