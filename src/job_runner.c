@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cloud_tasks.h"
 #include "dead_letters.h"
 #include "idempotency.h"
 #include "log.h"
@@ -49,20 +50,6 @@ struct job_request {
 	int claimed;
 };
 
-static int valid_id(const char *s, size_t max, const char *extra)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n > max)
-		return 0;
-	for (; *s; s++) {
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-		      (*s >= '0' && *s <= '9') || strchr(extra, *s)))
-			return 0;
-	}
-	return 1;
-}
-
 /* Reads the Cloud Tasks / Cloud Scheduler headers. 0, or 1 with a filled
  * 400 answer when one is malformed. */
 static int read_delivery(struct http_req *r, struct job_request *st, struct http_answer *a)
@@ -78,7 +65,7 @@ static int read_delivery(struct http_req *r, struct job_request *st, struct http
 
 	st->retry_count = -1;
 	if (q) {
-		if (!valid_id(q, 100, "-_")) {
+		if (!cloud_tasks_valid_queue_id(q)) {
 			http_answer_error(a, 400, "invalid_request",
 			                  "X-CloudTasks-QueueName: not a queue id");
 			return 1;
@@ -88,7 +75,7 @@ static int read_delivery(struct http_req *r, struct job_request *st, struct http
 		st->retry_count = 0;
 	}
 	if (t) {
-		if (!valid_id(t, 500, "-_")) {
+		if (!cloud_tasks_valid_task_id(t)) {
 			http_answer_error(a, 400, "invalid_request",
 			                  "X-CloudTasks-TaskName: not a task id");
 			return 1;

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "cloud_tasks.h"
 #include "registry.h"
 #include "schema.h"
 #include "timeutil.h"
@@ -306,18 +307,6 @@ static int parse_queue(const struct where *w, const json_t *v, struct queue_conf
 	return get_deadline(w, v, "dispatchDeadline", &c->dispatch_deadline);
 }
 
-static int valid_queue_id(const char *s)
-{
-	size_t n = strlen(s), i;
-
-	if (n < 1 || n > 100)
-		return 0;
-	for (i = 0; i < n; i++)
-		if (!isalnum((unsigned char)s[i]) && s[i] != '-')
-			return 0;
-	return 1;
-}
-
 static int load_queues(struct queues *q, const char *file, char *err, size_t errlen)
 {
 	const struct job_type *jt;
@@ -352,7 +341,7 @@ static int load_queues(struct queues *q, const char *file, char *err, size_t err
 			               file, w.entry);
 			goto out;
 		}
-		if (!valid_queue_id(key)) {
+		if (!cloud_tasks_valid_queue_id(key)) {
 			rc = cj_errorf(err, errlen, CJ_ECONFIG,
 			               "%s: %s: queue ids are [A-Za-z0-9-]{1,100}", file, w.entry);
 			goto out;
@@ -534,19 +523,6 @@ int queues_cron_matches(const struct cron_spec *c, const struct tm *tm)
 
 /* ---- schedules.json ---- */
 
-/* Cloud Scheduler job ids: letters, digits, hyphens, underscores, 1-500. */
-static int valid_job_name(const char *s)
-{
-	size_t n = strlen(s), i;
-
-	if (n < 1 || n > 500)
-		return 0;
-	for (i = 0; i < n; i++)
-		if (!isalnum((unsigned char)s[i]) && s[i] != '-' && s[i] != '_')
-			return 0;
-	return 1;
-}
-
 static int get_string(const struct where *w, const json_t *obj, const char *field, const char **out)
 {
 	json_t *v = json_object_get(obj, field);
@@ -571,7 +547,9 @@ static int parse_schedule(const struct queues *q, struct where *w, const json_t 
 
 	if ((rc = get_string(w, v, "name", &name)))
 		return rc;
-	if (!valid_job_name(name))
+	/* Cloud Scheduler job ids follow the same rule as Cloud Tasks task ids:
+	 * letters, digits, hyphens, underscores, 1-500. */
+	if (!cloud_tasks_valid_task_id(name))
 		return cj_errorf(w->err, w->errlen, CJ_ECONFIG,
 		                 "%s: %s.name: Cloud Scheduler job names are [A-Za-z0-9_-]{1,500}",
 		                 w->file, w->entry);
