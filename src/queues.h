@@ -16,10 +16,9 @@
 
 #include <jansson.h>
 #include <stddef.h>
-#include <stdint.h>
-#include <time.h>
 
 #include "cj.h"
+#include "cron.h"
 
 /* Cloud Tasks' limits (REFERENCE "Cloud Tasks REST API v2"). */
 #define QUEUES_MAX_DISPATCHES_PER_SECOND 500
@@ -37,17 +36,6 @@ struct queue_config {
 	double max_dispatches_per_second;
 	int max_concurrent_dispatches;
 	double dispatch_deadline; /* 15 - 1800 */
-};
-
-/* A parsed 5-field cron expression: one bit per allowed value. */
-struct cron_spec {
-	uint64_t minutes; /* bits 0-59 */
-	uint32_t hours; /* bits 0-23 */
-	uint32_t mdays; /* bits 1-31 */
-	uint16_t months; /* bits 1-12 */
-	uint8_t wdays; /* bits 0-6, 0 = Sunday (7 is folded into 0) */
-	int mday_any; /* day-of-month field was "*" (or "*" with a step of 1) */
-	int wday_any; /* day-of-week field was "*" */
 };
 
 /* One Cloud Scheduler job. */
@@ -90,13 +78,5 @@ const struct schedule_config *queues_schedule_at(const struct queues *q, size_t 
 /* Cloud Tasks' wait before retry k (k >= 1: the first retry is k = 1), in
  * seconds: min(maxBackoff, minBackoff * 2^min(k-1, D) * max(1, k-D)). */
 double queues_backoff(const struct queue_config *qc, int k);
-
-/* Parses a 5-field cron expression ("*", "*\/n", "a", "a-b", "a-b/n", comma
- * lists; month and weekday names JAN-DEC, SUN-SAT). CJ_OK or CJ_EINVAL with
- * err naming the field. */
-int queues_cron_parse(const char *text, struct cron_spec *out, char *err, size_t errlen) CJ_WUR;
-/* 1 when the broken-down time (minute, hour, day, month, weekday) matches.
- * As in cron, when both day fields are restricted either one may match. */
-int queues_cron_matches(const struct cron_spec *c, const struct tm *tm);
 
 #endif
