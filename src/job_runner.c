@@ -260,7 +260,7 @@ int job_runner_headers(struct app *app, struct http_req *r, const char *type,
 		*a = bad;
 		return 1;
 	}
-	st->type = registry_find(type);
+	st->type = job_types_find(type);
 	if (!st->type) {
 		char msg[256];
 
@@ -378,17 +378,18 @@ static void answer_outcome(struct app *app, struct job_request *st, struct job_c
 
 static enum job_outcome run_handler(struct app *app, struct job_request *st, struct job_ctx *ctx)
 {
+	job_fn run = registry_handler(st->type);
 	char err[256];
 	enum job_outcome outcome;
 	int64_t start;
 
 	if (schema_validate(st->type->fields, st->payload, err, sizeof(err)))
 		return job_fail(ctx, JOB_PERMANENT, "invalid_payload", "%s", err);
-	if (!st->type->run)
+	if (!run)
 		BUG("run_handler called for a job without a handler");
 	metrics_inflight_add(1);
 	start = time_mono_ms();
-	outcome = st->type->run(ctx);
+	outcome = run(ctx);
 	metrics_job_duration(st->type->name, (double)(time_mono_ms() - start) / 1000.0);
 	metrics_inflight_add(-1);
 	/* A handler that returns after its deadline has been cut off. */
@@ -436,7 +437,7 @@ void job_runner_body(struct app *app, struct http_req *r, struct job_request *st
 		reject(app, st, a, 400, "invalid_json", msg, NULL);
 		return;
 	}
-	if (!st->type->run) {
+	if (!registry_handler(st->type)) {
 		reject(app, st, a, 501, "not_implemented",
 		       "this job type is not implemented yet in this revision", st->payload);
 		return;

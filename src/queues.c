@@ -17,7 +17,7 @@
 #include <string.h>
 
 #include "cloud_tasks.h"
-#include "registry.h"
+#include "job_types.h"
 #include "schema.h"
 #include "timeutil.h"
 
@@ -121,7 +121,7 @@ struct queues *queues_defaults(void)
 	struct queues *q;
 	size_t n, i;
 
-	jt = registry_all(&n);
+	jt = job_types_all(&n);
 	q = calloc(1, sizeof(*q));
 	if (!q)
 		return NULL;
@@ -333,7 +333,7 @@ static int load_queues(struct queues *q, const char *file, char *err, size_t err
 		struct queue_config *c = &q->q[q->nq];
 
 		snprintf(w.entry, sizeof(w.entry), "\"%.100s\"", key);
-		if (!registry_find_by_queue(key)) {
+		if (!job_types_find_by_queue(key)) {
 			rc = cj_errorf(err, errlen, CJ_ECONFIG,
 			               "%s: %s: unknown queue (no job type uses it; see SPEC §7)",
 			               file, w.entry);
@@ -353,7 +353,7 @@ static int load_queues(struct queues *q, const char *file, char *err, size_t err
 		}
 		q->nq++;
 	}
-	jt = registry_all(&n);
+	jt = job_types_all(&n);
 	for (i = 0; i < n; i++) {
 		if (!queues_find(q, jt[i].queue)) {
 			rc = cj_errorf(err, errlen, CJ_ECONFIG,
@@ -413,7 +413,7 @@ static int parse_schedule(const struct queues *q, struct where *w, const json_t 
 		                 w->entry, why);
 	if ((rc = get_string(w, v, "timeZone", &tz)) || (rc = get_string(w, v, "jobType", &type)))
 		return rc;
-	jt = registry_find(type);
+	jt = job_types_find(type);
 	if (!jt)
 		return cj_errorf(w->err, w->errlen, CJ_ECONFIG,
 		                 "%s: %s.jobType: unknown job type \"%.100s\"", w->file, w->entry,

@@ -1,10 +1,11 @@
 /*
  * queues.h - the queue and schedule configuration (SPEC §10): what
  * CONFIG_DIR/queues.json and CONFIG_DIR/schedules.json say, validated once at
- * start against Cloud Tasks' and Cloud Scheduler's limits and against the job
- * registry, then served read-only to the router (deadlines, maxAttempts),
- * the enqueuer (dispatchDeadline), the local emulator (backoff, rate limits,
- * schedules) and the `queues` command (gcloud commands).
+ * start against Cloud Tasks' and Cloud Scheduler's limits and against the
+ * job types (job_types.h), then served read-only to the router (deadlines,
+ * maxAttempts), the enqueuer (dispatchDeadline), the local emulator
+ * (backoff, rate limits, schedules) and the `queues` command (gcloud
+ * commands).
  *
  * Ownership: queues_load() and queues_defaults() return a struct queues the
  * caller frees with queues_free(). Every pointer handed out by the lookups
@@ -57,7 +58,7 @@ struct queues;
  * an integer >= 1 or -1`; CJ_ENOMEM. On failure *out is NULL. */
 int queues_load(const char *dir, struct queues **out, char *err, size_t errlen) CJ_WUR;
 
-/* Every queue the registry names with Cloud Tasks' defaults (maxAttempts
+/* Every queue a job type names with Cloud Tasks' defaults (maxAttempts
  * 100, backoff 0.1 s - 3600 s, 16 doublings, 500/s, 1000 concurrent) and a
  * 600 s dispatchDeadline; no schedules. For tests and tools that run without
  * config files. NULL on allocation failure. */

@@ -17,9 +17,9 @@
 #include "buf.h"
 #include "fake_cloud.h"
 #include "gcloud.h"
+#include "job_types.h"
 #include "proc.h"
 #include "queues.h"
-#include "registry.h"
 
 static char config_dir[1024];
 
@@ -81,7 +81,7 @@ START_TEST(repo_config_loads)
 	size_t n, i;
 
 	ck_assert_msg(queues_load(config_dir, &q, err, sizeof(err)) == CJ_OK, "%s", err);
-	jt = registry_all(&n);
+	jt = job_types_all(&n);
 	ck_assert_uint_eq(queues_count(q), 12);
 	for (i = 0; i < n; i++) {
 		c = queues_find(q, jt[i].queue);
@@ -108,7 +108,7 @@ START_TEST(repo_config_loads)
 	ck_assert(s->attempt_deadline == 180);
 	ck_assert(json_is_object(s->payload) && json_object_size(s->payload) == 0);
 	for (i = 0; i < queues_schedule_count(q); i++)
-		ck_assert_ptr_nonnull(registry_find(queues_schedule_at(q, i)->job_type));
+		ck_assert_ptr_nonnull(job_types_find(queues_schedule_at(q, i)->job_type));
 	ck_assert_ptr_null(queues_at(q, 12));
 	ck_assert_ptr_null(queues_schedule_at(q, 8));
 	queues_free(q);
@@ -130,14 +130,14 @@ START_TEST(backoff_formula)
 }
 END_TEST
 
-START_TEST(defaults_cover_registry)
+START_TEST(defaults_cover_job_types)
 {
 	struct queues *q = queues_defaults();
 	const struct job_type *jt;
 	size_t n, i;
 
 	ck_assert_ptr_nonnull(q);
-	jt = registry_all(&n);
+	jt = job_types_all(&n);
 	for (i = 0; i < n; i++) {
 		const struct queue_config *c = queues_find(q, jt[i].queue);
 
@@ -546,7 +546,7 @@ int main(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, repo_config_loads);
 	tcase_add_test(tc, backoff_formula);
-	tcase_add_test(tc, defaults_cover_registry);
+	tcase_add_test(tc, defaults_cover_job_types);
 	tcase_add_test(tc, queue_errors_name_the_field);
 	tcase_add_test(tc, queue_set_errors);
 	tcase_add_test(tc, schedule_errors_name_the_field);
