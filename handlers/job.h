@@ -1,8 +1,11 @@
 /*
  * job.h - what a job handler sees: its payload, its deadline, and the
- * clients it may use. Handlers never talk to HTTP, Redis or the database
- * directly; everything reaches them through struct job_ctx, so tests can
- * drive a handler alone with whatever services they build.
+ * clients it may use. A handler gets a struct job_ctx whose svc carries
+ * those clients (store, enqueuer, Redis, token key, config; any may be
+ * NULL when not configured). Handlers use only these: they never open
+ * Redis or database connections of their own, and reach upstream HTTP APIs
+ * only through http_client at the URLs svc->cfg names, so tests can drive a
+ * handler alone with services (and fake upstreams) they build.
  *
  * A handler returns JOB_OK (result set with job_set_result), JOB_RETRY
  * (transient: upstream 5xx/429/timeout, database unavailable, deadline) or

@@ -8,7 +8,6 @@
  */
 #include "cloud_tasks.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
@@ -41,31 +40,32 @@ struct cloud_tasks {
 	long timeout_ms;
 };
 
-int cloud_tasks_valid_task_id(const char *s)
-{
-	size_t n, i;
-
-	if (!s)
-		return 0;
-	n = strlen(s);
-	if (n < 1 || n > 500)
-		return 0;
-	for (i = 0; i < n; i++)
-		if (!isalnum((unsigned char)s[i]) && s[i] != '-' && s[i] != '_')
-			return 0;
-	return 1;
-}
-
-static int valid_queue_id(const char *s)
+/* ASCII ranges rather than isalnum(): the rule is Google's and must not
+ * change with the locale. */
+static int valid_id(const char *s, size_t max, int underscore)
 {
 	size_t n = s ? strlen(s) : 0, i;
 
-	if (n < 1 || n > 100)
+	if (n < 1 || n > max)
 		return 0;
-	for (i = 0; i < n; i++)
-		if (!isalnum((unsigned char)s[i]) && s[i] != '-')
+	for (i = 0; i < n; i++) {
+		char c = s[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '-' || (underscore && c == '_')))
 			return 0;
+	}
 	return 1;
+}
+
+int cloud_tasks_valid_task_id(const char *s)
+{
+	return valid_id(s, 500, 1);
+}
+
+int cloud_tasks_valid_queue_id(const char *s)
+{
+	return valid_id(s, 100, 0);
 }
 
 int cloud_tasks_new(const struct config *cfg, const char *api_url, struct gauth *auth,
@@ -330,7 +330,7 @@ int cloud_tasks_create(struct cloud_tasks *ct, const struct cloud_task_request *
 	int i, rc = CJ_EUNAVAIL;
 
 	memset(out, 0, sizeof(*out));
-	if (!valid_queue_id(req->queue))
+	if (!cloud_tasks_valid_queue_id(req->queue))
 		return cj_errorf(err, errlen, CJ_EINVAL, "queue: not a Cloud Tasks queue id");
 	if (tid && !cloud_tasks_valid_task_id(tid))
 		return cj_errorf(err, errlen, CJ_EINVAL, "taskId: must match [A-Za-z0-9_-]{1,500}");

@@ -67,7 +67,17 @@ void cloud_tasks_set_retry(struct cloud_tasks *ct, int attempts, long first_back
 int cloud_tasks_create(struct cloud_tasks *ct, const struct cloud_task_request *req,
                        struct cloud_task *out, char *err, size_t errlen) CJ_WUR;
 
-/* 1 when s is a valid task id: [A-Za-z0-9_-]{1,500}. */
+/* Cloud Tasks' id rules, the one copy every module checks against: the
+ * delivery headers of /jobs (job_runner.c), queues.json and the Cloud
+ * Scheduler job names of schedules.json (queues.c, same rule as task ids),
+ * the enqueuer and this client. They live here rather than in a module of
+ * their own because this header costs its includers nothing (stddef.h,
+ * cj.h and forward declarations only). ASCII only, whatever the locale. */
+
+/* 1 when s is a valid task id, [A-Za-z0-9_-]{1,500}; 0 otherwise or NULL. */
 int cloud_tasks_valid_task_id(const char *s);
+/* 1 when s is a valid queue id, [A-Za-z0-9-]{1,100} (no underscore);
+ * 0 otherwise or NULL. */
+int cloud_tasks_valid_queue_id(const char *s);
 
 #endif

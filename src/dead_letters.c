@@ -18,6 +18,7 @@
 #include "log.h"
 #include "random.h"
 #include "store.h"
+#include "utf8.h"
 
 #define MAX_TYPE 128
 #define MAX_QUEUE 128
@@ -27,40 +28,11 @@
 static const char *const COLUMNS = "id, type, queue, task_name, payload, attempts, last_error, "
                                    "failed_at, replayed_at";
 
-/* Length of the valid UTF-8 sequence at s (at most n bytes), or 0. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-	size_t need;
-	uint32_t cp, min;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		need = 1, cp = s[0] & 0x1f, min = 0x80;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		need = 2, cp = s[0] & 0x0f, min = 0x800;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		need = 3, cp = s[0] & 0x07, min = 0x10000;
-	else
-		return 0;
-	if (n < need + 1)
-		return 0;
-	for (size_t k = 1; k <= need; k++) {
-		if ((s[k] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[k] & 0x3f);
-	}
-	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return need + 1;
-}
-
 /* A copy of s that the store accepts: invalid UTF-8 bytes become '?', and
  * it is cut (at a character boundary) to at most max bytes. NULL stays
  * NULL; *oom is set when the copy cannot be made. */
 static char *clean_text(const char *s, size_t max, int *oom)
 {
-	const unsigned char *p = (const unsigned char *)s;
 	size_t n, i = 0, o = 0;
 	char *out;
 
@@ -73,12 +45,12 @@ static char *clean_text(const char *s, size_t max, int *oom)
 		return NULL;
 	}
 	while (i < n) {
-		size_t len = utf8_seq(p + i, n - i);
+		size_t len = utf8_char_len(s + i, n - i);
 
 		if (o + (len ? len : 1) > max)
 			break;
 		if (len) {
-			memcpy(out + o, p + i, len);
+			memcpy(out + o, s + i, len);
 			o += len;
 			i += len;
 		} else {

@@ -16,10 +16,10 @@
 
 #include "config.h"
 #include "gauth.h"
+#include "job_types.h"
 #include "log.h"
 #include "metrics.h"
 #include "queues.h"
-#include "registry.h"
 #include "schema.h"
 #include "timeutil.h"
 
@@ -119,7 +119,7 @@ int enqueue_job(struct enqueuer *e, const struct enqueue_request *req, struct en
 	int rc;
 
 	memset(res, 0, sizeof(*res));
-	jt = req->type ? registry_find(req->type) : NULL;
+	jt = req->type ? job_types_find(req->type) : NULL;
 	if (!jt)
 		return done(res, "unknown", ENQUEUE_UNKNOWN_TYPE, "invalid",
 		            cj_errorf(err, errlen, CJ_ENOTFOUND, "unknown job type \"%.100s\"",

@@ -86,8 +86,8 @@ const char *http_request_header(const struct http_req *r, const char *name);
 /* Query argument or NULL. Present but empty is "". */
 const char *http_request_query(const struct http_req *r, const char *name);
 
-/* Fills a with {"error": code, "message": msg} (plus any extra members of
- * extra, borrowed). */
+/* Fills a with {"error": code, "message": the printf-style fmt and its
+ * arguments, cut to 511 bytes}. */
 void http_answer_error(struct http_answer *a, int status, const char *code, const char *fmt, ...)
     CJ_PRINTF(4, 5);
 /* Fills a with the compact serialisation of body (reference stolen). */

@@ -15,8 +15,8 @@
 #include "idem_backend.h"
 #include "idempotency.h"
 #include "random.h"
-#include "redis_rest.h"
 #include "timeutil.h"
+#include "utf8.h"
 
 #define IDEM_KEY_PREFIX "catchup:idem:"
 /* Beyond these a lease or TTL is a caller's bug, not a wish. */
@@ -61,7 +61,7 @@ int idem_prepare(struct idem_claim *c, const char *type, const char *key)
 	if (!type || !key || !type[0] || !key[0])
 		return CJ_EINVAL;
 	/* Keys travel in JSON bodies: they must be text. */
-	if (!redis_rest_utf8_valid(type, strlen(type)) || !redis_rest_utf8_valid(key, strlen(key)))
+	if (!utf8_valid(type, strlen(type)) || !utf8_valid(key, strlen(key)))
 		return CJ_EINVAL;
 	n = snprintf(c->key, sizeof(c->key), IDEM_KEY_PREFIX "%s:%s", type, key);
 	if (n < 0 || (size_t)n >= sizeof(c->key)) {

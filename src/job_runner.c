@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cloud_tasks.h"
 #include "dead_letters.h"
 #include "idempotency.h"
 #include "json_in.h"
@@ -52,20 +53,6 @@ struct job_request {
 	struct lease *lease; /* while we hold the claim */
 };
 
-static int valid_id(const char *s, size_t max, const char *extra)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n > max)
-		return 0;
-	for (; *s; s++) {
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-		      (*s >= '0' && *s <= '9') || strchr(extra, *s)))
-			return 0;
-	}
-	return 1;
-}
-
 /* Reads the Cloud Tasks / Cloud Scheduler headers. 0, or 1 with a filled
  * 400 answer when one is malformed. */
 static int read_delivery(struct http_req *r, struct job_request *st, struct http_answer *a)
@@ -81,7 +68,7 @@ static int read_delivery(struct http_req *r, struct job_request *st, struct http
 
 	st->retry_count = -1;
 	if (q) {
-		if (!valid_id(q, 100, "-_")) {
+		if (!cloud_tasks_valid_queue_id(q)) {
 			http_answer_error(a, 400, "invalid_request",
 			                  "X-CloudTasks-QueueName: not a queue id");
 			return 1;
@@ -91,7 +78,7 @@ static int read_delivery(struct http_req *r, struct job_request *st, struct http
 		st->retry_count = 0;
 	}
 	if (t) {
-		if (!valid_id(t, 500, "-_")) {
+		if (!cloud_tasks_valid_task_id(t)) {
 			http_answer_error(a, 400, "invalid_request",
 			                  "X-CloudTasks-TaskName: not a task id");
 			return 1;
@@ -308,7 +295,7 @@ int job_runner_headers(struct app *app, struct http_req *r, const char *type,
 		*a = bad;
 		return 1;
 	}
-	st->type = registry_find(type);
+	st->type = job_types_find(type);
 	if (!st->type) {
 		char msg[256];
 
@@ -422,17 +409,18 @@ static void answer_outcome(struct app *app, struct job_request *st, struct job_c
 
 static enum job_outcome run_handler(struct app *app, struct job_request *st, struct job_ctx *ctx)
 {
+	job_fn run = registry_handler(st->type);
 	char err[256];
 	enum job_outcome outcome;
 	int64_t start;
 
 	if (schema_validate(st->type->fields, st->payload, err, sizeof(err)))
 		return job_fail(ctx, JOB_PERMANENT, "invalid_payload", "%s", err);
-	if (!st->type->run)
+	if (!run)
 		BUG("run_handler called for a job without a handler");
 	metrics_inflight_add(1);
 	start = time_mono_ms();
-	outcome = st->type->run(ctx);
+	outcome = run(ctx);
 	metrics_job_duration(st->type->name, (double)(time_mono_ms() - start) / 1000.0);
 	metrics_inflight_add(-1);
 	/* A handler that returns after its deadline has been cut off. */
@@ -590,7 +578,7 @@ void job_runner_body(struct app *app, struct http_req *r, struct job_request *st
 		reject(app, st, a, 400, "invalid_json", why, NULL);
 		return;
 	}
-	if (!st->type->run) {
+	if (!registry_handler(st->type)) {
 		reject(app, st, a, 501, "not_implemented",
 		       "this job type is not implemented yet in this revision", st->payload);
 		return;

@@ -10,15 +10,14 @@
  */
 #include "queues.h"
 
-#include <ctype.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
-#include "registry.h"
+#include "cloud_tasks.h"
+#include "job_types.h"
 #include "schema.h"
 #include "timeutil.h"
 
@@ -154,7 +153,7 @@ struct queues *queues_defaults(void)
 	struct queues *q;
 	size_t n, i;
 
-	jt = registry_all(&n);
+	jt = job_types_all(&n);
 	q = calloc(1, sizeof(*q));
 	if (!q)
 		return NULL;
@@ -338,18 +337,6 @@ static int parse_queue(const struct where *w, const json_t *v, struct queue_conf
 	return get_deadline(w, v, "dispatchDeadline", &c->dispatch_deadline);
 }
 
-static int valid_queue_id(const char *s)
-{
-	size_t n = strlen(s), i;
-
-	if (n < 1 || n > 100)
-		return 0;
-	for (i = 0; i < n; i++)
-		if (!isalnum((unsigned char)s[i]) && s[i] != '-')
-			return 0;
-	return 1;
-}
-
 static int load_queues(struct queues *q, const char *file, char *err, size_t errlen)
 {
 	const struct job_type *jt;
@@ -378,13 +365,13 @@ static int load_queues(struct queues *q, const char *file, char *err, size_t err
 		struct queue_config *c = &q->q[q->nq];
 
 		snprintf(w.entry, sizeof(w.entry), "\"%.100s\"", key);
-		if (!registry_find_by_queue(key)) {
+		if (!job_types_find_by_queue(key)) {
 			rc = cj_errorf(err, errlen, CJ_ECONFIG,
 			               "%s: %s: unknown queue (no job type uses it; see SPEC §7)",
 			               file, w.entry);
 			goto out;
 		}
-		if (!valid_queue_id(key)) {
+		if (!cloud_tasks_valid_queue_id(key)) {
 			rc = cj_errorf(err, errlen, CJ_ECONFIG,
 			               "%s: %s: queue ids are [A-Za-z0-9-]{1,100}", file, w.entry);
 			goto out;
@@ -398,7 +385,7 @@ static int load_queues(struct queues *q, const char *file, char *err, size_t err
 		}
 		q->nq++;
 	}
-	jt = registry_all(&n);
+	jt = job_types_all(&n);
 	for (i = 0; i < n; i++) {
 		if (!queues_find(q, jt[i].queue)) {
 			rc = cj_errorf(err, errlen, CJ_ECONFIG,
@@ -412,172 +399,7 @@ out:
 	return rc;
 }
 
-/* ---- cron ---- */
-
-struct cron_field {
-	const char *what;
-	int lo, hi;
-	const char *const *names; /* names[i] stands for lo + i, or NULL */
-};
-
-static const char *const month_names[] = {"jan", "feb", "mar", "apr", "may", "jun", "jul",
-                                          "aug", "sep", "oct", "nov", "dec", NULL};
-static const char *const day_names[] = {"sun", "mon", "tue", "wed", "thu", "fri", "sat", NULL};
-
-static const struct cron_field cron_fields[5] = {
-    {"minute", 0, 59, NULL},          {"hour", 0, 23, NULL},
-    {"day of month", 1, 31, NULL},    {"month", 1, 12, month_names},
-    {"day of week", 0, 7, day_names},
-};
-
-/* Reads up to 3 digits at *p; advances *p. -1 when there are none or more. */
-static int cron_number(const char **p)
-{
-	const char *s = *p;
-	int v = 0, n = 0;
-
-	while (isdigit((unsigned char)s[n]) && n < 3)
-		v = v * 10 + (s[n++] - '0');
-	if (!n || isdigit((unsigned char)s[n]))
-		return -1;
-	*p = s + n;
-	return v;
-}
-
-/* Reads a number or a name at *p; advances *p. -1 when neither. */
-static int cron_value(const struct cron_field *f, const char **p)
-{
-	const char *s = *p;
-	int i;
-
-	if (isdigit((unsigned char)*s))
-		return cron_number(p);
-	for (i = 0; f->names && f->names[i]; i++) {
-		if (!strncasecmp(s, f->names[i], 3) && !isalpha((unsigned char)s[3])) {
-			*p = s + 3;
-			return f->lo + i;
-		}
-	}
-	return -1;
-}
-
-/* One comma-separated element: "*", "*\/n", "a", "a-b", "a-b/n". */
-static int cron_element(const struct cron_field *f, const char *s, size_t len, uint64_t *bits,
-                        int *star)
-{
-	const char *p = s, *end = s + len;
-	int a, b, step = 1, v;
-
-	if (*p == '*') {
-		a = f->lo;
-		b = f->hi;
-		p++;
-		*star = 1;
-	} else {
-		if ((a = cron_value(f, &p)) < 0)
-			return -1;
-		b = a;
-		if (p < end && *p == '-') {
-			p++;
-			if ((b = cron_value(f, &p)) < 0)
-				return -1;
-		}
-	}
-	if (p < end && *p == '/') {
-		p++;
-		step = cron_number(&p);
-		if (step < 1 || step > f->hi)
-			return -1;
-		if (step > 1)
-			*star = 0;
-	}
-	if (p != end || a < f->lo || b > f->hi || a > b)
-		return -1;
-	for (v = a; v <= b; v += step)
-		*bits |= (uint64_t)1 << v;
-	return 0;
-}
-
-int queues_cron_parse(const char *text, struct cron_spec *out, char *err, size_t errlen)
-{
-	const char *p = text, *start, *el;
-	uint64_t bits[5] = {0};
-	int star[5] = {0};
-	int i;
-
-	memset(out, 0, sizeof(*out));
-	for (i = 0; i < 5; i++) {
-		while (*p == ' ' || *p == '\t')
-			p++;
-		if (!*p)
-			return cj_errorf(err, errlen, CJ_EINVAL,
-			                 "must have 5 fields (minute hour day month weekday)");
-		start = p;
-		while (*p && *p != ' ' && *p != '\t')
-			p++;
-		for (el = start; el < p;) {
-			const char *comma = memchr(el, ',', (size_t)(p - el));
-			size_t len = comma ? (size_t)(comma - el) : (size_t)(p - el);
-			int elstar = 0;
-
-			if (!len || cron_element(&cron_fields[i], el, len, &bits[i], &elstar))
-				return cj_errorf(err, errlen, CJ_EINVAL,
-				                 "%s field \"%.*s\": expected *, */n, a, a-b, "
-				                 "a-b/n or a list of them within %d-%d",
-				                 cron_fields[i].what, (int)(p - start), start,
-				                 cron_fields[i].lo, cron_fields[i].hi);
-			star[i] |= elstar;
-			el += len + (comma ? 1 : 0);
-			if (comma && el == p)
-				return cj_errorf(err, errlen, CJ_EINVAL,
-				                 "%s field \"%.*s\": empty list element",
-				                 cron_fields[i].what, (int)(p - start), start);
-		}
-	}
-	while (*p == ' ' || *p == '\t')
-		p++;
-	if (*p)
-		return cj_errorf(err, errlen, CJ_EINVAL,
-		                 "must have 5 fields (minute hour day month weekday)");
-	out->minutes = bits[0];
-	out->hours = (uint32_t)bits[1];
-	out->mdays = (uint32_t)bits[2];
-	out->months = (uint16_t)bits[3];
-	/* Sunday is 0 or 7. */
-	out->wdays = (uint8_t)((bits[4] | (bits[4] >> 7)) & 0x7f);
-	out->mday_any = star[2];
-	out->wday_any = star[4];
-	return CJ_OK;
-}
-
-int queues_cron_matches(const struct cron_spec *c, const struct tm *tm)
-{
-	int mday_ok, wday_ok;
-
-	if (!(c->minutes & ((uint64_t)1 << tm->tm_min)) || !(c->hours & (1u << tm->tm_hour)) ||
-	    !(c->months & (1u << (tm->tm_mon + 1))))
-		return 0;
-	mday_ok = (c->mdays >> tm->tm_mday) & 1;
-	wday_ok = (c->wdays >> tm->tm_wday) & 1;
-	if (c->mday_any || c->wday_any)
-		return mday_ok && wday_ok;
-	return mday_ok || wday_ok;
-}
-
 /* ---- schedules.json ---- */
-
-/* Cloud Scheduler job ids: letters, digits, hyphens, underscores, 1-500. */
-static int valid_job_name(const char *s)
-{
-	size_t n = strlen(s), i;
-
-	if (n < 1 || n > 500)
-		return 0;
-	for (i = 0; i < n; i++)
-		if (!isalnum((unsigned char)s[i]) && s[i] != '-' && s[i] != '_')
-			return 0;
-	return 1;
-}
 
 static int get_string(const struct where *w, const json_t *obj, const char *field, const char **out)
 {
@@ -603,7 +425,9 @@ static int parse_schedule(const struct queues *q, struct where *w, const json_t 
 
 	if ((rc = get_string(w, v, "name", &name)))
 		return rc;
-	if (!valid_job_name(name))
+	/* Cloud Scheduler job ids follow the same rule as Cloud Tasks task ids:
+	 * letters, digits, hyphens, underscores, 1-500. */
+	if (!cloud_tasks_valid_task_id(name))
 		return cj_errorf(w->err, w->errlen, CJ_ECONFIG,
 		                 "%s: %s.name: Cloud Scheduler job names are [A-Za-z0-9_-]{1,500}",
 		                 w->file, w->entry);
@@ -616,12 +440,12 @@ static int parse_schedule(const struct queues *q, struct where *w, const json_t 
 		return rc;
 	if ((rc = get_string(w, v, "schedule", &sched)))
 		return rc;
-	if (queues_cron_parse(sched, &s->cron, why, sizeof(why)))
+	if (cron_parse(sched, &s->cron, why, sizeof(why)))
 		return cj_errorf(w->err, w->errlen, CJ_ECONFIG, "%s: %s.schedule: %s", w->file,
 		                 w->entry, why);
 	if ((rc = get_string(w, v, "timeZone", &tz)) || (rc = get_string(w, v, "jobType", &type)))
 		return rc;
-	jt = registry_find(type);
+	jt = job_types_find(type);
 	if (!jt)
 		return cj_errorf(w->err, w->errlen, CJ_ECONFIG,
 		                 "%s: %s.jobType: unknown job type \"%.100s\"", w->file, w->entry,

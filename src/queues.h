@@ -1,10 +1,11 @@
 /*
  * queues.h - the queue and schedule configuration (SPEC §10): what
  * CONFIG_DIR/queues.json and CONFIG_DIR/schedules.json say, validated once at
- * start against Cloud Tasks' and Cloud Scheduler's limits and against the job
- * registry, then served read-only to the router (deadlines, maxAttempts),
- * the enqueuer (dispatchDeadline), the local emulator (backoff, rate limits,
- * schedules) and the `queues` command (gcloud commands).
+ * start against Cloud Tasks' and Cloud Scheduler's limits and against the
+ * job types (job_types.h), then served read-only to the router (deadlines,
+ * maxAttempts), the enqueuer (dispatchDeadline), the local emulator
+ * (backoff, rate limits, schedules) and the `queues` command (gcloud
+ * commands).
  *
  * Ownership: queues_load() and queues_defaults() return a struct queues the
  * caller frees with queues_free(). Every pointer handed out by the lookups
@@ -16,10 +17,9 @@
 
 #include <jansson.h>
 #include <stddef.h>
-#include <stdint.h>
-#include <time.h>
 
 #include "cj.h"
+#include "cron.h"
 
 /* Cloud Tasks' limits (REFERENCE "Cloud Tasks REST API v2"). */
 #define QUEUES_MAX_DISPATCHES_PER_SECOND 500
@@ -37,17 +37,6 @@ struct queue_config {
 	double max_dispatches_per_second;
 	int max_concurrent_dispatches;
 	double dispatch_deadline; /* 15 - 1800 */
-};
-
-/* A parsed 5-field cron expression: one bit per allowed value. */
-struct cron_spec {
-	uint64_t minutes; /* bits 0-59 */
-	uint32_t hours; /* bits 0-23 */
-	uint32_t mdays; /* bits 1-31 */
-	uint16_t months; /* bits 1-12 */
-	uint8_t wdays; /* bits 0-6, 0 = Sunday (7 is folded into 0) */
-	int mday_any; /* day-of-month field was "*" (or "*" with a step of 1) */
-	int wday_any; /* day-of-week field was "*" */
 };
 
 /* One Cloud Scheduler job. */
@@ -69,7 +58,7 @@ struct queues;
  * an integer >= 1 or -1`; CJ_ENOMEM. On failure *out is NULL. */
 int queues_load(const char *dir, struct queues **out, char *err, size_t errlen) CJ_WUR;
 
-/* Every queue the registry names with Cloud Tasks' defaults (maxAttempts
+/* Every queue a job type names with Cloud Tasks' defaults (maxAttempts
  * 100, backoff 0.1 s - 3600 s, 16 doublings, 500/s, 1000 concurrent) and a
  * 600 s dispatchDeadline; no schedules. For tests and tools that run without
  * config files. NULL on allocation failure. */
@@ -100,13 +89,5 @@ double queues_retry_window(const struct queue_config *qc);
  * the last attempt. CJ_OK, or CJ_ECONFIG with err naming the first queue
  * that breaks it, its window and 2 x lease. */
 int queues_check_lease(const struct queues *q, long lease_s, char *err, size_t errlen) CJ_WUR;
-
-/* Parses a 5-field cron expression ("*", "*\/n", "a", "a-b", "a-b/n", comma
- * lists; month and weekday names JAN-DEC, SUN-SAT). CJ_OK or CJ_EINVAL with
- * err naming the field. */
-int queues_cron_parse(const char *text, struct cron_spec *out, char *err, size_t errlen) CJ_WUR;
-/* 1 when the broken-down time (minute, hour, day, month, weekday) matches.
- * As in cron, when both day fields are restricted either one may match. */
-int queues_cron_matches(const struct cron_spec *c, const struct tm *tm);
 
 #endif

@@ -30,6 +30,7 @@
 #include "http_client.h"
 #include "log.h"
 #include "redis_rest.h"
+#include "utf8.h"
 
 #define REST_DEFAULT_TIMEOUT_MS 2000
 #define REST_DEFAULT_CONNECT_TIMEOUT_MS 1000
@@ -62,48 +63,6 @@ struct redis_rest {
 	struct script_sha *scripts;
 	size_t nscripts;
 };
-
-int redis_rest_utf8_valid(const char *s, size_t len)
-{
-	const unsigned char *p = (const unsigned char *)s, *end = p + len;
-
-	while (p < end) {
-		unsigned c = *p;
-		size_t need, i;
-		unsigned cp, min;
-
-		if (c < 0x80) {
-			p++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf) {
-			need = 1;
-			cp = c & 0x1f;
-			min = 0x80;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			need = 2;
-			cp = c & 0x0f;
-			min = 0x800;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			need = 3;
-			cp = c & 0x07;
-			min = 0x10000;
-		} else {
-			return 0;
-		}
-		if ((size_t)(end - p) <= need)
-			return 0;
-		for (i = 1; i <= need; i++) {
-			if ((p[i] & 0xc0) != 0x80)
-				return 0;
-			cp = cp << 6 | (p[i] & 0x3f);
-		}
-		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return 0;
-		p += need + 1;
-	}
-	return 1;
-}
 
 static char *join(const char *a, const char *b)
 {
@@ -242,7 +201,7 @@ static int append_command(struct buf *b, int argc, const char *const *argv, cons
 		}
 		len = argl ? argl[i] : strlen(argv[i]);
 		/* JSON text cannot carry arbitrary bytes; ours are ASCII. */
-		if (!redis_rest_utf8_valid(argv[i], len)) {
+		if (!utf8_valid(argv[i], len)) {
 			snprintf(err, errlen, "redis command argument %d is not valid UTF-8", i);
 			return CJ_EINVAL;
 		}

@@ -65,7 +65,10 @@ void redis_rest_free(struct redis_rest *r);
 
 /* One command; argv are byte strings (argl lengths; NULL argl = strlen).
  * op labels the call in metrics ("claim", "ping", ...). err gets a
- * human-readable reason on failure (never the token). */
+ * human-readable reason on failure (never the token). Arguments travel in
+ * a JSON body, so each must be well-formed UTF-8 (utf8_valid(), NUL
+ * allowed): a command with other bytes fails with CJ_EINVAL, unsent. The
+ * same holds for the pipeline and eval calls below. */
 int redis_rest_command(struct redis_rest *r, const char *op, int argc, const char *const *argv,
                        const size_t *argl, struct redis_reply **out, char *err,
                        size_t errlen) CJ_WUR;
@@ -78,10 +81,5 @@ int redis_rest_pipeline(struct redis_rest *r, const char *op, int cmdc, const in
 int redis_rest_eval(struct redis_rest *r, const char *op, const char *script, int nkeys,
                     const char *const *keys, int nargs, const char *const *args,
                     struct redis_reply **out, char *err, size_t errlen) CJ_WUR;
-
-/* 1 when s[0..len) is well-formed UTF-8 (no overlong forms, no surrogates,
- * nothing above U+10FFFF; NUL allowed), else 0. Arguments must pass this to
- * travel in a JSON body: commands with other bytes fail with CJ_EINVAL. */
-int redis_rest_utf8_valid(const char *s, size_t len);
 
 #endif

@@ -20,6 +20,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "random.h"
+#include "utf8.h"
 
 #define DEFAULT_POOL 8
 #define DEFAULT_STATEMENT_MS 30000
@@ -240,44 +241,6 @@ int store_sql_placeholders(const char *sql, char *out, unsigned *maxparam, int *
 	return CJ_OK;
 }
 
-/* Strict UTF-8 (no overlongs, no surrogates, at most U+10FFFF), as
- * PostgreSQL's UTF8 encoding requires. */
-static int utf8_valid(const unsigned char *s, size_t n)
-{
-	size_t i = 0;
-
-	while (i < n) {
-		unsigned char c = s[i];
-		size_t need;
-		uint32_t cp, min;
-
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf) {
-			need = 1, cp = c & 0x1f, min = 0x80;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			need = 2, cp = c & 0x0f, min = 0x800;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			need = 3, cp = c & 0x07, min = 0x10000;
-		} else {
-			return 0;
-		}
-		if (n - i - 1 < need)
-			return 0;
-		for (size_t k = 1; k <= need; k++) {
-			if ((s[i + k] & 0xc0) != 0x80)
-				return 0;
-			cp = (cp << 6) | (s[i + k] & 0x3f);
-		}
-		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return 0;
-		i += need + 1;
-	}
-	return 1;
-}
-
 static int check_params(const char *sql, const struct store_param *p, size_t n, char *err,
                         size_t errlen)
 {
@@ -310,7 +273,7 @@ static int check_params(const char *sql, const struct store_param *p, size_t n, 
 			break;
 		case STORE_P_TEXT:
 			if (!p[i].text || memchr(p[i].text, '\0', p[i].len) ||
-			    !utf8_valid((const unsigned char *)p[i].text, p[i].len))
+			    !utf8_valid(p[i].text, p[i].len))
 				return store_fail(err, errlen, CJ_EINVAL, STORE_ERR_INVALID,
 				                  "parameter $%zu is not valid UTF-8 text", i + 1);
 			break;

@@ -4,7 +4,8 @@
  * sends; duplicates; retries with the same name after 503/429; a create
  * whose answer is lost after it landed counts as created; 400/401/403/404
  * mapped with useful messages; oversized payloads and bad ids refused
- * without a call; the access token never reaches the logs.
+ * without a call; the access token never reaches the logs; the task and
+ * queue id rules.
  */
 #include <check.h>
 #include <fcntl.h>
@@ -328,6 +329,40 @@ START_TEST(token_never_logged)
 }
 END_TEST
 
+/* The one copy of Google's id rules (task and scheduler ids may hold '_',
+ * queue ids may not). */
+START_TEST(id_rules)
+{
+	static const char *const bad[] = {"",    "a.b", "a b",  "a/b",  "a:b", "\xc3\xa9",
+	                                  "a\n", "a+b", "a%2F", "a\tb", NULL};
+	char id[502];
+	size_t i;
+
+	ck_assert(cloud_tasks_valid_task_id("Ab0-_z9"));
+	ck_assert(cloud_tasks_valid_queue_id("Ab0-z9"));
+	ck_assert(!cloud_tasks_valid_queue_id("ping_queue"));
+	ck_assert(!cloud_tasks_valid_task_id(NULL));
+	ck_assert(!cloud_tasks_valid_queue_id(NULL));
+	for (i = 0; bad[i]; i++) {
+		ck_assert_msg(!cloud_tasks_valid_task_id(bad[i]), "task id \"%s\"", bad[i]);
+		ck_assert_msg(!cloud_tasks_valid_queue_id(bad[i]), "queue id \"%s\"", bad[i]);
+	}
+	memset(id, 'q', sizeof(id) - 1);
+	id[100] = '\0';
+	ck_assert(cloud_tasks_valid_queue_id(id));
+	id[100] = 'q';
+	id[101] = '\0';
+	ck_assert(!cloud_tasks_valid_queue_id(id));
+	ck_assert(cloud_tasks_valid_task_id(id));
+	id[101] = 'q';
+	id[500] = '\0';
+	ck_assert(cloud_tasks_valid_task_id(id));
+	id[500] = 'q';
+	id[501] = '\0';
+	ck_assert(!cloud_tasks_valid_task_id(id));
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("cloud_tasks");
@@ -348,6 +383,7 @@ int main(void)
 	tcase_add_test(tc, revoked_token_is_refetched);
 	tcase_add_test(tc, refused_before_any_call);
 	tcase_add_test(tc, token_never_logged);
+	tcase_add_test(tc, id_rules);
 	suite_add_tcase(s, tc);
 	failed = ck_run(s, CK_FORK);
 	http_client_global_cleanup();

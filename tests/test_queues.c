@@ -1,9 +1,10 @@
 /*
  * test_queues.c - unit tests for src/queues.c and src/gcloud.c: the repo's
- * config files load; every validation error names file, entry and field;
- * cron parsing and matching; Cloud Tasks' backoff; the defaults; and the
- * printed gcloud commands, run through bash with a recording fake gcloud,
- * carry exactly what queues.json and schedules.json say.
+ * config files load; every validation error names file, entry and field
+ * (the cron syntax itself is tested in test_cron.c); Cloud Tasks' backoff;
+ * the defaults; and the printed gcloud commands, run through bash with a
+ * recording fake gcloud, carry exactly what queues.json and schedules.json
+ * say.
  */
 #include <check.h>
 #include <stdio.h>
@@ -16,9 +17,9 @@
 #include "buf.h"
 #include "fake_cloud.h"
 #include "gcloud.h"
+#include "job_types.h"
 #include "proc.h"
 #include "queues.h"
-#include "registry.h"
 
 static char config_dir[1024];
 
@@ -80,7 +81,7 @@ START_TEST(repo_config_loads)
 	size_t n, i;
 
 	ck_assert_msg(queues_load(config_dir, &q, err, sizeof(err)) == CJ_OK, "%s", err);
-	jt = registry_all(&n);
+	jt = job_types_all(&n);
 	ck_assert_uint_eq(queues_count(q), 12);
 	for (i = 0; i < n; i++) {
 		c = queues_find(q, jt[i].queue);
@@ -107,7 +108,7 @@ START_TEST(repo_config_loads)
 	ck_assert(s->attempt_deadline == 180);
 	ck_assert(json_is_object(s->payload) && json_object_size(s->payload) == 0);
 	for (i = 0; i < queues_schedule_count(q); i++)
-		ck_assert_ptr_nonnull(registry_find(queues_schedule_at(q, i)->job_type));
+		ck_assert_ptr_nonnull(job_types_find(queues_schedule_at(q, i)->job_type));
 	ck_assert_ptr_null(queues_at(q, 12));
 	ck_assert_ptr_null(queues_schedule_at(q, 8));
 	queues_free(q);
@@ -129,14 +130,14 @@ START_TEST(backoff_formula)
 }
 END_TEST
 
-START_TEST(defaults_cover_registry)
+START_TEST(defaults_cover_job_types)
 {
 	struct queues *q = queues_defaults();
 	const struct job_type *jt;
 	size_t n, i;
 
 	ck_assert_ptr_nonnull(q);
-	jt = registry_all(&n);
+	jt = job_types_all(&n);
 	for (i = 0; i < n; i++) {
 		const struct queue_config *c = queues_find(q, jt[i].queue);
 
@@ -288,55 +289,6 @@ START_TEST(schedule_errors_name_the_field)
 		free(dir);
 		json_decref(s);
 	}
-}
-END_TEST
-
-START_TEST(cron_parse_and_match)
-{
-	static const char *const bad[] = {"a * * * *",    "1-2-3 * * * *", "5-1 * * * *",
-	                                  "* * 0 * *",    "* * * 13 *",    "* * * * 8",
-	                                  "1,,2 * * * *", "* * * * * *",   "*/61 * * * *",
-	                                  "1, * * * *",   "* * * FOO *",   ""};
-	struct cron_spec c;
-	struct tm tm = {0};
-	char err[256];
-	size_t i;
-
-	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		ck_assert_msg(queues_cron_parse(bad[i], &c, err, sizeof(err)) == CJ_EINVAL,
-		              "accepted \"%s\"", bad[i]);
-
-	ck_assert_int_eq(queues_cron_parse("0 9-17/2 * jan-MAR mon-fri", &c, err, sizeof(err)),
-	                 CJ_OK);
-	ck_assert(c.minutes == 1);
-	ck_assert_uint_eq(c.hours, (1u << 9) | (1u << 11) | (1u << 13) | (1u << 15) | (1u << 17));
-	ck_assert_uint_eq(c.months, (1u << 1) | (1u << 2) | (1u << 3));
-	ck_assert_uint_eq(c.wdays, 0x3e);
-	/* Wednesday 2026-01-14 11:00 matches, Saturday does not. */
-	tm.tm_min = 0;
-	tm.tm_hour = 11;
-	tm.tm_mday = 14;
-	tm.tm_mon = 0;
-	tm.tm_wday = 3;
-	ck_assert(queues_cron_matches(&c, &tm));
-	tm.tm_wday = 6;
-	ck_assert(!queues_cron_matches(&c, &tm));
-
-	/* Both day fields restricted: either matches (1st, 15th, or a Sunday). */
-	ck_assert_int_eq(queues_cron_parse("30 4 1,15 * 7", &c, err, sizeof(err)), CJ_OK);
-	tm.tm_min = 30;
-	tm.tm_hour = 4;
-	tm.tm_mday = 15;
-	tm.tm_wday = 2;
-	ck_assert(queues_cron_matches(&c, &tm));
-	tm.tm_mday = 9;
-	tm.tm_wday = 0;
-	ck_assert(queues_cron_matches(&c, &tm));
-	tm.tm_wday = 1;
-	ck_assert(!queues_cron_matches(&c, &tm));
-
-	ck_assert_int_eq(queues_cron_parse("*/15 * * * *", &c, err, sizeof(err)), CJ_OK);
-	ck_assert(c.minutes == ((1ull << 0) | (1ull << 15) | (1ull << 30) | (1ull << 45)));
 }
 END_TEST
 
@@ -594,11 +546,10 @@ int main(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, repo_config_loads);
 	tcase_add_test(tc, backoff_formula);
-	tcase_add_test(tc, defaults_cover_registry);
+	tcase_add_test(tc, defaults_cover_job_types);
 	tcase_add_test(tc, queue_errors_name_the_field);
 	tcase_add_test(tc, queue_set_errors);
 	tcase_add_test(tc, schedule_errors_name_the_field);
-	tcase_add_test(tc, cron_parse_and_match);
 	tcase_add_test(tc, gcloud_commands_match_config);
 	tcase_add_test(tc, gcloud_quotes_hostile_values);
 	suite_add_tcase(s, tc);

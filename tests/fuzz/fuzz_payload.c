@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "b64.h"
-#include "registry.h"
+#include "job_types.h"
 #include "schema.h"
 #include "timeutil.h"
 
@@ -26,7 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	payload = json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES, NULL);
 	if (payload) {
-		const struct job_type *types = registry_all(&n);
+		const struct job_type *types = job_types_all(&n);
 
 		for (size_t i = 0; i < n; i++)
 			(void)schema_validate(types[i].fields, payload, err, sizeof(err));
