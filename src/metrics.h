@@ -3,7 +3,7 @@
  * Prometheus text format for GET /metrics.
  *
  * Series are created on first use and live for the process. Label values
- * must come from bounded sets (job types from the registry, fixed reasons):
+ * must come from bounded sets (job types from src/job_types.c, fixed reasons):
  * callers map anything a client chose (an unknown job type) to "unknown".
  * At most METRICS_MAX_SERIES series exist; beyond that updates are dropped.
  *

@@ -298,6 +298,11 @@ START_TEST(malformed_delivery_headers_are_400_after_auth)
 	ck_assert_int_eq(cj_push_ex(&S, "ping", TOKEN, "ping-queue", "t1", -1, "{}", bad, &r), 0);
 	ck_assert_int_eq(r.status, 400);
 	httpc_resp_free(&r);
+	/* Queue ids are letters, digits and hyphens (Cloud Tasks' rule). */
+	ck_assert_int_eq(cj_push(&S, "ping", TOKEN, "ping_queue", "t2", 0, "{}", &r), 0);
+	ck_assert_int_eq(r.status, 400);
+	ck_assert_ptr_nonnull(strstr(httpc_json_str(&r, "message"), "X-CloudTasks-QueueName"));
+	httpc_resp_free(&r);
 	/* Without a token the answer is 401 whatever the headers. */
 	ck_assert_int_eq(cj_push(&S, "ping", NULL, "ping-queue", "has spaces", 0, "{}", &r), 0);
 	ck_assert_int_eq(r.status, 401);
