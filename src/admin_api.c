@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "dead_letters.h"
 #include "enqueue.h"
 #include "log.h"
@@ -131,7 +132,7 @@ void admin_api_replay(struct app *app, struct http_req *r, const char *id, struc
 		return;
 	}
 	json_decref(dl);
-	rc = dead_letters_mark_replayed(app->store, id, time_wall_s(), res.task, err, sizeof(err));
+	rc = dead_letters_mark_replayed(app->store, id, clock_now_s(), res.task, err, sizeof(err));
 	if (rc)
 		log_msg(L_ERROR, "dead letter %s replayed as %s but not marked: %s", id, res.task,
 		        err);

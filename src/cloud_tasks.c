@@ -20,6 +20,7 @@
 
 #include "b64.h"
 #include "buf.h"
+#include "clock.h"
 #include "config.h"
 #include "gauth.h"
 #include "http_client.h"
@@ -367,7 +368,7 @@ int cloud_tasks_create(struct cloud_tasks *ct, const struct cloud_task_request *
 		cj_errorf(err, errlen, CJ_EUNAVAIL, "Cloud Tasks unavailable after %d attempts: %s",
 		          ct->attempts, st.last);
 	if (rc == CJ_OK && !out->schedule_time[0])
-		format_time(req->schedule_time > 0 ? req->schedule_time : time_wall(),
+		format_time(req->schedule_time > 0 ? req->schedule_time : clock_now(),
 		            out->schedule_time, sizeof(out->schedule_time));
 	free(body);
 	return rc;

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "config.h"
 #include "gauth.h"
 #include "job_types.h"
@@ -79,7 +80,7 @@ static int done(struct enqueue_result *res, const char *label, enum enqueue_erro
 /* Turns delay/scheduleTime into an absolute time (0: now). */
 static int check_timing(const struct enqueue_request *req, double *when, char *err, size_t errlen)
 {
-	double now = time_wall();
+	double now = clock_now();
 
 	*when = 0;
 	if (req->has_delay && req->has_schedule_time)

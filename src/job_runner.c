@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "cloud_tasks.h"
 #include "dead_letters.h"
 #include "idempotency.h"
@@ -168,7 +169,7 @@ void job_runner_dead_letter(struct app *app, const char *type, const char *queue
 	                         payload,
 	                         attempts,
 	                         last_error,
-	                         time_wall_s()};
+	                         clock_now_s()};
 	char id[64] = "", err[256] = "";
 	json_t *fields;
 
