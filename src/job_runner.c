@@ -14,13 +14,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "answer.h"
+#include "auth.h"
 #include "dead_letters.h"
 #include "idempotency.h"
 #include "log.h"
 #include "queues.h"
 #include "metrics.h"
 #include "registry.h"
-#include "router.h"
 #include "timeutil.h"
 
 #define DEFAULT_MAX_ATTEMPTS 100
@@ -79,8 +80,7 @@ static int read_delivery(struct http_req *r, struct job_request *st, struct http
 	st->retry_count = -1;
 	if (q) {
 		if (!valid_id(q, 100, "-_")) {
-			http_answer_error(a, 400, "invalid_request",
-			                  "X-CloudTasks-QueueName: not a queue id");
+			http_answer_result(a, CJ_EINVAL, "X-CloudTasks-QueueName: not a queue id");
 			return 1;
 		}
 		snprintf(st->queue, sizeof(st->queue), "%s", q);
@@ -89,8 +89,7 @@ static int read_delivery(struct http_req *r, struct job_request *st, struct http
 	}
 	if (t) {
 		if (!valid_id(t, 500, "-_")) {
-			http_answer_error(a, 400, "invalid_request",
-			                  "X-CloudTasks-TaskName: not a task id");
+			http_answer_result(a, CJ_EINVAL, "X-CloudTasks-TaskName: not a task id");
 			return 1;
 		}
 		snprintf(st->task, sizeof(st->task), "%s", t);
@@ -98,8 +97,8 @@ static int read_delivery(struct http_req *r, struct job_request *st, struct http
 	if (rc && st->cloud_tasks) {
 		n = strtol(rc, &end, 10);
 		if (end == rc || *end || n < 0 || n > 1000000) {
-			http_answer_error(a, 400, "invalid_request",
-			                  "X-CloudTasks-TaskRetryCount: not a count");
+			http_answer_result(a, CJ_EINVAL,
+			                   "X-CloudTasks-TaskRetryCount: not a count");
 			return 1;
 		}
 		st->retry_count = (int)n;
@@ -252,7 +251,7 @@ int job_runner_headers(struct app *app, struct http_req *r, const char *type,
 
 	*state = st;
 	if (!st) {
-		http_answer_error(a, 500, "internal", "out of memory");
+		http_answer_result(a, CJ_ENOMEM, "out of memory");
 		return 1;
 	}
 	snprintf(st->type_name, sizeof(st->type_name), "%s", type);
@@ -264,7 +263,7 @@ int job_runner_headers(struct app *app, struct http_req *r, const char *type,
 	r->log.queue = st->queue[0] ? st->queue : NULL;
 	r->log.task_name = st->task[0] ? st->task : NULL;
 	r->log.attempt = st->retry_count;
-	if (router_authenticate(app, r, &app->cfg->oidc_allowed_emails, NULL, a)) {
+	if (auth_check(app, r, &app->cfg->oidc_allowed_emails, NULL, a)) {
 		free(bad.body);
 		return 1;
 	}
@@ -478,8 +477,8 @@ void job_runner_body(struct app *app, struct http_req *r, struct job_request *st
 			} else {
 				log_msg(L_WARNING, "idempotency store unreachable: %s", err);
 			}
-			http_answer_error(a, 503, "unavailable",
-			                  "idempotency store unavailable; retry later");
+			http_answer_result(a, CJ_EUNAVAIL,
+			                   "idempotency store unavailable; retry later");
 			snprintf(a->retry_after, sizeof(a->retry_after), "5");
 			st->outcome = "retry";
 			answer_done(app, st, a, st->payload, "idempotency store unavailable");
