@@ -11,13 +11,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "answer.h"
 #include "clock.h"
 #include "dead_letters.h"
 #include "enqueue.h"
+#include "enqueue_api.h"
 #include "log.h"
 #include "timeutil.h"
 
-void admin_api_list(struct app *app, struct http_req *r, struct http_answer *a)
+int admin_api_list(struct app *app, struct http_req *r, struct route_req *rq, struct http_answer *a)
 {
 	const char *type = http_request_query(r, "type");
 	const char *limit_s = http_request_query(r, "limit");
@@ -27,16 +29,16 @@ void admin_api_list(struct app *app, struct http_req *r, struct http_answer *a)
 	long limit = 50;
 	int rc;
 
+	(void)rq;
 	if (!app->store) {
-		http_answer_error(a, 503, "unavailable", "no database configured");
-		return;
+		http_answer_result(a, CJ_EUNAVAIL, "no database configured");
+		return 1;
 	}
 	if (limit_s) {
 		limit = strtol(limit_s, &end, 10);
 		if (end == limit_s || *end || limit < 1 || limit > 500) {
-			http_answer_error(a, 400, "invalid_request",
-			                  "limit: must be an integer from 1 to 500");
-			return;
+			http_answer_result(a, CJ_EINVAL, "limit: must be an integer from 1 to 500");
+			return 1;
 		}
 	}
 	if (type && !*type)
@@ -45,18 +47,19 @@ void admin_api_list(struct app *app, struct http_req *r, struct http_answer *a)
 		cursor = NULL;
 	rc = dead_letters_list(app->store, type, limit, cursor, &items, &next, err, sizeof(err));
 	if (rc == CJ_EINVAL) {
-		http_answer_error(a, 400, "invalid_request", "%s", err);
-		return;
+		http_answer_result(a, rc, "%s", err);
+		return 1;
 	}
 	if (rc) {
 		log_msg(L_ERROR, "listing dead letters failed: %s", err);
-		http_answer_error(a, 503, "unavailable", "database: %s", err);
-		return;
+		http_answer_result(a, CJ_EUNAVAIL, "database: %s", err);
+		return 1;
 	}
 	http_answer_json(a, 200,
 	                 json_pack("{s:o, s:o}", "deadLetters", items, "next",
 	                           next ? json_string(next) : json_null()));
 	free(next);
+	return 1;
 }
 
 /* The payload to enqueue again: a copy with the idempotency key suffixed. */
@@ -77,38 +80,39 @@ static json_t *replay_payload(const json_t *payload, const char *id)
 	return copy;
 }
 
-void admin_api_replay(struct app *app, struct http_req *r, const char *id, struct http_answer *a)
+void admin_api_replay(struct app *app, struct http_req *r, struct route_req *rq,
+                      struct http_answer *a)
 {
 	struct enqueue_request req = ENQUEUE_REQUEST_INIT;
 	struct enqueue_result res;
+	const char *id = rq->param;
 	json_t *dl = NULL, *payload;
-	char err[512] = "";
+	char err[512] = "", context[96];
 	int rc;
 
 	(void)r;
 	if (!app->store || !app->enqueuer) {
-		http_answer_error(a, 503, "unavailable", "no database or enqueuer configured");
+		http_answer_result(a, CJ_EUNAVAIL, "no database or enqueuer configured");
 		return;
 	}
 	rc = dead_letters_get(app->store, id, &dl, err, sizeof(err));
 	if (rc == CJ_ENOTFOUND || rc == CJ_EINVAL) {
-		http_answer_error(a, 404, "not_found", "no dead letter \"%.64s\"", id);
+		http_answer_result(a, CJ_ENOTFOUND, "no dead letter \"%.64s\"", id);
 		return;
 	}
 	if (rc) {
-		http_answer_error(a, 503, "unavailable", "database: %s", err);
+		http_answer_result(a, CJ_EUNAVAIL, "database: %s", err);
 		return;
 	}
 	if (!json_is_object(json_object_get(dl, "payload"))) {
-		http_answer_error(a, 400, "invalid_request",
-		                  "dead letter %.64s has no payload to replay (%s)", id,
-		                  json_string_value(json_object_get(dl, "lastError")));
+		http_answer_result(a, CJ_EINVAL, "dead letter %.64s has no payload to replay (%s)",
+		                   id, json_string_value(json_object_get(dl, "lastError")));
 		json_decref(dl);
 		return;
 	}
 	payload = replay_payload(json_object_get(dl, "payload"), id);
 	if (!payload) {
-		http_answer_error(a, 500, "internal", "out of memory");
+		http_answer_result(a, CJ_ENOMEM, "out of memory");
 		json_decref(dl);
 		return;
 	}
@@ -117,17 +121,11 @@ void admin_api_replay(struct app *app, struct http_req *r, const char *id, struc
 	rc = enqueue_job(app->enqueuer, &req, &res, err, sizeof(err));
 	json_decref(payload);
 	if (rc) {
-		int status = res.kind == ENQUEUE_UNKNOWN_TYPE ? 404
-		    : res.kind == ENQUEUE_INVALID_PAYLOAD     ? 400
-		    : res.kind == ENQUEUE_TOO_BIG             ? 413
-		                                              : 503;
-
-		http_answer_error(a, status,
-		                  status == 400       ? "invalid_payload"
-		                      : status == 404 ? "not_found"
-		                      : status == 413 ? "payload_too_large"
-		                                      : "unavailable",
-		                  "replay of %.64s: %s", id, err);
+		if (res.kind == ENQUEUE_UPSTREAM)
+			log_msg(rc == CJ_ECONFIG ? L_ERROR : L_WARNING,
+			        "replay of dead letter %s failed: %s", id, err);
+		snprintf(context, sizeof(context), "replay of %.64s", id);
+		enqueue_api_answer_error(a, res.kind, context, err);
 		json_decref(dl);
 		return;
 	}
@@ -136,7 +134,8 @@ void admin_api_replay(struct app *app, struct http_req *r, const char *id, struc
 	if (rc)
 		log_msg(L_ERROR, "dead letter %s replayed as %s but not marked: %s", id, res.task,
 		        err);
-	log_msg(L_INFO, "dead letter %s replayed as %s", id, res.task);
+	log_msg(L_INFO, "dead letter %s replayed as %s by %s", id, res.task,
+	        rq->who.email[0] ? rq->who.email : "(unknown)");
 	http_answer_json(
 	    a, 202, json_pack("{s:s, s:s}", "task", res.task, "scheduleTime", res.schedule_time));
 }

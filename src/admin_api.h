@@ -9,8 +9,13 @@
 
 #include "app.h"
 #include "http_server.h"
+#include "route.h"
 
-void admin_api_list(struct app *app, struct http_req *r, struct http_answer *a);
-void admin_api_replay(struct app *app, struct http_req *r, const char *id, struct http_answer *a);
+/* The routes' callbacks (route.h): the list answers from the headers; the
+ * replay (rq->param is the dead letter's id) once the body is in. */
+int admin_api_list(struct app *app, struct http_req *r, struct route_req *rq,
+                   struct http_answer *a);
+void admin_api_replay(struct app *app, struct http_req *r, struct route_req *rq,
+                      struct http_answer *a);
 
 #endif

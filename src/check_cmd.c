@@ -1,6 +1,8 @@
 /*
  * check_cmd.c - the `check` subcommand; see check_cmd.h. Every row is one dependency
- * with its status and a detail that never contains a secret.
+ * with its status and a detail that never contains a secret. Rows are
+ * collected first and printed at the end, each column padded to its widest
+ * entry, so the table lines up whatever the names and statuses.
  */
 #include "check_cmd.h"
 
@@ -15,14 +17,52 @@
 #include "redis_rest.h"
 #include "store.h"
 
-static void row(FILE *out, const char *what, int ok, const char *detail, int *failed)
+#define CHECK_ROWS_MAX 16
+
+struct table {
+	size_t n;
+	struct {
+		char what[32];
+		int ok;
+		char detail[640];
+	} rows[CHECK_ROWS_MAX];
+	int failed;
+};
+
+static void row(struct table *t, const char *what, int ok, const char *detail)
 {
-	fprintf(out, "%-12s %-5s %s\n", what, ok ? "OK" : "FAIL", detail);
 	if (!ok)
-		*failed = 1;
+		t->failed = 1;
+	if (t->n == CHECK_ROWS_MAX)
+		BUG("check: more rows than CHECK_ROWS_MAX");
+	snprintf(t->rows[t->n].what, sizeof(t->rows[t->n].what), "%s", what);
+	t->rows[t->n].ok = ok;
+	snprintf(t->rows[t->n].detail, sizeof(t->rows[t->n].detail), "%s", detail);
+	t->n++;
 }
 
-static void check_redis(const struct config *cfg, FILE *out, int *failed)
+static const char *status_text(int ok)
+{
+	return ok ? "OK" : "FAIL";
+}
+
+static void table_print(const struct table *t, FILE *out)
+{
+	size_t what = strlen("WHAT"), status = strlen("STATUS"), i;
+
+	for (i = 0; i < t->n; i++) {
+		if (strlen(t->rows[i].what) > what)
+			what = strlen(t->rows[i].what);
+		if (strlen(status_text(t->rows[i].ok)) > status)
+			status = strlen(status_text(t->rows[i].ok));
+	}
+	fprintf(out, "%-*s  %-*s  %s\n", (int)what, "WHAT", (int)status, "STATUS", "DETAIL");
+	for (i = 0; i < t->n; i++)
+		fprintf(out, "%-*s  %-*s  %s\n", (int)what, t->rows[i].what, (int)status,
+		        status_text(t->rows[i].ok), t->rows[i].detail);
+}
+
+static void check_redis(const struct config *cfg, struct table *t)
 {
 	char err[256] = "", detail[320];
 	struct redis_rest *r = NULL;
@@ -37,7 +77,7 @@ static void check_redis(const struct config *cfg, FILE *out, int *failed)
 		idem = idem_new_memory();
 	}
 	if (!idem) {
-		row(out, "redis", 0, "out of memory", failed);
+		row(t, "redis", 0, "out of memory");
 		redis_rest_free(r);
 		return;
 	}
@@ -47,12 +87,12 @@ static void check_redis(const struct config *cfg, FILE *out, int *failed)
 		         err[0] ? err : cj_strerror(rc));
 	else
 		snprintf(detail, sizeof(detail), "%s, %lld ms", idem_mode(idem), (long long)ms);
-	row(out, "redis", rc == CJ_OK, detail, failed);
+	row(t, "redis", rc == CJ_OK, detail);
 	idem_free(idem);
 	redis_rest_free(r);
 }
 
-static void check_jwks(const struct config *cfg, FILE *out, int *failed)
+static void check_jwks(const struct config *cfg, struct table *t)
 {
 	char err[256] = "", detail[400];
 	struct jwks_status st;
@@ -60,7 +100,7 @@ static void check_jwks(const struct config *cfg, FILE *out, int *failed)
 	int rc;
 
 	if (!k) {
-		row(out, "jwks", 0, "out of memory", failed);
+		row(t, "jwks", 0, "out of memory");
 		return;
 	}
 	rc = jwks_refresh(k, err, sizeof(err));
@@ -70,11 +110,11 @@ static void check_jwks(const struct config *cfg, FILE *out, int *failed)
 		         err[0] ? err : cj_strerror(rc));
 	else
 		snprintf(detail, sizeof(detail), "%d keys from %s", st.keys, cfg->oidc_jwks_url);
-	row(out, "jwks", rc == CJ_OK, detail, failed);
+	row(t, "jwks", rc == CJ_OK, detail);
 	jwks_free(k);
 }
 
-static void check_queues(const struct config *cfg, FILE *out, int *failed)
+static void check_queues(const struct config *cfg, struct table *t)
 {
 	struct queues *q = NULL;
 	char err[512] = "", detail[600];
@@ -85,11 +125,11 @@ static void check_queues(const struct config *cfg, FILE *out, int *failed)
 	else
 		snprintf(detail, sizeof(detail), "%zu queues, %zu schedules from %s",
 		         queues_count(q), queues_schedule_count(q), cfg->config_dir);
-	row(out, "queues", rc == CJ_OK, detail, failed);
+	row(t, "queues", rc == CJ_OK, detail);
 	queues_free(q);
 }
 
-static void check_database(const struct config *cfg, FILE *out, int *failed)
+static void check_database(const struct config *cfg, struct table *t)
 {
 	char err[256] = "", detail[512];
 	struct store *s = NULL;
@@ -106,12 +146,12 @@ static void check_database(const struct config *cfg, FILE *out, int *failed)
 	else
 		snprintf(detail, sizeof(detail), "%s, %.1f ms, %d migrations pending",
 		         store_url_redacted(s), ms, pending);
-	row(out, "database", rc == CJ_OK, detail, failed);
+	row(t, "database", rc == CJ_OK, detail);
 	store_close(s);
 }
 
 /* In cloud mode the enqueuer needs an access token for Cloud Tasks. */
-static void check_cloud_tasks(const struct config *cfg, FILE *out, int *failed)
+static void check_cloud_tasks(const struct config *cfg, struct table *t)
 {
 	char err[512] = "", detail[600], token[4096];
 	struct gauth *g = NULL;
@@ -127,25 +167,26 @@ static void check_cloud_tasks(const struct config *cfg, FILE *out, int *failed)
 		         err[0] ? err : cj_strerror(rc));
 	else
 		snprintf(detail, sizeof(detail), "access token for %s", gauth_account(g));
-	row(out, "cloudtasks", rc == CJ_OK, detail, failed);
+	row(t, "cloudtasks", rc == CJ_OK, detail);
 	gauth_free(g);
 }
 
 int check_run(const struct config *cfg, FILE *out)
 {
-	int failed = 0;
+	struct table t = {0};
 
 	if (http_client_global_init()) {
-		fprintf(out, "%-12s %-5s %s\n", "http", "FAIL", "cannot initialise libcurl");
+		row(&t, "http", 0, "cannot initialise libcurl");
+		table_print(&t, out);
 		return 1;
 	}
-	fprintf(out, "%-12s %-5s %s\n", "WHAT", "STATUS", "DETAIL");
-	row(out, "config", 1, cfg->cloud_mode ? "cloud mode" : "local mode", &failed);
-	check_queues(cfg, out, &failed);
-	check_redis(cfg, out, &failed);
-	check_jwks(cfg, out, &failed);
-	check_database(cfg, out, &failed);
-	check_cloud_tasks(cfg, out, &failed);
+	row(&t, "config", 1, cfg->cloud_mode ? "cloud mode" : "local mode");
+	check_queues(cfg, &t);
+	check_redis(cfg, &t);
+	check_jwks(cfg, &t);
+	check_database(cfg, &t);
+	check_cloud_tasks(cfg, &t);
 	http_client_global_cleanup();
-	return failed ? 1 : 0;
+	table_print(&t, out);
+	return t.failed ? 1 : 0;
 }

@@ -10,11 +10,25 @@
 #define CJ_ENQUEUE_API_H
 
 #include "app.h"
+#include "enqueue.h"
 #include "http_server.h"
+#include "route.h"
 
-/* 1 when the request is answered before its body (415), else 0. */
-int enqueue_api_headers(struct app *app, struct http_req *r, struct http_answer *a);
-void enqueue_api_body(struct app *app, struct http_req *r, const char *type, struct http_answer *a);
+/* The route's callbacks (route.h); rq->param is the job type. The headers
+ * callback answers 415 at once when the body is not JSON. */
+int enqueue_api_headers(struct app *app, struct http_req *r, struct route_req *rq,
+                        struct http_answer *a);
+void enqueue_api_body(struct app *app, struct http_req *r, struct route_req *rq,
+                      struct http_answer *a);
+
+/* The answer to a failed enqueue_job(), for every HTTP caller of it (this
+ * endpoint and dead-letter replay), so a kind means one answer: unknown type
+ * 404 not_found, invalid payload 400 invalid_payload, invalid request 400
+ * invalid_request, too big 413, existing name 409 already_exists, Cloud Tasks
+ * failing 503 unavailable with Retry-After. The message is err, after
+ * "context: " when context is not NULL. */
+void enqueue_api_answer_error(struct http_answer *a, enum enqueue_error_kind kind,
+                              const char *context, const char *err);
 
 /* True when the media type is application/json (parameters allowed). */
 int enqueue_api_is_json(const char *content_type);

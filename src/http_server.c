@@ -6,6 +6,17 @@
  * the final call runs on_body and queues the answer; the completion callback
  * runs on_done and frees everything, on every path (including dropped
  * connections).
+ *
+ * Keep-alive and pipelining: libmicrohttpd (0.9.75, connection.c) treats an
+ * answer queued in the first call, before the upload is consumed, as a
+ * refusal of the body: it sets discard_request, answers with "Connection:
+ * close", closes, and drops whatever the client pipelined behind the request
+ * — even for a GET without a body. So an answer on_headers gives is held and
+ * queued by the final call, after the body (if any) is read and dropped up
+ * to HTTP_MAX_DISCARD; the connection then carries the next request. Only an
+ * answer that must not wait for the body is queued at once and closes: a
+ * body over the cap by its Content-Length, one over HTTP_MAX_DISCARD, or a
+ * client waiting for "100 Continue" (it has not sent the body).
  */
 #include "http_server.h"
 
@@ -17,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -27,6 +39,12 @@ struct http_server {
 	struct http_app app;
 	size_t max_body;
 	atomic_long active;
+};
+
+/* A request as the server keeps it (libmicrohttpd's per-request pointer). */
+struct request {
+	struct http_req pub; /* what the application sees */
+	struct http_answer held; /* given by on_headers, queued after the body */
 };
 
 const char *http_request_header(const struct http_req *r, const char *name)
@@ -141,65 +159,109 @@ static long long parse_content_length(const char *v)
 	return n;
 }
 
-static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
-                                 const char *method, const char *version, const char *upload,
-                                 size_t *upload_size, void **con_cls)
+/* Whether the request carries a body: a Content-Length over 0, or chunked. */
+static int has_body(const struct http_req *r)
 {
-	struct http_server *s = cls;
-	struct http_req *r = *con_cls;
+	return r->content_length > 0 ||
+	    (r->content_length < 0 && http_request_header(r, MHD_HTTP_HEADER_TRANSFER_ENCODING));
+}
+
+/* Whether an answer given from the headers goes out before the body is read
+ * (closing the connection, see the top of this file) instead of after it. */
+static int answer_before_body(const struct http_req *r)
+{
+	const char *expect = http_request_header(r, MHD_HTTP_HEADER_EXPECT);
+
+	if (!has_body(r))
+		return 0;
+	if (r->body_too_big || r->content_length > (long long)HTTP_MAX_DISCARD)
+		return 1;
+	return expect && !strcasecmp(expect, "100-continue");
+}
+
+static struct request *request_new(struct http_server *s, struct MHD_Connection *conn,
+                                   const char *url, const char *method)
+{
+	struct request *q = calloc(1, sizeof(*q));
+	struct http_req *r;
+
+	if (!q)
+		return NULL;
+	atomic_fetch_add(&s->active, 1);
+	r = &q->pub;
+	r->conn = conn;
+	r->method = method;
+	r->path = url;
+	r->start_ms = time_mono_ms();
+	buf_init(&r->body, s->max_body);
+	r->content_length =
+	    parse_content_length(http_request_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH));
+	read_trace(r);
+	r->log = (struct log_ctx)LOG_CTX_INIT;
+	r->log.trace_id = r->trace_id[0] ? r->trace_id : NULL;
+	r->log.span_id = r->span_id[0] ? r->span_id : NULL;
+	if (r->content_length >= 0 && (unsigned long long)r->content_length > s->max_body)
+		r->body_too_big = 1;
+	return q;
+}
+
+/* The first call: headers are in, nothing of the body is read. */
+static enum MHD_Result on_request_headers(struct http_server *s, struct request *q)
+{
+	struct http_req *r = &q->pub;
+	struct http_answer a = {0};
+	enum MHD_Result ret = MHD_YES;
+
+	log_ctx_set(&r->log);
+	if (s->app.on_headers(s->app.app, r, &a)) {
+		r->answered = 1;
+		if (answer_before_body(r)) {
+			a.close = 1;
+			ret = send_answer(r, &a);
+			free(a.body);
+		} else {
+			q->held = a; /* queued by the final call */
+		}
+	}
+	log_ctx_set(NULL);
+	return ret;
+}
+
+/* Upload calls: body bytes, appended under the cap or dropped. */
+static enum MHD_Result on_request_upload(struct http_req *r, const char *upload, size_t size)
+{
+	if (!r->answered && !r->body_too_big && buf_append(&r->body, upload, size))
+		r->body_too_big = 1;
+	if (r->answered || r->body_too_big) {
+		/* libmicrohttpd cannot answer in the middle of an upload, so
+		 * the rest is read and dropped, up to a bound. */
+		r->discarded += size;
+		if (r->discarded > HTTP_MAX_DISCARD) {
+			log_ctx_set(&r->log);
+			log_msg(L_WARNING, "%s %.200s: over %u bytes of body dropped; closing",
+			        r->method, r->path, HTTP_MAX_DISCARD);
+			log_ctx_set(NULL);
+			return MHD_NO;
+		}
+	}
+	return MHD_YES;
+}
+
+/* The final call: the whole request is in. */
+static enum MHD_Result on_request_complete(struct http_server *s, struct request *q)
+{
+	struct http_req *r = &q->pub;
 	struct http_answer a = {0};
 	enum MHD_Result ret;
 
-	(void)version;
-	if (!r) {
-		r = calloc(1, sizeof(*r));
-		if (!r)
-			return MHD_NO;
-		*con_cls = r;
-		atomic_fetch_add(&s->active, 1);
-		r->conn = conn;
-		r->method = method;
-		r->path = url;
-		r->start_ms = time_mono_ms();
-		buf_init(&r->body, s->max_body);
-		r->content_length =
-		    parse_content_length(http_request_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH));
-		read_trace(r);
-		r->log = (struct log_ctx)LOG_CTX_INIT;
-		r->log.trace_id = r->trace_id[0] ? r->trace_id : NULL;
-		r->log.span_id = r->span_id[0] ? r->span_id : NULL;
-		log_ctx_set(&r->log);
-		if (r->content_length >= 0 && (unsigned long long)r->content_length > s->max_body)
-			r->body_too_big = 1;
-		if (s->app.on_headers(s->app.app, r, &a)) {
-			r->answered = 1;
-			ret = send_answer(r, &a);
-			free(a.body);
-			log_ctx_set(NULL);
-			return ret;
-		}
-		log_ctx_set(NULL);
-		return MHD_YES;
-	}
-	if (r->answered) {
-		/* Answered early: discard whatever body still arrives. */
-		*upload_size = 0;
-		return MHD_YES;
-	}
-	if (*upload_size) {
-		if (!r->body_too_big && buf_append(&r->body, upload, *upload_size))
-			r->body_too_big = 1;
-		if (r->body_too_big) {
-			/* libmicrohttpd cannot answer in the middle of an upload, so
-			 * the rest is read and dropped, up to a bound. */
-			r->discarded += *upload_size;
-			if (r->discarded > HTTP_MAX_DISCARD)
-				return MHD_NO;
-		}
-		*upload_size = 0;
-		return MHD_YES;
-	}
 	log_ctx_set(&r->log);
+	if (r->answered) {
+		ret = send_answer(r, &q->held);
+		free(q->held.body);
+		q->held.body = NULL;
+		log_ctx_set(NULL);
+		return ret;
+	}
 	s->app.on_body(s->app.app, r, &a);
 	r->answered = 1;
 	if (r->body_too_big)
@@ -210,21 +272,48 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 	return ret;
 }
 
+static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
+                                 const char *method, const char *version, const char *upload,
+                                 size_t *upload_size, void **con_cls)
+{
+	struct http_server *s = cls;
+	struct request *q = *con_cls;
+	enum MHD_Result ret;
+
+	(void)version;
+	if (!q) {
+		q = request_new(s, conn, url, method);
+		if (!q)
+			return MHD_NO;
+		*con_cls = q;
+		return on_request_headers(s, q);
+	}
+	if (*upload_size) {
+		ret = on_request_upload(&q->pub, upload, *upload_size);
+		*upload_size = 0;
+		return ret;
+	}
+	return on_request_complete(s, q);
+}
+
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
 	struct http_server *s = cls;
-	struct http_req *r = *con_cls;
+	struct request *q = *con_cls;
+	struct http_req *r;
 
 	(void)conn;
 	(void)toe;
-	if (!r)
+	if (!q)
 		return;
+	r = &q->pub;
 	log_ctx_set(&r->log);
 	s->app.on_done(s->app.app, r);
 	log_ctx_set(NULL);
 	buf_release(&r->body);
-	free(r);
+	free(q->held.body);
+	free(q);
 	*con_cls = NULL;
 	atomic_fetch_sub(&s->active, 1);
 }

@@ -11,8 +11,14 @@
  * The server owns request plumbing only: it collects headers, enforces the
  * body cap (from Content-Length before reading, by counting for chunked
  * bodies), and calls the application twice per request: on_headers (may
- * answer at once, e.g. 401 or 413, before any body is read) and on_body
- * (the complete body). Answers are JSON built by the application.
+ * answer from the headers alone, e.g. 401 or 404) and on_body (the complete
+ * body). Answers are JSON built by the application.
+ *
+ * Connections are kept alive and pipelined requests are answered in order.
+ * An answer from on_headers is sent once the body, if any, has been read and
+ * dropped (up to HTTP_MAX_DISCARD), so the connection stays usable; only a
+ * body over the cap or a client waiting for "100 Continue" gets its answer
+ * at once, with "Connection: close". http_answer.close asks for a close.
  *
  * Thread-safety: callbacks run concurrently on connection threads.
  */
@@ -27,8 +33,9 @@
 
 #define HTTP_IDLE_TIMEOUT_S 60
 #define HTTP_MAX_CONNECTIONS 4096
-/* A chunked body over the cap is read and dropped up to this many bytes to
- * answer 413; beyond it the connection is closed without an answer. */
+/* A chunked body over the cap, or the body of a request answered from its
+ * headers, is read and dropped up to this many bytes before the answer;
+ * beyond it the connection is closed without one. */
 #define HTTP_MAX_DISCARD (64u << 20)
 
 struct MHD_Connection;
@@ -41,7 +48,7 @@ struct http_req {
 	struct buf body; /* capped at max_body */
 	int body_too_big;
 	size_t discarded; /* bytes dropped after the cap */
-	int answered; /* on_headers answered */
+	int answered; /* an answer was given (by on_headers or on_body) */
 	int64_t start_ms;
 	void *app_state; /* the application's, freed in on_done */
 	char trace_id[64];

@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "answer.h"
+#include "auth.h"
 #include "clock.h"
 #include "cloud_tasks.h"
 #include "dead_letters.h"
@@ -24,7 +26,6 @@
 #include "queues.h"
 #include "metrics.h"
 #include "registry.h"
-#include "router.h"
 #include "schema.h"
 #include "timeutil.h"
 
@@ -70,8 +71,7 @@ static int read_delivery(struct http_req *r, struct job_request *st, struct http
 	st->retry_count = -1;
 	if (q) {
 		if (!cloud_tasks_valid_queue_id(q)) {
-			http_answer_error(a, 400, "invalid_request",
-			                  "X-CloudTasks-QueueName: not a queue id");
+			http_answer_result(a, CJ_EINVAL, "X-CloudTasks-QueueName: not a queue id");
 			return 1;
 		}
 		snprintf(st->queue, sizeof(st->queue), "%s", q);
@@ -80,8 +80,7 @@ static int read_delivery(struct http_req *r, struct job_request *st, struct http
 	}
 	if (t) {
 		if (!cloud_tasks_valid_task_id(t)) {
-			http_answer_error(a, 400, "invalid_request",
-			                  "X-CloudTasks-TaskName: not a task id");
+			http_answer_result(a, CJ_EINVAL, "X-CloudTasks-TaskName: not a task id");
 			return 1;
 		}
 		snprintf(st->task, sizeof(st->task), "%s", t);
@@ -89,8 +88,8 @@ static int read_delivery(struct http_req *r, struct job_request *st, struct http
 	if (rc && st->cloud_tasks) {
 		n = strtol(rc, &end, 10);
 		if (end == rc || *end || n < 0 || n > 1000000) {
-			http_answer_error(a, 400, "invalid_request",
-			                  "X-CloudTasks-TaskRetryCount: not a count");
+			http_answer_result(a, CJ_EINVAL,
+			                   "X-CloudTasks-TaskRetryCount: not a count");
 			return 1;
 		}
 		st->retry_count = (int)n;
@@ -275,7 +274,7 @@ int job_runner_headers(struct app *app, struct http_req *r, const char *type,
 
 	*state = st;
 	if (!st) {
-		http_answer_error(a, 500, "internal", "out of memory");
+		http_answer_result(a, CJ_ENOMEM, "out of memory");
 		return 1;
 	}
 	snprintf(st->type_name, sizeof(st->type_name), "%s", type);
@@ -287,8 +286,16 @@ int job_runner_headers(struct app *app, struct http_req *r, const char *type,
 	r->log.queue = st->queue[0] ? st->queue : NULL;
 	r->log.task_name = st->task[0] ? st->task : NULL;
 	r->log.attempt = st->retry_count;
-	if (router_authenticate(app, r, &app->cfg->oidc_allowed_emails, NULL, a)) {
+	if (auth_check(app, r, &app->cfg->oidc_allowed_emails, NULL, a)) {
 		free(bad.body);
+		if (a->status == 503) {
+			/* No signing key yet: our fault, and transient like every 503
+			 * of a job push (SPEC §5.1 step 7's shape). */
+			free(a->body);
+			a->body = NULL;
+			answer_retry(a, "no_signing_keys",
+			             "token signing keys not loaded yet; retry later");
+		}
 		return 1;
 	}
 	st->authenticated = 1;

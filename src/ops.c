@@ -5,16 +5,19 @@
 
 #include <string.h>
 
+#include "answer.h"
 #include "idempotency.h"
 #include "jwks.h"
 #include "metrics.h"
 #include "store.h"
 
-void ops_live(struct app *app, struct http_req *r, struct http_answer *a)
+int ops_live(struct app *app, struct http_req *r, struct route_req *rq, struct http_answer *a)
 {
 	(void)app;
 	(void)r;
+	(void)rq;
 	http_answer_json(a, 200, json_pack("{s:s}", "status", "ok"));
+	return 1;
 }
 
 static json_t *redis_state(struct app *app, int *ok)
@@ -99,29 +102,33 @@ json_t *ops_readiness(struct app *app, int *ok)
 	return doc;
 }
 
-void ops_ready(struct app *app, struct http_req *r, struct http_answer *a)
+int ops_ready(struct app *app, struct http_req *r, struct route_req *rq, struct http_answer *a)
 {
 	int ok;
 	json_t *doc = ops_readiness(app, &ok);
 
 	(void)r;
+	(void)rq;
 	http_answer_json(a, ok ? 200 : 503, doc);
+	return 1;
 }
 
-void ops_metrics(struct app *app, struct http_req *r, struct http_answer *a)
+int ops_metrics(struct app *app, struct http_req *r, struct route_req *rq, struct http_answer *a)
 {
 	struct buf out = BUF_INIT(8u << 20);
 
 	(void)app;
 	(void)r;
+	(void)rq;
 	if (metrics_render(&out)) {
 		buf_release(&out);
-		http_answer_error(a, 500, "internal", "metrics could not be rendered");
-		return;
+		http_answer_result(a, CJ_EINTERNAL, "metrics could not be rendered");
+		return 1;
 	}
 	a->status = 200;
 	a->content_type = "text/plain; version=0.0.4";
 	a->body = buf_detach(&out, &a->len);
 	if (!a->body)
-		http_answer_error(a, 500, "internal", "out of memory");
+		http_answer_result(a, CJ_ENOMEM, "out of memory");
+	return 1;
 }

@@ -8,10 +8,13 @@
 
 #include "app.h"
 #include "http_server.h"
+#include "route.h"
 
-void ops_live(struct app *app, struct http_req *r, struct http_answer *a);
-void ops_ready(struct app *app, struct http_req *r, struct http_answer *a);
-void ops_metrics(struct app *app, struct http_req *r, struct http_answer *a);
+/* GET /health/live, /health/ready and /metrics: on_headers callbacks of the
+ * route table (route.h); each answers at once and returns 1. */
+int ops_live(struct app *app, struct http_req *r, struct route_req *rq, struct http_answer *a);
+int ops_ready(struct app *app, struct http_req *r, struct route_req *rq, struct http_answer *a);
+int ops_metrics(struct app *app, struct http_req *r, struct route_req *rq, struct http_answer *a);
 
 /* The readiness document; *ok is 1 when every dependency is usable. */
 json_t *ops_readiness(struct app *app, int *ok);

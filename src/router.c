@@ -1,10 +1,10 @@
 /*
- * router.c - routes, authentication, and the result → HTTP status mapping.
+ * router.c - the route table and the checks every route gets; see router.h.
  *
- * Route table (SPEC §5): /jobs/{type}, /enqueue/{type}, /admin/dead-letters,
+ * Routes (SPEC §5): /jobs/{type}, /enqueue/{type}, /admin/dead-letters,
  * /admin/dead-letters/{id}/replay, /health/live, /health/ready, /metrics,
- * /webhooks/google-calendar. Authenticated routes check the token before
- * anything else, so an unauthenticated caller learns nothing (not even 404).
+ * /webhooks/google-calendar. The router owns no route's logic: each row
+ * names the module that answers it.
  */
 #include "router.h"
 
@@ -12,263 +12,205 @@
 #include <string.h>
 
 #include "admin_api.h"
+#include "auth.h"
 #include "enqueue_api.h"
 #include "job_runner.h"
-#include "log.h"
-#include "metrics.h"
 #include "ops.h"
-#include "timeutil.h"
 
-struct req_state {
-	struct route route;
-	struct job_request *job;
+/* /jobs/{type}: job_runner keeps its own per-request state. */
+static int jobs_headers(struct app *app, struct http_req *r, struct route_req *rq,
+                        struct http_answer *a)
+{
+	struct job_request *job = NULL;
+	int answered = job_runner_headers(app, r, rq->param, &job, a);
+
+	rq->state = job;
+	return answered;
+}
+
+static void jobs_body(struct app *app, struct http_req *r, struct route_req *rq,
+                      struct http_answer *a)
+{
+	job_runner_body(app, r, rq->state, a);
+}
+
+static void jobs_done(struct app *app, struct http_req *r, struct route_req *rq)
+{
+	job_runner_done(app, r, rq->state);
+}
+
+/* For routes whose handler is not built in this revision. */
+static void not_implemented(struct app *app, struct http_req *r, struct route_req *rq,
+                            struct http_answer *a)
+{
+	(void)app;
+	(void)rq;
+	http_answer_error(a, 501, "not_implemented", "%s is not implemented in this revision",
+	                  r->path);
+}
+
+/* pattern, method, authentication, flags, on_headers, on_body, on_done */
+static const struct route routes[] = {
+    {"/jobs/{type}", "POST", AUTH_JOBS_OIDC, ROUTE_OWN_CHECKS, jobs_headers, jobs_body, jobs_done},
+    {"/enqueue/{type}", "POST", AUTH_ENQUEUE_OIDC, 0, enqueue_api_headers, enqueue_api_body, NULL},
+    {"/admin/dead-letters", "GET", AUTH_ENQUEUE_OIDC, 0, admin_api_list, NULL, NULL},
+    {"/admin/dead-letters/{id}/replay", "POST", AUTH_ENQUEUE_OIDC, 0, NULL, admin_api_replay, NULL},
+    {"/health/live", "GET", AUTH_NONE, ROUTE_WHILE_DRAINING, ops_live, NULL, NULL},
+    {"/health/ready", "GET", AUTH_NONE, ROUTE_WHILE_DRAINING, ops_ready, NULL, NULL},
+    {"/metrics", "GET", AUTH_NONE, ROUTE_WHILE_DRAINING, ops_metrics, NULL, NULL},
+    {"/webhooks/google-calendar", "POST", AUTH_NONE, 0, NULL, not_implemented, NULL},
 };
 
-static int segment_ok(const char *s)
+struct req_state {
+	const struct route *route; /* set once the route's handler is called */
+	struct route_req rq;
+};
+
+const struct route *router_table(size_t *count)
 {
-	return *s && !strchr(s, '/') && strlen(s) < sizeof(((struct route *)0)->param);
+	*count = sizeof(routes) / sizeof(routes[0]);
+	return routes;
 }
 
-void router_match(const char *path, struct route *out)
+int router_pattern_match(const char *pattern, const char *path, char *param, size_t paramlen)
 {
-	static const struct {
-		const char *path;
-		enum route_id id;
-		const char *method;
-	} fixed[] = {
-	    {"/health/live", ROUTE_HEALTH_LIVE, "GET"},
-	    {"/health/ready", ROUTE_HEALTH_READY, "GET"},
-	    {"/metrics", ROUTE_METRICS, "GET"},
-	    {"/admin/dead-letters", ROUTE_DEAD_LETTERS, "GET"},
-	    {"/webhooks/google-calendar", ROUTE_CALENDAR_HOOK, "POST"},
-	};
-	const char *rest;
-	size_t i;
+	const char *open = strchr(pattern, '{'), *close = open ? strchr(open, '}') : NULL;
+	size_t pre, suf, len = strlen(path), n;
+	int rest;
+
+	if (paramlen)
+		param[0] = '\0';
+	if (!open)
+		return !strcmp(pattern, path);
+	if (!close)
+		return 0;
+	rest = close - open > 4 && !strncmp(close - 3, "...", 3);
+	pre = (size_t)(open - pattern);
+	suf = strlen(close + 1);
+	if (len < pre + suf + 1 || strncmp(path, pattern, pre) ||
+	    strcmp(path + len - suf, close + 1))
+		return 0;
+	n = len - pre - suf;
+	if ((!rest && memchr(path + pre, '/', n)) || n >= paramlen)
+		return 0;
+	memcpy(param, path + pre, n);
+	param[n] = '\0';
+	return 1;
+}
+
+/* A GET row also answers HEAD (libmicrohttpd leaves the body out). */
+static int method_fits(const char *method, const char *row)
+{
+	return !strcmp(method, row) || (!strcmp(method, "HEAD") && !strcmp(row, "GET"));
+}
+
+void router_match(const char *method, const char *path, struct route_match *out)
+{
+	char param[sizeof(out->param)];
+	size_t i, used;
 
 	memset(out, 0, sizeof(*out));
-	for (i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
-		if (!strcmp(path, fixed[i].path)) {
-			out->id = fixed[i].id;
-			out->method = fixed[i].method;
-			return;
-		}
-	}
-	if (!strncmp(path, "/jobs/", 6) && segment_ok(path + 6)) {
-		out->id = ROUTE_JOB;
-		out->method = "POST";
-		snprintf(out->param, sizeof(out->param), "%s", path + 6);
-		return;
-	}
-	if (!strncmp(path, "/enqueue/", 9) && segment_ok(path + 9)) {
-		out->id = ROUTE_ENQUEUE;
-		out->method = "POST";
-		snprintf(out->param, sizeof(out->param), "%s", path + 9);
-		return;
-	}
-	rest = path + strlen("/admin/dead-letters/");
-	if (!strncmp(path, "/admin/dead-letters/", 20)) {
-		const char *slash = strchr(rest, '/');
+	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		const struct route *rt = &routes[i];
 
-		if (slash && slash > rest && !strcmp(slash, "/replay") &&
-		    (size_t)(slash - rest) < sizeof(out->param)) {
-			out->id = ROUTE_DL_REPLAY;
-			out->method = "POST";
-			snprintf(out->param, sizeof(out->param), "%.*s", (int)(slash - rest), rest);
-		}
+		if (!router_pattern_match(rt->pattern, path, param, sizeof(param)))
+			continue;
+		used = strlen(out->allowed);
+		snprintf(out->allowed + used, sizeof(out->allowed) - used, "%s%s", used ? ", " : "",
+		         rt->method);
+		if (out->method_ok || (out->route && !method_fits(method, rt->method)))
+			continue;
+		out->route = rt;
+		out->method_ok = method_fits(method, rt->method);
+		memcpy(out->param, param, sizeof(param));
 	}
 }
 
-int router_status(int code)
+/* The row's authentication: 0, or 1 with a filled answer. */
+static int authenticate(struct app *app, struct http_req *r, const struct route *rt,
+                        struct route_req *rq, struct http_answer *a)
 {
-	switch (code) {
-	case CJ_OK:
-		return 200;
-	case CJ_EINVAL:
-		return 400;
-	case CJ_EAUTH:
-		return 401;
-	case CJ_EFORBIDDEN:
-		return 403;
-	case CJ_ENOTFOUND:
-		return 404;
-	case CJ_EEXISTS:
-	case CJ_ECONFLICT:
-		return 409;
-	case CJ_ETOOBIG:
-		return 413;
-	case CJ_EUNAVAIL:
-	case CJ_ETIMEOUT:
-	case CJ_ENOKEYS:
-	case CJ_ECONFIG:
-	case CJ_ESTORAGE:
-	case CJ_EUPSTREAM:
-		return 503;
-	default:
-		return 500;
-	}
-}
-
-const char *router_error_code(int status)
-{
-	switch (status) {
-	case 400:
-		return "invalid_request";
-	case 401:
-		return "unauthenticated";
-	case 403:
-		return "forbidden";
-	case 404:
-		return "not_found";
-	case 405:
-		return "method_not_allowed";
-	case 409:
-		return "already_exists";
-	case 413:
-		return "payload_too_large";
-	case 415:
-		return "unsupported_media_type";
-	case 501:
-		return "not_implemented";
-	case 503:
-		return "unavailable";
-	default:
-		return "internal";
-	}
-}
-
-int router_authenticate(struct app *app, struct http_req *r, const struct strlist *allowed,
-                        struct oidc_identity *who, struct http_answer *a)
-{
-	const char *reason = "unknown";
-	struct oidc_identity id;
-	int rc;
-
-	rc = oidc_verify(app->oidc, http_request_header(r, "Authorization"), allowed, time_wall_s(),
-	                 who ? who : &id, &reason);
-	if (rc == CJ_OK)
+	switch (rt->auth) {
+	case AUTH_NONE:
+	case AUTH_LOCAL_ONLY:
 		return 0;
-	metrics_auth_failure(reason);
-	log_msg(L_WARNING, "%s %s: authentication failed: %s", r->method, r->path, reason);
-	switch (rc) {
-	case CJ_EFORBIDDEN:
-		http_answer_error(a, 403, "forbidden", "caller is not allowed here (%s)", reason);
-		break;
-	case CJ_ENOKEYS:
-		http_answer_error(a, 503, "unavailable",
-		                  "token signing keys not loaded yet; retry later");
-		break;
-	case CJ_EAUTH:
-		http_answer_error(a, 401, "unauthenticated",
-		                  "a valid Google-signed OIDC token is required (%s)", reason);
-		break;
-	default:
-		http_answer_error(a, 500, "internal", "authentication failed: %s", cj_strerror(rc));
-		break;
+	case AUTH_JOBS_OIDC:
+		return auth_check(app, r, &app->cfg->oidc_allowed_emails, &rq->who, a);
+	case AUTH_ENQUEUE_OIDC:
+		return auth_check(app, r, &app->cfg->enqueue_allowed_emails, &rq->who, a);
+	case AUTH_CHANNEL_SECRET:
+		return auth_channel(app, r, rq->channel_user, sizeof(rq->channel_user), a);
 	}
-	return 1;
+	BUG("route with an unknown authentication");
 }
 
 static int on_headers(void *ctx, struct http_req *r, struct http_answer *a)
 {
 	struct app *app = ctx;
 	struct req_state *st = calloc(1, sizeof(*st));
+	const struct route *rt;
+	struct route_match m;
 
 	r->app_state = st;
 	if (!st) {
-		http_answer_error(a, 500, "internal", "out of memory");
+		http_answer_result(a, CJ_ENOMEM, "out of memory");
 		return 1;
 	}
-	router_match(r->path, &st->route);
-	switch (st->route.id) {
-	case ROUTE_JOB:
-		return job_runner_headers(app, r, st->route.param, &st->job, a);
-	case ROUTE_NONE:
-		http_answer_error(a, 404, "not_found", "no route for %s %.200s", r->method,
-		                  r->path);
+	router_match(r->method, r->path, &m);
+	rt = m.route;
+	if (!rt || (rt->auth == AUTH_LOCAL_ONLY && app->cfg->cloud_mode)) {
+		http_answer_result(a, CJ_ENOTFOUND, "no route for %s %.200s", r->method, r->path);
 		return 1;
-	case ROUTE_ENQUEUE:
-	case ROUTE_DEAD_LETTERS:
-	case ROUTE_DL_REPLAY:
-		/* Producers and operators: authenticated before anything else. */
-		if (router_authenticate(app, r, &app->cfg->enqueue_allowed_emails, NULL, a))
+	}
+	memcpy(st->rq.param, m.param, sizeof(st->rq.param));
+	if (!(rt->flags & ROUTE_OWN_CHECKS)) {
+		if (authenticate(app, r, rt, &st->rq, a))
 			return 1;
-		break;
-	default:
-		break;
+		if (!m.method_ok) {
+			http_answer_error(a, 405, "method_not_allowed", "%s takes %s", r->path,
+			                  m.allowed);
+			return 1;
+		}
+		if (atomic_load(&app->draining) && !(rt->flags & ROUTE_WHILE_DRAINING)) {
+			http_answer_result(a, CJ_EUNAVAIL, "shutting down; retry later");
+			a->close = 1;
+			return 1;
+		}
 	}
-	if (strcmp(r->method, st->route.method) &&
-	    !(!strcmp(r->method, "HEAD") && !strcmp(st->route.method, "GET"))) {
-		http_answer_error(a, 405, "method_not_allowed", "%s takes %s", r->path,
-		                  st->route.method);
+	st->route = rt;
+	if (rt->on_headers && rt->on_headers(app, r, &st->rq, a))
 		return 1;
-	}
-	if (atomic_load(&app->draining) && st->route.id != ROUTE_HEALTH_LIVE &&
-	    st->route.id != ROUTE_HEALTH_READY && st->route.id != ROUTE_METRICS) {
-		http_answer_error(a, 503, "unavailable", "shutting down; retry later");
+	if (!(rt->flags & ROUTE_OWN_CHECKS) && r->body_too_big) {
+		http_answer_result(a, CJ_ETOOBIG, "request body over MAX_BODY_BYTES");
 		a->close = 1;
 		return 1;
 	}
-	switch (st->route.id) {
-	case ROUTE_HEALTH_LIVE:
-		ops_live(app, r, a);
-		return 1;
-	case ROUTE_HEALTH_READY:
-		ops_ready(app, r, a);
-		return 1;
-	case ROUTE_METRICS:
-		ops_metrics(app, r, a);
-		return 1;
-	case ROUTE_DEAD_LETTERS:
-		admin_api_list(app, r, a);
-		return 1;
-	case ROUTE_ENQUEUE:
-		if (enqueue_api_headers(app, r, a))
-			return 1;
-		break;
-	default:
-		break;
-	}
-	if (r->body_too_big) {
-		http_answer_error(a, 413, "payload_too_large", "request body over MAX_BODY_BYTES");
-		a->close = 1;
+	if (!rt->on_body) {
+		http_answer_result(a, CJ_EINTERNAL, "route %s answers nothing", rt->pattern);
 		return 1;
 	}
-	if (st->route.id == ROUTE_ENQUEUE || st->route.id == ROUTE_DL_REPLAY)
-		return 0; /* answered once the body is in */
-	http_answer_error(a, 501, "not_implemented", "%s is not implemented in this revision",
-	                  r->path);
-	return 1;
+	return 0; /* answered once the body is in */
 }
 
 static void on_body(void *ctx, struct http_req *r, struct http_answer *a)
 {
-	struct app *app = ctx;
 	struct req_state *st = r->app_state;
 
-	if (st && st->route.id == ROUTE_JOB) {
-		job_runner_body(app, r, st->job, a);
+	if (!st || !st->route || !st->route->on_body) {
+		http_answer_result(a, CJ_EINTERNAL, "unexpected request body");
 		return;
 	}
-	if (st && st->route.id == ROUTE_ENQUEUE) {
-		enqueue_api_body(app, r, st->route.param, a);
-		return;
-	}
-	if (st && st->route.id == ROUTE_DL_REPLAY) {
-		admin_api_replay(app, r, st->route.param, a);
-		return;
-	}
-	http_answer_error(a, 500, "internal", "unexpected request body");
+	st->route->on_body(ctx, r, &st->rq, a);
 }
 
 static void on_done(void *ctx, struct http_req *r)
 {
-	struct app *app = ctx;
 	struct req_state *st = r->app_state;
 
 	if (!st)
 		return;
-	if (st->route.id == ROUTE_JOB)
-		job_runner_done(app, r, st->job);
+	if (st->route && st->route->on_done)
+		st->route->on_done(ctx, r, &st->rq);
 	free(st);
 	r->app_state = NULL;
 }

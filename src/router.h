@@ -1,44 +1,71 @@
 /*
- * router.h - maps (method, path) to a route, authenticates, and is the one
- * place that turns result codes into HTTP statuses and error codes.
+ * router.h - the route table: which module answers (method, path), how the
+ * caller is authenticated, and whether the route serves while draining.
+ *
+ * Adding a route is adding a row to the table in router.c and a file with
+ * its callbacks (see route.h). For every route the router checks, in this
+ * order: the path matches a row (else 404); local-only routes exist only in
+ * local mode (cloud mode: 404); authentication by the row's policy (401/403/
+ * 503), before anything else so an unauthenticated caller learns nothing;
+ * the method (405; a GET row also answers HEAD); draining (503, except rows
+ * served while draining); then the row's on_headers; then the body cap
+ * (413); then the body and on_body. A row with ROUTE_OWN_CHECKS skips the
+ * authentication, method, draining and cap checks: its handler does them in
+ * the order its SPEC section needs (/jobs, §5.1).
+ *
+ * The result code → status map the router owns is in answer.h.
  */
 #ifndef CJ_ROUTER_H
 #define CJ_ROUTER_H
 
+#include "answer.h"
 #include "app.h"
 #include "http_server.h"
-#include "oidc.h"
+#include "route.h"
 
-enum route_id {
-	ROUTE_NONE = 0,
-	ROUTE_JOB, /* /jobs/{type} */
-	ROUTE_ENQUEUE, /* /enqueue/{type} */
-	ROUTE_DEAD_LETTERS, /* /admin/dead-letters */
-	ROUTE_DL_REPLAY, /* /admin/dead-letters/{id}/replay */
-	ROUTE_HEALTH_LIVE, /* /health/live */
-	ROUTE_HEALTH_READY, /* /health/ready */
-	ROUTE_METRICS, /* /metrics */
-	ROUTE_CALENDAR_HOOK, /* /webhooks/google-calendar */
+enum route_auth {
+	AUTH_NONE = 0, /* open, reveals no secrets: health and metrics */
+	AUTH_JOBS_OIDC, /* Google OIDC token, email in OIDC_ALLOWED_EMAILS (§6) */
+	AUTH_ENQUEUE_OIDC, /* Google OIDC token, email in ENQUEUE_ALLOWED_EMAILS */
+	AUTH_CHANNEL_SECRET, /* X-Goog-Channel-ID/-Token of an active channel (§5.5) */
+	AUTH_LOCAL_ONLY, /* local mode only (404 in cloud mode); any token accepted */
 };
+
+/* Row flags. */
+#define ROUTE_WHILE_DRAINING 1u /* served after SIGTERM (health, metrics) */
+#define ROUTE_OWN_CHECKS 2u /* the handler authenticates and checks method and draining */
 
 struct route {
-	enum route_id id;
-	const char *method; /* the one method the route answers */
-	char param[512]; /* {type} or {id}, percent-decoding not applied */
+	/* "/metrics" (fixed), "/jobs/{type}" (one segment, no '/'),
+	 * "/admin/dead-letters/{id}/replay" (a segment between a prefix and a
+	 * suffix) or "/v2/{path...}" (the rest of the path, '/' included). At
+	 * most one {param}; it never matches an empty string. */
+	const char *pattern;
+	const char *method; /* this row's one method; rows may share a pattern */
+	enum route_auth auth;
+	unsigned flags;
+	route_headers_fn on_headers;
+	route_body_fn on_body;
+	route_done_fn on_done;
 };
 
-/* Fills out; ROUTE_NONE when nothing matches. */
-void router_match(const char *path, struct route *out);
+struct route_match {
+	const struct route *route; /* NULL: no row's pattern matches the path */
+	int method_ok; /* 0: the path matches, but no row takes the method (405) */
+	char allowed[64]; /* the methods of the rows matching the path: "GET, POST" */
+	char param[512];
+};
 
-/* The HTTP status for a result code, and the error code of a status. */
-int router_status(int cj_code);
-const char *router_error_code(int status);
+/* Matches (method, path) against the route table. */
+void router_match(const char *method, const char *path, struct route_match *out);
 
-/* Checks the Authorization header against the route's allowed emails. 0 when
- * authenticated (who filled); otherwise fills a (401/403/503), counts and
- * logs the failure (never the token) and returns 1. */
-int router_authenticate(struct app *app, struct http_req *r, const struct strlist *allowed,
-                        struct oidc_identity *who, struct http_answer *a);
+/* Matches one pattern (syntax at struct route) against a path; on a match
+ * the {param} (or "") is copied into param. 1 on a match; 0 otherwise, also
+ * when the parameter does not fit in paramlen. */
+int router_pattern_match(const char *pattern, const char *path, char *param, size_t paramlen);
+
+/* The route table (static storage), e.g. for tests and listings. */
+const struct route *router_table(size_t *count);
 
 /* The http_app callbacks; app is struct app. */
 struct http_app router_http_app(struct app *app);

@@ -1,6 +1,7 @@
 /*
- * test_router.c - unit tests for src/router.c: route matching and the
- * result-code → HTTP status → error-code mapping.
+ * test_router.c - unit tests for src/router.c: the pattern syntax, matching
+ * (method, path) against the route table with 405 and HEAD, and what every
+ * row of the table promises (authentication, draining, callbacks).
  */
 #include <check.h>
 #include <string.h>
@@ -8,75 +9,150 @@
 #include "ckrun.h"
 #include "router.h"
 
+/* The pattern of the row (method, path) matches, or NULL. */
+static const char *match(const char *method, const char *path, struct route_match *m)
+{
+	router_match(method, path, m);
+	return m->route ? m->route->pattern : NULL;
+}
+
+START_TEST(patterns)
+{
+	char p[32], small[8];
+
+	ck_assert(router_pattern_match("/metrics", "/metrics", p, sizeof(p)));
+	ck_assert_str_eq(p, "");
+	ck_assert(!router_pattern_match("/metrics", "/metrics/", p, sizeof(p)));
+	ck_assert(router_pattern_match("/jobs/{type}", "/jobs/ping", p, sizeof(p)));
+	ck_assert_str_eq(p, "ping");
+	ck_assert(!router_pattern_match("/jobs/{type}", "/jobs/", p, sizeof(p)));
+	ck_assert(!router_pattern_match("/jobs/{type}", "/jobs/a/b", p, sizeof(p)));
+	ck_assert(!router_pattern_match("/jobs/{type}", "/job", p, sizeof(p)));
+	ck_assert(router_pattern_match("/a/{id}/replay", "/a/x1/replay", p, sizeof(p)));
+	ck_assert_str_eq(p, "x1");
+	ck_assert(!router_pattern_match("/a/{id}/replay", "/a//replay", p, sizeof(p)));
+	ck_assert(!router_pattern_match("/a/{id}/replay", "/a/x/replayed", p, sizeof(p)));
+	ck_assert(!router_pattern_match("/a/{id}/replay", "/a/x/y/replay", p, sizeof(p)));
+	ck_assert(!router_pattern_match("/a/{id}/replay", "/a/replay", p, sizeof(p)));
+	ck_assert(router_pattern_match("/c/{id}:run", "/c/t1:run", p, sizeof(p)));
+	ck_assert_str_eq(p, "t1");
+	/* A {name...} parameter takes the rest of the path, '/' included. */
+	ck_assert(router_pattern_match("/v2/{path...}", "/v2/projects/p/locations", p, sizeof(p)));
+	ck_assert_str_eq(p, "projects/p/locations");
+	ck_assert(!router_pattern_match("/v2/{path...}", "/v2/", p, sizeof(p)));
+	/* A parameter that does not fit is no match, never a truncated one. */
+	ck_assert(router_pattern_match("/jobs/{type}", "/jobs/0123456", small, sizeof(small)));
+	ck_assert(!router_pattern_match("/jobs/{type}", "/jobs/01234567", small, sizeof(small)));
+}
+END_TEST
+
 START_TEST(matches_routes)
 {
-	struct route r;
+	struct route_match m;
 
-	router_match("/jobs/ping", &r);
-	ck_assert_int_eq(r.id, ROUTE_JOB);
-	ck_assert_str_eq(r.param, "ping");
-	router_match("/jobs/", &r);
-	ck_assert_int_eq(r.id, ROUTE_NONE);
-	router_match("/jobs/a/b", &r);
-	ck_assert_int_eq(r.id, ROUTE_NONE);
-	router_match("/enqueue/calendar-sync", &r);
-	ck_assert_int_eq(r.id, ROUTE_ENQUEUE);
-	ck_assert_str_eq(r.param, "calendar-sync");
-	ck_assert_str_eq(r.method, "POST");
-	router_match("/admin/dead-letters", &r);
-	ck_assert_int_eq(r.id, ROUTE_DEAD_LETTERS);
-	ck_assert_str_eq(r.method, "GET");
-	router_match("/admin/dead-letters/abc123/replay", &r);
-	ck_assert_int_eq(r.id, ROUTE_DL_REPLAY);
-	ck_assert_str_eq(r.param, "abc123");
-	router_match("/admin/dead-letters//replay", &r);
-	ck_assert_int_eq(r.id, ROUTE_NONE);
-	router_match("/admin/dead-letters/x/replayed", &r);
-	ck_assert_int_eq(r.id, ROUTE_NONE);
-	router_match("/health/live", &r);
-	ck_assert_int_eq(r.id, ROUTE_HEALTH_LIVE);
-	router_match("/health/ready", &r);
-	ck_assert_int_eq(r.id, ROUTE_HEALTH_READY);
-	router_match("/metrics", &r);
-	ck_assert_int_eq(r.id, ROUTE_METRICS);
-	router_match("/webhooks/google-calendar", &r);
-	ck_assert_int_eq(r.id, ROUTE_CALENDAR_HOOK);
-	router_match("/healthz", &r);
-	ck_assert_int_eq(r.id, ROUTE_NONE);
+	ck_assert_str_eq(match("POST", "/jobs/ping", &m), "/jobs/{type}");
+	ck_assert_str_eq(m.param, "ping");
+	ck_assert(m.method_ok);
+	ck_assert_ptr_null(match("POST", "/jobs/", &m));
+	ck_assert_ptr_null(match("POST", "/jobs/a/b", &m));
+	ck_assert_str_eq(match("POST", "/enqueue/calendar-sync", &m), "/enqueue/{type}");
+	ck_assert_str_eq(m.param, "calendar-sync");
+	ck_assert_str_eq(m.route->method, "POST");
+	ck_assert_str_eq(match("GET", "/admin/dead-letters", &m), "/admin/dead-letters");
+	ck_assert_str_eq(match("POST", "/admin/dead-letters/abc123/replay", &m),
+	                 "/admin/dead-letters/{id}/replay");
+	ck_assert_str_eq(m.param, "abc123");
+	ck_assert_ptr_null(match("POST", "/admin/dead-letters//replay", &m));
+	ck_assert_ptr_null(match("POST", "/admin/dead-letters/x/replayed", &m));
+	ck_assert_str_eq(match("GET", "/health/live", &m), "/health/live");
+	ck_assert_str_eq(match("GET", "/health/ready", &m), "/health/ready");
+	ck_assert_str_eq(match("GET", "/metrics", &m), "/metrics");
+	ck_assert_str_eq(match("POST", "/webhooks/google-calendar", &m),
+	                 "/webhooks/google-calendar");
+	ck_assert_ptr_null(match("GET", "/healthz", &m));
+	ck_assert_ptr_null(match("GET", "/", &m));
+}
+END_TEST
+
+START_TEST(methods)
+{
+	struct route_match m;
+
+	/* HEAD is answered by GET rows. */
+	ck_assert_str_eq(match("HEAD", "/health/live", &m), "/health/live");
+	ck_assert(m.method_ok);
+	/* The path matches, the method does not: the route is known (its
+	 * authentication applies first) and the answer is 405. */
+	ck_assert_str_eq(match("GET", "/enqueue/ping", &m), "/enqueue/{type}");
+	ck_assert(!m.method_ok);
+	ck_assert_str_eq(m.allowed, "POST");
+	ck_assert_str_eq(match("DELETE", "/metrics", &m), "/metrics");
+	ck_assert(!m.method_ok);
+	ck_assert_str_eq(m.allowed, "GET");
+	ck_assert_str_eq(match("HEAD", "/webhooks/google-calendar", &m),
+	                 "/webhooks/google-calendar");
+	ck_assert(!m.method_ok);
 }
 END_TEST
 
 START_TEST(long_parameters_are_not_routes)
 {
 	char path[2048];
-	struct route r;
+	struct route_match m;
 
 	memset(path, 'a', sizeof(path));
 	memcpy(path, "/jobs/", 6);
 	path[sizeof(path) - 1] = '\0';
-	router_match(path, &r);
-	ck_assert_int_eq(r.id, ROUTE_NONE);
+	ck_assert_ptr_null(match("POST", path, &m));
 }
 END_TEST
 
-START_TEST(status_mapping)
+static const struct route *row(const char *method, const char *pattern)
 {
-	ck_assert_int_eq(router_status(CJ_OK), 200);
-	ck_assert_int_eq(router_status(CJ_EINVAL), 400);
-	ck_assert_int_eq(router_status(CJ_EAUTH), 401);
-	ck_assert_int_eq(router_status(CJ_EFORBIDDEN), 403);
-	ck_assert_int_eq(router_status(CJ_ENOTFOUND), 404);
-	ck_assert_int_eq(router_status(CJ_EEXISTS), 409);
-	ck_assert_int_eq(router_status(CJ_ETOOBIG), 413);
-	ck_assert_int_eq(router_status(CJ_EUNAVAIL), 503);
-	ck_assert_int_eq(router_status(CJ_ENOKEYS), 503);
-	ck_assert_int_eq(router_status(CJ_ENOMEM), 500);
-	ck_assert_str_eq(router_error_code(401), "unauthenticated");
-	ck_assert_str_eq(router_error_code(405), "method_not_allowed");
-	ck_assert_str_eq(router_error_code(415), "unsupported_media_type");
-	ck_assert_str_eq(router_error_code(501), "not_implemented");
-	ck_assert_str_eq(router_error_code(503), "unavailable");
-	ck_assert_str_eq(router_error_code(500), "internal");
+	size_t n, i;
+	const struct route *t = router_table(&n);
+
+	for (i = 0; i < n; i++)
+		if (!strcmp(t[i].pattern, pattern) && !strcmp(t[i].method, method))
+			return &t[i];
+	return NULL;
+}
+
+START_TEST(every_row_keeps_its_promises)
+{
+	size_t n, i, j;
+	const struct route *t = router_table(&n);
+
+	for (i = 0; i < n; i++) {
+		const char *open = strchr(t[i].pattern, '{');
+
+		ck_assert_msg(t[i].pattern[0] == '/', "%s", t[i].pattern);
+		ck_assert_msg(!open || (strchr(open, '}') && !strchr(open + 1, '{')), "%s",
+		              t[i].pattern);
+		ck_assert_msg(t[i].on_headers || t[i].on_body, "%s answers nothing", t[i].pattern);
+		ck_assert(t[i].method && strcmp(t[i].method, "HEAD"));
+		for (j = i + 1; j < n; j++)
+			ck_assert_msg(strcmp(t[i].pattern, t[j].pattern) ||
+			                  strcmp(t[i].method, t[j].method),
+			              "%s %s listed twice", t[i].method, t[i].pattern);
+		/* Operators' and producers' routes are never open. */
+		if (!strncmp(t[i].pattern, "/admin/", 7) || !strncmp(t[i].pattern, "/enqueue/", 9))
+			ck_assert_int_eq(t[i].auth, AUTH_ENQUEUE_OIDC);
+		if (!strncmp(t[i].pattern, "/jobs/", 6))
+			ck_assert_int_eq(t[i].auth, AUTH_JOBS_OIDC);
+		if (!strncmp(t[i].pattern, "/v2/", 4) || !strncmp(t[i].pattern, "/emulator/", 10))
+			ck_assert_int_eq(t[i].auth, AUTH_LOCAL_ONLY);
+		/* Only probes and metrics answer while draining. */
+		if (t[i].flags & ROUTE_WHILE_DRAINING)
+			ck_assert_int_eq(t[i].auth, AUTH_NONE);
+	}
+	ck_assert_uint_eq(row("GET", "/health/live")->flags, ROUTE_WHILE_DRAINING);
+	ck_assert_uint_eq(row("GET", "/health/ready")->flags, ROUTE_WHILE_DRAINING);
+	ck_assert_uint_eq(row("GET", "/metrics")->flags, ROUTE_WHILE_DRAINING);
+	ck_assert_uint_eq(row("POST", "/jobs/{type}")->flags, ROUTE_OWN_CHECKS);
+	ck_assert_uint_eq(row("POST", "/enqueue/{type}")->flags, 0);
+	ck_assert_int_eq(row("GET", "/admin/dead-letters")->auth, AUTH_ENQUEUE_OIDC);
+	ck_assert_int_eq(row("POST", "/admin/dead-letters/{id}/replay")->auth, AUTH_ENQUEUE_OIDC);
 }
 END_TEST
 
@@ -86,9 +162,11 @@ int main(void)
 	TCase *tc = tcase_create("core");
 	int failed;
 
+	tcase_add_test(tc, patterns);
 	tcase_add_test(tc, matches_routes);
+	tcase_add_test(tc, methods);
 	tcase_add_test(tc, long_parameters_are_not_routes);
-	tcase_add_test(tc, status_mapping);
+	tcase_add_test(tc, every_row_keeps_its_promises);
 	suite_add_tcase(s, tc);
 	failed = ck_run(s, CK_FORK);
 	return failed ? 1 : 0;

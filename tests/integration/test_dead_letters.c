@@ -173,6 +173,135 @@ START_TEST(postgresql)
 }
 END_TEST
 
+/* POST /enqueue/ping {"payload": payload} as the producer; the status, and
+ * the error code into code. */
+static long enqueue_payload(const struct cj_server *s, const char *type, const char *payload,
+                            char *code, size_t codelen)
+{
+	char url[256], auth[4096],
+	    *tok = itest_token_for(&W, 0, ITEST_AUDIENCE, ITEST_ENQUEUE_EMAIL);
+	const char *h[] = {auth, "Content-Type: application/json", NULL};
+	struct httpc_resp r;
+	size_t n = strlen(payload) + 32;
+	char *body = malloc(n);
+	long status;
+
+	snprintf(body, n, "{\"payload\":%s}", payload);
+	snprintf(url, sizeof(url), "%s/enqueue/%s", s->base, type);
+	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", tok);
+	ck_assert_int_eq(httpc_post(url, h, body, &r), 0);
+	snprintf(code, codelen, "%s",
+	         httpc_json_str(&r, "error") ? httpc_json_str(&r, "error") : "");
+	status = r.status;
+	httpc_resp_free(&r);
+	free(body);
+	free(tok);
+	return status;
+}
+
+static long replay(const struct cj_server *s, const char *id, char *code, size_t codelen)
+{
+	struct httpc_resp r;
+	char path[256];
+	long status;
+
+	snprintf(path, sizeof(path), "/admin/dead-letters/%s/replay", id);
+	status = admin_post(s, path, &r);
+	snprintf(code, codelen, "%s",
+	         httpc_json_str(&r, "error") ? httpc_json_str(&r, "error") : "");
+	httpc_resp_free(&r);
+	return status;
+}
+
+/* The id of the dead letter of task (static storage). */
+static const char *dead_letter_id(const struct cj_server *s, const char *task)
+{
+	static char id[128];
+	json_t *dl = itest_dead_letter_for(&W, s, task);
+
+	ck_assert_ptr_nonnull(dl);
+	snprintf(id, sizeof(id), "%s", json_string_value(json_object_get(dl, "id")));
+	json_decref(dl);
+	return id;
+}
+
+/* /enqueue and replay both go through enqueue_job(); a failure of a kind is
+ * answered the same by both (SPEC §5.2, §5.3). */
+START_TEST(replay_and_enqueue_answer_failures_alike)
+{
+	static const int cloud_status[] = {409, 400, 503};
+	char task[64], id[128], url[512], e_code[64], r_code[64], *tok = itest_token(&W);
+	char *big = malloc(120000);
+	struct cj_server s;
+	struct httpc_resp r;
+	long e, rp;
+	size_t i;
+
+	snprintf(url, sizeof(url), "sqlite:%s/agree.db", W.dir);
+	snprintf(E_DB, sizeof(E_DB), "DATABASE_URL=%s", url);
+	itest_server(&W, &s, CLOUD_ENV);
+
+	/* Cloud Tasks refuses: the name exists, the task is invalid, it is down. */
+	fail_permanently(&s, itest_task_id(task, sizeof(task)), "{\"fail\":\"permanent\"}");
+	snprintf(id, sizeof(id), "%s", dead_letter_id(&s, task));
+	for (i = 0; i < sizeof(cloud_status) / sizeof(cloud_status[0]); i++) {
+		int count = cloud_status[i] == 503 ? 10 : 1;
+
+		ck_assert_int_eq(fake_cloud_fail(&FC, "create", count, cloud_status[i], 0), 0);
+		e = enqueue_payload(&s, "ping", "{}", e_code, sizeof(e_code));
+		ck_assert_int_eq(fake_cloud_reset(&FC), 0);
+		ck_assert_int_eq(fake_cloud_fail(&FC, "create", count, cloud_status[i], 0), 0);
+		rp = replay(&s, id, r_code, sizeof(r_code));
+		ck_assert_int_eq(fake_cloud_reset(&FC), 0);
+		ck_assert_msg(e == rp && !strcmp(e_code, r_code),
+		              "Cloud Tasks %d: /enqueue %ld %s, replay %ld %s", cloud_status[i], e,
+		              e_code, rp, r_code);
+		ck_assert_int_eq(e, cloud_status[i]);
+	}
+
+	/* The payload fails the job's schema. */
+	fail_permanently(&s, itest_task_id(task, sizeof(task)), "{\"sleepMs\":-1}");
+	e = enqueue_payload(&s, "ping", "{\"sleepMs\":-1}", e_code, sizeof(e_code));
+	rp = replay(&s, dead_letter_id(&s, task), r_code, sizeof(r_code));
+	ck_assert_int_eq(e, 400);
+	ck_assert_int_eq(rp, 400);
+	ck_assert_str_eq(e_code, "invalid_payload");
+	ck_assert_str_eq(r_code, "invalid_payload");
+
+	/* The payload is over the 100,000-byte task limit. */
+	{
+		const char *head = "{\"fail\":\"permanent\",\"pad\":\"";
+
+		memset(big, 'x', 110000);
+		memcpy(big, head, strlen(head));
+		memcpy(big + 110000, "\"}", 3);
+	}
+	fail_permanently(&s, itest_task_id(task, sizeof(task)), big);
+	e = enqueue_payload(&s, "ping", big, e_code, sizeof(e_code));
+	rp = replay(&s, dead_letter_id(&s, task), r_code, sizeof(r_code));
+	ck_assert_int_eq(e, 413);
+	ck_assert_int_eq(rp, 413);
+	ck_assert_str_eq(e_code, r_code);
+
+	/* The job type is unknown (a dead letter of a push nobody handles). */
+	itest_task_id(task, sizeof(task));
+	ck_assert_int_eq(cj_push(&s, "no-such-job", tok, "ping-queue", task, 99, "{\"x\":1}", &r),
+	                 0);
+	ck_assert_int_eq(r.status, 404);
+	httpc_resp_free(&r);
+	e = enqueue_payload(&s, "no-such-job", "{\"x\":1}", e_code, sizeof(e_code));
+	rp = replay(&s, dead_letter_id(&s, task), r_code, sizeof(r_code));
+	ck_assert_int_eq(e, 404);
+	ck_assert_int_eq(rp, 404);
+	ck_assert_str_eq(e_code, "not_found");
+	ck_assert_str_eq(r_code, "not_found");
+
+	ck_assert_int_eq(cj_server_stop(&s), 0);
+	free(big);
+	free(tok);
+}
+END_TEST
+
 START_TEST(unusable_bodies_leave_a_null_payload_that_cannot_be_replayed)
 {
 	const char *extra[] = {"MAX_BODY_BYTES=1024", NULL};
@@ -230,6 +359,7 @@ int main(void)
 	tcase_add_test(tc, sqlite);
 	tcase_add_test(tc, postgresql);
 	tcase_add_test(tc, unusable_bodies_leave_a_null_payload_that_cannot_be_replayed);
+	tcase_add_test(tc, replay_and_enqueue_answer_failures_alike);
 	suite_add_tcase(s, tc);
 	failed = ck_run(s, CK_NOFORK);
 	fake_cloud_stop(&FC);

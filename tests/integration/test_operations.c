@@ -352,6 +352,37 @@ START_TEST(help_version_and_usage_errors)
 }
 END_TEST
 
+/* Every line of check's table starts its STATUS and DETAIL cells in the
+ * header's columns, after at least one space (log lines, JSON objects on the
+ * same stdout, are skipped). Returns the rows seen. */
+static int assert_aligned(const char *out)
+{
+	const char *head = strstr(out, "WHAT "), *line, *nl, *header_end;
+	size_t status, detail, len;
+	int rows = 0;
+
+	ck_assert_msg(head && (head == out || head[-1] == '\n'), "no header in\n%s", out);
+	header_end = strchr(head, '\n');
+	ck_assert_ptr_nonnull(header_end);
+	status = (size_t)(strstr(head, "STATUS") - head);
+	detail = (size_t)(strstr(head, "DETAIL") - head);
+	ck_assert(status < detail && detail < (size_t)(header_end - head));
+	for (line = header_end + 1; *line; line = nl + 1) {
+		nl = strchr(line, '\n');
+		ck_assert_ptr_nonnull(nl);
+		if (*line == '{')
+			continue;
+		rows++;
+		len = (size_t)(nl - line);
+		ck_assert_msg(len > detail && line[0] != ' ' && line[status - 1] == ' ' &&
+		                  line[status] != ' ' && line[detail - 1] == ' ' &&
+		                  line[detail] != ' ',
+		              "misaligned: \"%.*s\" in\n%s", (int)len, line, out);
+		ck_assert(!strncmp(line + status, "OK ", 3) || !strncmp(line + status, "FAIL ", 5));
+	}
+	return rows;
+}
+
 START_TEST(check_prints_a_table_and_fails_on_a_dead_dependency)
 {
 	char *args[] = {"check", NULL}, *out = NULL, *err = NULL;
@@ -362,12 +393,14 @@ START_TEST(check_prints_a_table_and_fails_on_a_dead_dependency)
 	ck_assert_ptr_nonnull(strstr(out, "jwks"));
 	ck_assert_ptr_null(strstr(out, "FAIL"));
 	ck_assert_ptr_null(strstr(out, W.redis.token));
+	ck_assert_int_ge(assert_aligned(out), 5);
 	free(out);
 	free(err);
 	redis_fixture_stop_redis(&W.redis);
 	env = itest_env(&W, NULL);
 	ck_assert_int_eq(cj_run(args, env, &out, &err), 1);
 	ck_assert_ptr_nonnull(strstr(out, "FAIL"));
+	ck_assert_int_ge(assert_aligned(out), 5);
 	free(out);
 	free(err);
 	ck_assert_int_eq(redis_fixture_start_redis(&W.redis), 0);
