@@ -27,6 +27,7 @@ struct table {
 		char detail[640];
 	} rows[CHECK_ROWS_MAX];
 	int failed;
+	int config_error; /* a configuration file is invalid: exit 2 */
 };
 
 static void row(struct table *t, const char *what, int ok, const char *detail)
@@ -120,6 +121,15 @@ static void check_queues(const struct config *cfg, struct table *t)
 	char err[512] = "", detail[600];
 	int rc = queues_load(cfg->config_dir, &q, err, sizeof(err));
 
+	/* SPEC §8: a retry window under 2 x lease could lose a task to the
+	 * claim of a dead instance; like a malformed file, a configuration
+	 * error (exit 2). */
+	if (!rc)
+		rc = queues_check_lease(q, cfg->idempotency_lease_seconds, err, sizeof(err));
+	if (rc == CJ_ECONFIG) {
+		t->config_error = 1;
+		fprintf(stderr, "catchup-jobs: %s\n", err);
+	}
 	if (rc)
 		snprintf(detail, sizeof(detail), "%s", err);
 	else
@@ -188,5 +198,5 @@ int check_run(const struct config *cfg, FILE *out)
 	check_cloud_tasks(cfg, &t);
 	http_client_global_cleanup();
 	table_print(&t, out);
-	return t.failed ? 1 : 0;
+	return t.config_error ? 2 : t.failed ? 1 : 0;
 }

@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -308,6 +309,57 @@ START_TEST(configuration_errors_exit_2_naming_the_variable)
 }
 END_TEST
 
+/* SPEC §8: a queue whose retry window (the backoff waits before its last
+ * attempt) is under 2 x IDEMPOTENCY_LEASE_SECONDS is refused by serve and
+ * check with exit 2, naming the queue, its window and 2 x lease. */
+START_TEST(short_retry_windows_are_refused)
+{
+	char dir[1100], src[1200], path[1200], cfg[1200];
+	const char *root = getenv("CJ_SOURCE_ROOT") ? getenv("CJ_SOURCE_ROOT") : ".";
+	json_t *q, *sched;
+	static const struct {
+		const char *cmd, *lease;
+		int status;
+		const char *want;
+	} cases[] = {
+	    {"serve", "IDEMPOTENCY_LEASE_SECONDS=60", 2, "retry window 15s"},
+	    {"check", "IDEMPOTENCY_LEASE_SECONDS=60", 2, "2 x IDEMPOTENCY_LEASE_SECONDS = 120s"},
+	    {"check", "IDEMPOTENCY_LEASE_SECONDS=15", 2, "= 30s"},
+	};
+
+	snprintf(dir, sizeof(dir), "%s/short-window", W.dir);
+	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	snprintf(src, sizeof(src), "%s/config/queues.json", root);
+	q = json_load_file(src, 0, NULL);
+	snprintf(src, sizeof(src), "%s/config/schedules.json", root);
+	sched = json_load_file(src, 0, NULL);
+	ck_assert_ptr_nonnull(q);
+	ck_assert_ptr_nonnull(sched);
+	/* 1 + 2 + 4 + 8 = 15 s before the 5th attempt. */
+	json_object_set_new(json_object_get(json_object_get(q, "ping-queue"), "retryConfig"),
+	                    "minBackoff", json_string("1s"));
+	json_object_set_new(json_object_get(json_object_get(q, "ping-queue"), "retryConfig"),
+	                    "maxBackoff", json_string("10s"));
+	snprintf(path, sizeof(path), "%s/queues.json", dir);
+	ck_assert_int_eq(json_dump_file(q, path, 0), 0);
+	snprintf(path, sizeof(path), "%s/schedules.json", dir);
+	ck_assert_int_eq(json_dump_file(sched, path, 0), 0);
+	json_decref(q);
+	json_decref(sched);
+	snprintf(cfg, sizeof(cfg), "CONFIG_DIR=%s", dir);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *extra[] = {cfg, cases[i].lease, NULL};
+		char *args[] = {(char *)cases[i].cmd, NULL}, *out = NULL, *err = NULL;
+
+		ck_assert_int_eq(cj_run(args, itest_env(&W, extra), &out, &err), cases[i].status);
+		ck_assert_msg(strstr(err, "ping-queue") && strstr(err, cases[i].want),
+		              "%s with %s: stderr was %s", cases[i].cmd, cases[i].lease, err);
+		free(out);
+		free(err);
+	}
+}
+END_TEST
+
 START_TEST(cloud_mode_refuses_to_start_without_upstash)
 {
 	char *env[] = {"USE_CLOUD_TASKS=true",
@@ -425,6 +477,7 @@ int main(void)
 	tcase_add_test(tc, logs_are_structured_and_traced);
 	tcase_add_test(tc, configuration_errors_exit_2_naming_the_variable);
 	tcase_add_test(tc, cloud_mode_refuses_to_start_without_upstash);
+	tcase_add_test(tc, short_retry_windows_are_refused);
 	tcase_add_test(tc, help_version_and_usage_errors);
 	tcase_add_test(tc, check_prints_a_table_and_fails_on_a_dead_dependency);
 	suite_add_tcase(s, tc);
