@@ -292,6 +292,8 @@ START_TEST(configuration_errors_exit_2_naming_the_variable)
 	    {"UPSTASH_REDIS_REST_URL=http://127.0.0.1:1", "UPSTASH_REDIS_REST_TOKEN"},
 	    {"OIDC_AUDIENCE=a,,b", "OIDC_AUDIENCE"},
 	    {"MAX_BODY_BYTES=-5", "MAX_BODY_BYTES"},
+	    {"DATABASE_URL=mysql://db/catchup", "invalid DATABASE_URL: "},
+	    {"DATABASE_URL=sqlite:", "invalid DATABASE_URL: "},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char *env[] = {(char *)cases[i].env, NULL};
@@ -305,6 +307,57 @@ START_TEST(configuration_errors_exit_2_naming_the_variable)
 		free(out);
 		free(err);
 	}
+}
+END_TEST
+
+/* The URL's scheme is checked with the other variables; a PostgreSQL URL
+ * that libpq cannot parse is refused when the store opens. Either way the
+ * message names DATABASE_URL, never shows the password, and exits 2. */
+START_TEST(database_url_errors_exit_2_without_the_password)
+{
+	char cfg_dir[1024];
+	const char *urls[] = {
+	    "DATABASE_URL=mysql://admin:hunter2@db.internal/catchup",
+	    "DATABASE_URL=postgresql://admin:hunter2@db.internal/catchup?bogus_option=1",
+	};
+	char *serve[] = {"serve", NULL}, *migrate[] = {"migrate", NULL};
+	char **commands[] = {serve, migrate};
+
+	snprintf(cfg_dir, sizeof(cfg_dir), "CONFIG_DIR=%s/config", getenv("CJ_SOURCE_ROOT"));
+	for (size_t i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
+		for (size_t k = 0; k < 2; k++) {
+			char *env[] = {(char *)urls[i], cfg_dir,
+			               "TOKEN_ENCRYPTION_KEY="
+			               "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+			               "PORT=1", NULL};
+			char *out = NULL, *err = NULL;
+
+			ck_assert_int_eq(cj_run(commands[k], env, &out, &err), 2);
+			ck_assert_msg(strstr(err, "invalid DATABASE_URL: ") != NULL, "%s %s: %s",
+			              commands[k][0], urls[i], err);
+			ck_assert_msg(strstr(err, "hunter2") == NULL, "%s", err);
+			ck_assert_ptr_eq(strchr(err, '\n'), err + strlen(err) - 1);
+			free(out);
+			free(err);
+		}
+	}
+}
+END_TEST
+
+START_TEST(cloud_mode_names_every_missing_variable_in_one_line)
+{
+	char *env[] = {"USE_CLOUD_TASKS=true", "GCP_PROJECT_ID=p", NULL};
+	char *args[] = {"serve", NULL};
+	char *out = NULL, *err = NULL;
+
+	ck_assert_int_eq(cj_run(args, env, &out, &err), 2);
+	ck_assert_str_eq(err,
+	                 "catchup-jobs: invalid configuration: required in cloud mode "
+	                 "(USE_CLOUD_TASKS=true): GCP_REGION, CLOUD_RUN_URL, "
+	                 "SERVICE_ACCOUNT_EMAIL, UPSTASH_REDIS_REST_URL, "
+	                 "UPSTASH_REDIS_REST_TOKEN, TOKEN_ENCRYPTION_KEY\n");
+	free(out);
+	free(err);
 }
 END_TEST
 
@@ -391,6 +444,8 @@ int main(void)
 	tcase_add_test(tc, routing_errors_are_json);
 	tcase_add_test(tc, logs_are_structured_and_traced);
 	tcase_add_test(tc, configuration_errors_exit_2_naming_the_variable);
+	tcase_add_test(tc, database_url_errors_exit_2_without_the_password);
+	tcase_add_test(tc, cloud_mode_names_every_missing_variable_in_one_line);
 	tcase_add_test(tc, cloud_mode_refuses_to_start_without_upstash);
 	tcase_add_test(tc, help_version_and_usage_errors);
 	tcase_add_test(tc, check_prints_a_table_and_fails_on_a_dead_dependency);
