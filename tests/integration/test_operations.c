@@ -15,6 +15,7 @@
 
 #include "ckrun.h"
 #include "itest.h"
+#include "timeutil.h"
 
 static struct itest W;
 static struct cj_server S;
@@ -68,6 +69,104 @@ START_TEST(liveness_and_readiness)
 	ck_assert_int_eq(json_integer_value(json_object_get(jwks, "keys")), 2);
 	ck_assert(json_is_integer(json_object_get(jwks, "ageSeconds")));
 	json_decref(j);
+}
+END_TEST
+
+/* /health/ready of s: the HTTP status in *code, jwks.status copied to out. */
+static const char *ready_jwks(const struct cj_server *s, long *code, char *out, size_t outlen)
+{
+	struct httpc_resp r;
+	char url[256];
+	const char *st;
+
+	snprintf(url, sizeof(url), "%s/health/ready", s->base);
+	ck_assert_int_eq(httpc_get(url, NULL, &r), 0);
+	*code = r.status;
+	st = json_string_value(json_object_get(json_object_get(r.json, "jwks"), "status"));
+	snprintf(out, outlen, "%s", st ? st : "(none)");
+	httpc_resp_free(&r);
+	return out;
+}
+
+static long push_ping(const struct cj_server *s, const char *tok)
+{
+	struct httpc_resp r;
+	char task[64];
+	long status;
+
+	ck_assert_int_eq(
+	    cj_push(s, "ping", tok, "ping-queue", itest_task_id(task, sizeof(task)), 0, "{}", &r),
+	    0);
+	status = r.status;
+	httpc_resp_free(&r);
+	return status;
+}
+
+/* SPEC §5.3: signing keys past their max-age are "stale", not down, judged
+ * by age alone, and still verify tokens; reaching max-age starts a
+ * background refetch (at most once per 30 s after the last fetch) that
+ * makes them "ok" again - or, with the JWKS server down, leaves them stale
+ * and serving. Two instances side by side share the 30 s wait. */
+START_TEST(jwks_past_max_age_is_stale_until_refetched)
+{
+	struct jwks_server *up = jwks_server_start(), *down = jwks_server_start();
+	char *keys = test_jwks_json((const struct test_key *const *)W.keys, 2);
+	char up_url[512], down_url[512], st[32];
+	const char *up_env[] = {up_url, NULL}, *down_env[] = {down_url, NULL};
+	struct cj_server su, sd;
+	char *tok = itest_token(&W);
+	int64_t started;
+	long code;
+
+	ck_assert_ptr_nonnull(up);
+	ck_assert_ptr_nonnull(down);
+	jwks_server_set(up, keys, 2, 200);
+	jwks_server_set(down, keys, 2, 200);
+	snprintf(up_url, sizeof(up_url), "OIDC_JWKS_URL=%s", jwks_server_url(up));
+	snprintf(down_url, sizeof(down_url), "OIDC_JWKS_URL=%s", jwks_server_url(down));
+	started = time_mono_ms();
+	itest_server(&W, &su, up_env);
+	itest_server(&W, &sd, down_env);
+	ck_assert_str_eq(ready_jwks(&su, &code, st, sizeof(st)), "ok");
+	ck_assert_int_eq(code, 200);
+	jwks_server_set(up, keys, 3600, 200);
+	jwks_server_set(down, "{\"error\":\"down\"}", -1, 500);
+
+	/* Past max-age, before any refetch was allowed: stale, ready, serving. */
+	msleep(2500);
+	ck_assert_str_eq(ready_jwks(&su, &code, st, sizeof(st)), "stale");
+	ck_assert_int_eq(code, 200);
+	ck_assert_str_eq(ready_jwks(&sd, &code, st, sizeof(st)), "stale");
+	ck_assert_int_eq(code, 200);
+	ck_assert_int_eq(push_ping(&sd, tok), 200);
+	ck_assert_int_eq(jwks_server_fetches(up), 1);
+
+	/* The refetch that readiness starts brings the keys back. */
+	while (strcmp(ready_jwks(&su, &code, st, sizeof(st)), "ok") &&
+	       time_mono_ms() - started < 45000)
+		msleep(500);
+	ck_assert_str_eq(st, "ok");
+	ck_assert_int_eq(code, 200);
+	ck_assert_int_eq(jwks_server_fetches(up), 2);
+
+	/* With the JWKS server down the refetch fails: still stale, still ready,
+	 * tokens still verify. */
+	while (jwks_server_fetches(down) < 2 && time_mono_ms() - started < 45000) {
+		ready_jwks(&sd, &code, st, sizeof(st));
+		msleep(500);
+	}
+	ck_assert_int_ge(jwks_server_fetches(down), 2);
+	msleep(200);
+	ck_assert_str_eq(ready_jwks(&sd, &code, st, sizeof(st)), "stale");
+	ck_assert_int_eq(code, 200);
+	ck_assert_int_eq(push_ping(&sd, tok), 200);
+
+	ck_assert_int_eq(cj_server_stop(&su), 0);
+	ck_assert_int_eq(cj_server_stop(&sd), 0);
+	jwks_server_stop(up);
+	jwks_server_stop(down);
+	free(keys);
+	free(tok);
 }
 END_TEST
 
@@ -438,6 +537,7 @@ int main(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, liveness_and_readiness);
 	tcase_add_test(tc, readiness_is_down_while_redis_is);
+	tcase_add_test(tc, jwks_past_max_age_is_stale_until_refetched);
 	tcase_add_test(tc, metrics_exposition);
 	tcase_add_test(tc, eighty_jobs_in_flight_and_liveness_answers);
 	tcase_add_test(tc, a_thousand_open_connections);
