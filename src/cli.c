@@ -222,9 +222,13 @@ static int cmd_migrate(const struct config *cfg)
 	int applied = 0, rc;
 
 	rc = store_open(cfg->database_url, &s, err, sizeof(err));
+	if (rc == CJ_EINVAL || rc == CJ_ECONFIG) {
+		fprintf(stderr, "catchup-jobs: invalid DATABASE_URL: %s\n", err);
+		return EXIT_USAGE;
+	}
 	if (rc) {
-		fprintf(stderr, "catchup-jobs: DATABASE_URL: %s\n", err);
-		return rc == CJ_EINVAL || rc == CJ_ECONFIG ? EXIT_USAGE : EXIT_RUNTIME;
+		fprintf(stderr, "catchup-jobs: database: %s\n", err);
+		return EXIT_RUNTIME;
 	}
 	rc = migrate_run(s, &applied, err, sizeof(err));
 	if (rc) {

@@ -249,9 +249,35 @@ static int answer_error(struct cloud_tasks *ct, const struct cloud_task_request 
 }
 
 struct attempt_state {
+	int random_name; /* we generated the name: no one else can hold it */
 	int unanswered; /* an earlier attempt got no answer: it may have landed */
+	int resent; /* libcurl sent an attempt twice: the first copy may have landed */
 	char last[320];
 };
+
+/* Whether a 409 ALREADY_EXISTS can be our own create having landed, and if
+ * so why (for the log); NULL when it cannot: the name was taken before.
+ *
+ * A random 128-bit name we generated can only collide with our own create,
+ * so its 409 always means ours landed. A caller's task id may have been
+ * used by anyone; its 409 is ours only when our own request may have made
+ * the task: an earlier attempt of this create got no answer (a timeout, a
+ * broken connection), or libcurl re-sent one of our attempts on a fresh
+ * connection because the kept-alive one died before answering - the first
+ * copy may have landed. When the caller's id was taken before AND our
+ * answer was lost, the two cannot be told apart; we then report success,
+ * which for an id chosen to deduplicate is what the caller wants anyway:
+ * a task with that id exists. */
+static const char *conflict_is_ours(const struct attempt_state *st)
+{
+	if (st->random_name)
+		return "its random name can only be ours";
+	if (st->unanswered)
+		return "an earlier attempt got no answer";
+	if (st->resent)
+		return "the connection died and the request was sent again";
+	return NULL;
+}
 
 /* One POST. CJ_OK (out filled), CJ_EUNAVAIL (worth retrying; st->last says
  * why), or a final error with err set. */
@@ -265,6 +291,7 @@ static int attempt(struct cloud_tasks *ct, const struct cloud_task_request *req,
 	struct http_request hr = {0};
 	struct http_response resp;
 	char status[64], msg[320];
+	const char *ours;
 	int rc;
 
 	if (ct->auth) {
@@ -289,8 +316,11 @@ static int attempt(struct cloud_tasks *ct, const struct cloud_task_request *req,
 	hr.timeout_ms = ct->timeout_ms;
 	hr.upstream = "cloudtasks";
 	hr.op = "create";
+	hr.count_sends = 1;
 	rc = http_do(&hr, &resp, cerr, sizeof(cerr));
 	OPENSSL_cleanse(auth, sizeof(auth));
+	if (resp.sends > 1)
+		st->resent = 1;
 	if (rc == CJ_ETIMEOUT || rc == CJ_EUNAVAIL) {
 		/* The request may have reached Google and created the task. */
 		st->unanswered = 1;
@@ -300,11 +330,9 @@ static int attempt(struct cloud_tasks *ct, const struct cloud_task_request *req,
 		rc = cj_errorf(err, errlen, rc, "cloud tasks create failed: %s", cerr);
 	} else if (resp.status == 200) {
 		parse_task(&resp, out);
-	} else if (resp.status == 409 && st->unanswered) {
-		log_msg(L_INFO,
-		        "task \"%s\" already exists after an unanswered attempt: that "
-		        "attempt created it",
-		        out->name);
+	} else if (resp.status == 409 && (ours = conflict_is_ours(st))) {
+		log_msg(L_INFO, "task \"%s\" already exists and counts as created (%s)", out->name,
+		        ours);
 		rc = CJ_OK;
 	} else if (resp.status == 409) {
 		rc = cj_errorf(err, errlen, CJ_EEXISTS,
@@ -323,7 +351,7 @@ static int attempt(struct cloud_tasks *ct, const struct cloud_task_request *req,
 int cloud_tasks_create(struct cloud_tasks *ct, const struct cloud_task_request *req,
                        struct cloud_task *out, char *err, size_t errlen)
 {
-	struct attempt_state st = {0, ""};
+	struct attempt_state st = {0, 0, 0, ""};
 	char id[40], url[4096];
 	const char *tid = req->task_id;
 	char *body = NULL;
@@ -343,6 +371,7 @@ int cloud_tasks_create(struct cloud_tasks *ct, const struct cloud_task_request *
 		if (random_hex(id, sizeof(id), 16))
 			return cj_errorf(err, errlen, CJ_EINTERNAL, "no random task id");
 		tid = id;
+		st.random_name = 1;
 	}
 	snprintf(out->name, sizeof(out->name), "projects/%s/locations/%s/queues/%s/tasks/%s",
 	         ct->project, ct->region, req->queue, tid);

@@ -4,11 +4,26 @@
  * OIDC token (SPEC §5.2, REFERENCE "Cloud Tasks REST API v2").
  *
  * Every task is named (the caller's id or a random 128-bit hex id), so a
- * create retried after a lost answer cannot make a second task: a 409 on
- * our own retry of an attempt that got no answer means the first attempt
- * landed, and counts as success. Transient failures (429, 5xx, timeouts,
- * broken connections) are retried a bounded number of times with the same
- * name. The access token is never logged.
+ * create retried after a lost answer cannot make a second task. Transient
+ * failures (429, 5xx, timeouts, broken connections) are retried a bounded
+ * number of times with the same name. The access token is never logged.
+ *
+ * A 409 ALREADY_EXISTS from Google, and what the caller of
+ * cloud_tasks_create() (and so of POST /enqueue, the CLI's enqueue) sees:
+ *   - No task_id (the random name we generated): nobody else can hold that
+ *     name, so the 409 means our own create landed - an earlier attempt
+ *     whose answer was lost, or libcurl's silent re-send of this attempt
+ *     after a kept-alive connection died. CJ_OK, on any attempt: /enqueue
+ *     answers 202 with the task name.
+ *   - A caller's task_id: CJ_OK (202) only when our own request may have
+ *     made the task: an earlier attempt of this call got no answer
+ *     (timeout, broken connection), or libcurl sent one of our attempts
+ *     twice. Otherwise CJ_EEXISTS: /enqueue answers 409 already_exists and
+ *     the CLI exits 3. When the id was in fact taken before and our answer
+ *     was also lost, this reports success: the task with that id exists,
+ *     but it is the earlier one (its payload and schedule, not ours).
+ * After a 409 counted as success there is no Task in the answer:
+ * scheduleTime is the one we asked for, or now when we asked for none.
  *
  * Ownership: cloud_tasks_new() copies what it needs from the config and
  * borrows auth (which must outlive the client; NULL sends a placeholder

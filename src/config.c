@@ -16,7 +16,7 @@
 
 #include "log.h"
 
-enum type { T_STR, T_URL, T_INT, T_BOOL, T_LIST, T_LEVEL, T_FAILMODE, T_HOSTPORT };
+enum type { T_STR, T_URL, T_INT, T_BOOL, T_LIST, T_LEVEL, T_FAILMODE, T_HOSTPORT, T_DBURL };
 
 #define REQUIRED ((const char *)1)
 #define UNSET NULL
@@ -74,8 +74,8 @@ static const struct var vars[] = {
      31536000, 0, "how long a completed key is remembered (at least 4 h)"},
     {"IDEMPOTENCY_LEASE_SECONDS", T_INT, F(idempotency_lease_seconds), "60", "60", 15, 600, 0,
      "how long a claim lives without renewal; the holder renews it every lease/3 s"},
-    {"DATABASE_URL", T_STR, F(database_url), "sqlite:./data/catchup.db", "sqlite:./data/catchup.db",
-     0, 0, 1, "postgres://..., postgresql://... or sqlite:PATH"},
+    {"DATABASE_URL", T_DBURL, F(database_url), "sqlite:./data/catchup.db",
+     "sqlite:./data/catchup.db", 0, 0, 1, "postgres://..., postgresql://... or sqlite:PATH"},
     {"TOKEN_ENCRYPTION_KEY", T_STR, F(token_encryption_key), UNSET, REQUIRED, 0, 0, 1,
      "32 bytes, base64: AES-256-GCM key for OAuth tokens at rest"},
     {"CONFIG_DIR", T_STR, F(config_dir), "./config", "./config", 0, 0, 0,
@@ -220,6 +220,27 @@ static int valid_hostport(const char *s)
 	return 1;
 }
 
+/* NULL when s names a database the store can open (SPEC §4: postgres://…,
+ * postgresql://… or sqlite:PATH), else why not. The answer never quotes s:
+ * a PostgreSQL URL may carry a password. */
+static const char *database_url_problem(const char *s)
+{
+	const char *path;
+
+	if (!strncmp(s, "postgres://", 11) || !strncmp(s, "postgresql://", 13))
+		return NULL;
+	if (strncmp(s, "sqlite:", 7))
+		return "must be postgres://..., postgresql://... or sqlite:PATH";
+	path = s + 7;
+	if (!strncmp(path, "//", 2))
+		path += 2;
+	if (!*path)
+		return "sqlite: needs a file path (sqlite:PATH, e.g. sqlite:./data/catchup.db)";
+	if (!strcmp(path, ":memory:") || !strncmp(path, "file:", 5))
+		return "sqlite:PATH must name a file (not :memory: or a file: URI)";
+	return NULL;
+}
+
 static int set_value(struct config *c, const struct var *v, const char *s, char *err, size_t errlen)
 {
 	void *dst = (char *)c + v->off;
@@ -247,6 +268,14 @@ static int set_value(struct config *c, const struct var *v, const char *s, char 
 		}
 		*(char **)dst = copy;
 		return CJ_OK;
+	}
+	case T_DBURL: {
+		const char *why_not = database_url_problem(s);
+
+		if (why_not)
+			return fail(err, errlen, v, why_not);
+		*(char **)dst = strdup(s);
+		return *(char **)dst ? CJ_OK : CJ_ENOMEM;
 	}
 	case T_HOSTPORT:
 		if (!valid_hostport(s))
@@ -319,6 +348,34 @@ static int cross_checks(const struct config *c, char *err, size_t errlen)
 	return CJ_OK;
 }
 
+/* Names every variable cloud mode requires that is unset, in one message, so
+ * that an operator fixes them all at once rather than one per start. */
+static int missing_in_cloud_mode(config_getter get, void *arg, char *err, size_t errlen)
+{
+	size_t i, pos;
+	int n = 0;
+
+	pos = (size_t)snprintf(err, errlen,
+	                       "invalid configuration: required in cloud mode "
+	                       "(USE_CLOUD_TASKS=true):");
+	for (i = 0; i < NVARS; i++) {
+		const char *raw;
+
+		if (vars[i].cloud_default != REQUIRED)
+			continue;
+		raw = get(vars[i].name, arg);
+		if (raw && *raw)
+			continue;
+		if (pos < errlen)
+			pos += (size_t)snprintf(err + pos, errlen - pos, "%s %s", n ? "," : "",
+			                        vars[i].name);
+		n++;
+	}
+	if (!n && errlen)
+		err[0] = '\0';
+	return n ? CJ_ECONFIG : CJ_OK;
+}
+
 int config_load(struct config *c, config_getter get, void *arg, char *err, size_t errlen)
 {
 	char *resolved[NVARS] = {0};
@@ -337,6 +394,8 @@ int config_load(struct config *c, config_getter get, void *arg, char *err, size_
 			return rc;
 		cloud = c->cloud_mode;
 	}
+	if (cloud && missing_in_cloud_mode(get, arg, err, errlen))
+		return CJ_ECONFIG;
 	for (i = 0; i < NVARS; i++) {
 		const struct var *v = &vars[i];
 		const char *raw = get(v->name, arg);
@@ -344,13 +403,7 @@ int config_load(struct config *c, config_getter get, void *arg, char *err, size_
 
 		if (raw && *raw) {
 			resolved[i] = strdup(raw);
-		} else if (dflt == REQUIRED) {
-			snprintf(err, errlen,
-			         "invalid %s: required in cloud mode (USE_CLOUD_TASKS=true)",
-			         v->name);
-			rc = CJ_ECONFIG;
-			goto out;
-		} else if (dflt) {
+		} else if (dflt && dflt != REQUIRED) {
 			resolved[i] = expand(dflt, resolved);
 			if (!resolved[i]) {
 				rc = CJ_ENOMEM;
@@ -403,7 +456,8 @@ void config_release(struct config *c)
 	for (i = 0; i < NVARS; i++) {
 		void *p = (char *)c + vars[i].off;
 
-		if (vars[i].type == T_STR || vars[i].type == T_URL || vars[i].type == T_HOSTPORT) {
+		if (vars[i].type == T_STR || vars[i].type == T_URL || vars[i].type == T_HOSTPORT ||
+		    vars[i].type == T_DBURL) {
 			free(*(char **)p);
 			*(char **)p = NULL;
 		} else if (vars[i].type == T_LIST) {

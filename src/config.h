@@ -5,7 +5,9 @@
  * type, local and cloud defaults, bounds, description). config_load() reads
  * and validates all of them into an immutable struct config that is passed
  * explicitly; nothing else reads the environment. A bad value is CJ_ECONFIG
- * with a message naming the variable (never echoing a secret's value).
+ * with a message naming the variable (never echoing a secret's value, nor a
+ * DATABASE_URL, which may hold a password). In cloud mode every required
+ * variable that is unset is named in one message.
  *
  * Ownership: config_load() fills the caller's struct; config_release() frees
  * what it allocated. After load the struct is read-only and thread-safe.

@@ -131,6 +131,26 @@ static size_t on_header(char *p, size_t size, size_t n, void *u)
 	return size * n;
 }
 
+struct send_counter {
+	const char *method; /* the request line starts with it */
+	size_t method_len;
+	int *sends;
+};
+
+/* CURLOPT_DEBUGFUNCTION: counts the request header blocks written out. Only
+ * installed for requests that ask (it needs CURLOPT_VERBOSE, which routes
+ * every trace line through here instead of stderr). */
+static int on_debug(CURL *h, curl_infotype type, char *data, size_t size, void *u)
+{
+	struct send_counter *c = u;
+
+	(void)h;
+	if (type == CURLINFO_HEADER_OUT && size > c->method_len &&
+	    !memcmp(data, c->method, c->method_len) && data[c->method_len] == ' ')
+		(*c->sends)++;
+	return 0;
+}
+
 static int on_progress(void *u, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
 {
 	const struct http_request *req = u;
@@ -168,12 +188,14 @@ int http_do(const struct http_request *req, struct http_response *resp, char *er
 	long ctimeout = req->connect_timeout_ms > 0 ? req->connect_timeout_ms
 	                                            : (timeout < 5000 ? timeout : 5000);
 	struct sink sink;
+	struct send_counter counter;
 	int64_t start;
 	CURLcode cc;
 	CURL *h;
 	int rc;
 
 	resp->status = 0;
+	resp->sends = 0;
 	buf_init(&resp->body, req->max_response ? req->max_response : HTTP_DEFAULT_MAX_RESPONSE);
 	buf_init(&resp->headers, 64 * 1024);
 	if (errbuf && errlen)
@@ -226,12 +248,24 @@ int http_do(const struct http_request *req, struct http_response *resp, char *er
 		curl_easy_setopt(h, CURLOPT_POSTFIELDS, req->body);
 		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
 	}
+	/* The method that goes on the request line. */
+	counter.method = req->body ? "POST" : "GET";
 	if (req->method && strcmp(req->method, "GET") &&
-	    !(req->body && !strcmp(req->method, "POST")))
+	    !(req->body && !strcmp(req->method, "POST"))) {
 		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req->method);
+		counter.method = req->method;
+	}
 	if (req->method && !strcmp(req->method, "POST") && !req->body) {
 		curl_easy_setopt(h, CURLOPT_POSTFIELDS, "");
 		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)0);
+		counter.method = "POST";
+	}
+	if (req->count_sends) {
+		counter.method_len = strlen(counter.method);
+		counter.sends = &resp->sends;
+		curl_easy_setopt(h, CURLOPT_DEBUGFUNCTION, on_debug);
+		curl_easy_setopt(h, CURLOPT_DEBUGDATA, &counter);
+		curl_easy_setopt(h, CURLOPT_VERBOSE, 1L);
 	}
 
 	start = time_mono_ms();
@@ -249,6 +283,8 @@ int http_do(const struct http_request *req, struct http_response *resp, char *er
 		snprintf(errbuf, errlen, "%s", cerr[0] ? cerr : curl_easy_strerror(cc));
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
+	curl_easy_setopt(h, CURLOPT_VERBOSE, 0L);
+	curl_easy_setopt(h, CURLOPT_DEBUGDATA, NULL);
 	handle_put(h);
 	curl_slist_free_all(hl);
 	return rc;

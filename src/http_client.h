@@ -34,12 +34,22 @@ struct http_request {
 	/* Optional: polled during the transfer; non-zero aborts it (CJ_ETIMEOUT). */
 	int (*cancelled)(void *arg);
 	void *cancel_arg;
+	/* Opt-in: count in http_response.sends how many times the request went
+	 * out. libcurl sends a request again, on a fresh connection and without
+	 * telling us, when a kept-alive connection turns out dead before any
+	 * answer byte arrives; a server may have acted on the first copy (a
+	 * create that landed, its answer lost). Costs nothing when 0. */
+	int count_sends;
 };
 
 struct http_response {
 	long status; /* HTTP status; 0 when no answer */
 	struct buf body;
 	struct buf headers; /* raw header block of the final response */
+	/* With http_request.count_sends: how many times the request headers were
+	 * written to a connection (0: never sent; 2 or more: libcurl re-sent
+	 * it). Set whatever http_do() returns. Always 0 otherwise. */
+	int sends;
 };
 
 int http_client_global_init(void) CJ_WUR;

@@ -6,17 +6,27 @@
  * out their own reference to a key, so a key stays valid for the caller even
  * when a refetch replaces the set a moment later.
  *
- * Fetching is single-flight: the thread that finds a refetch due marks the
- * cache as fetching and does the HTTP call without the lock; other threads
- * keep using the current set, except when no set was ever loaded, in which
- * case they wait for that fetch instead of failing at once. It must never
- * hold the lock across network I/O, and never drop a working set because a
- * refetch failed.
+ * Fetching is single-flight: whoever finds a fetch due marks the cache as
+ * fetching, and the HTTP call runs without the lock. Two kinds of fetch:
+ *   - in the caller's thread, when a lookup cannot be answered otherwise
+ *     (an unknown kid, or no set ever loaded: other lookups then wait for
+ *     that fetch instead of failing at once), and for jwks_refresh();
+ *   - in the background, when a set that still serves has reached its
+ *     max-age: the lookup (or status query) that notices hands the fetch to
+ *     the refetcher thread and goes on with the keys it has.
+ * It must never hold the lock across network I/O, and never drop a working
+ * set because a refetch failed.
+ *
+ * The refetcher thread is started by the first background refetch. Its loop
+ * sleeps on the wake condition until a refetch is wanted or the cache is
+ * being freed; jwks_free() stops it (cancelling a fetch in flight) and
+ * joins it.
  */
 #include "jwks.h"
 
 #include <jansson.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,9 +67,14 @@ struct jwks {
 	int64_t fetched_ms; /* monotonic time of the last successful fetch */
 	int64_t attempt_ms; /* monotonic time the last fetch started; -1 none */
 	int64_t max_age_ms; /* of the current set */
-	int last_failed; /* the last fetch failed */
-	int fetching; /* a thread is fetching right now */
+	int fetching; /* a fetch is running or handed to the refetcher */
 	int64_t min_refetch_ms;
+	pthread_cond_t wake; /* the refetcher: a refetch is wanted, or stop */
+	int refetch_wanted; /* handed to the refetcher, not yet taken */
+	int refetcher_started;
+	pthread_t refetcher;
+	/* Set once by jwks_free(); read by fetches in flight to give up. */
+	atomic_int stopping;
 };
 
 static void keyset_release(struct keyset *s)
@@ -107,6 +122,11 @@ struct jwks *jwks_new(const char *url)
 		pthread_mutex_destroy(&k->lock);
 		goto fail;
 	}
+	if (pthread_cond_init(&k->wake, NULL)) {
+		pthread_cond_destroy(&k->fetched);
+		pthread_mutex_destroy(&k->lock);
+		goto fail;
+	}
 	k->attempt_ms = -1;
 	k->min_refetch_ms = JWKS_MIN_REFETCH_MS;
 	return k;
@@ -120,8 +140,15 @@ void jwks_free(struct jwks *k)
 {
 	if (!k)
 		return;
+	pthread_mutex_lock(&k->lock);
+	atomic_store(&k->stopping, 1);
+	pthread_cond_signal(&k->wake);
+	pthread_mutex_unlock(&k->lock);
+	if (k->refetcher_started)
+		pthread_join(k->refetcher, NULL);
 	keyset_free(k->set);
 	keyset_release(&k->statics);
+	pthread_cond_destroy(&k->wake);
 	pthread_cond_destroy(&k->fetched);
 	pthread_mutex_destroy(&k->lock);
 	free(k->url);
@@ -132,6 +159,14 @@ void jwks_set_min_refetch_interval(struct jwks *k, int64_t ms)
 {
 	pthread_mutex_lock(&k->lock);
 	k->min_refetch_ms = ms < 0 ? 0 : ms;
+	pthread_mutex_unlock(&k->lock);
+}
+
+void jwks_wait_idle(struct jwks *k)
+{
+	pthread_mutex_lock(&k->lock);
+	while (k->fetching)
+		pthread_cond_wait(&k->fetched, &k->lock);
 	pthread_mutex_unlock(&k->lock);
 }
 
@@ -303,19 +338,28 @@ static int64_t response_age(const struct http_response *resp)
 	return *end || age < 0 ? 0 : age;
 }
 
+static int fetch_cancelled(void *arg)
+{
+	struct jwks *k = arg;
+
+	return atomic_load(&k->stopping);
+}
+
 /* One HTTP fetch of the set. Called without the lock. */
-static int fetch_set(const char *url, struct keyset **out, int64_t *max_age_ms, char *err,
+static int fetch_set(struct jwks *k, struct keyset **out, int64_t *max_age_ms, char *err,
                      size_t errlen)
 {
 	static const char *const headers[] = {"Accept: application/json", NULL};
 	struct http_request req = {
 	    .method = "GET",
-	    .url = url,
+	    .url = k->url,
 	    .headers = headers,
 	    .timeout_ms = JWKS_FETCH_TIMEOUT_MS,
 	    .max_response = JWKS_MAX_BODY,
 	    .upstream = "jwks",
 	    .op = "fetch",
+	    .cancelled = fetch_cancelled,
+	    .cancel_arg = k,
 	};
 	struct http_response resp;
 	char cerr[256], cc[256];
@@ -351,26 +395,21 @@ done:
 	return rc;
 }
 
-/* Runs one fetch as the single fetcher. Called and returns with the lock held
- * and k->fetching clear; releases the lock during the network call. */
-static int fetch_locked(struct jwks *k, char *err, size_t errlen)
+/* Runs the fetch this thread was handed (k->fetching already set, k->url
+ * set). Called and returns with the lock held; releases it during the
+ * network call. Clears k->fetching and wakes whoever waits for the fetch. */
+static int fetch_flight_locked(struct jwks *k, char *err, size_t errlen)
 {
 	struct keyset *fresh = NULL, *old = NULL;
 	int64_t max_age_ms = 0;
 	int rc;
 
-	if (!k->url) {
-		snprintf(err, errlen, "no JWKS URL: static keys only");
-		return CJ_EUNAVAIL;
-	}
-	k->fetching = 1;
-	k->attempt_ms = time_mono_ms();
 	pthread_mutex_unlock(&k->lock);
 
-	rc = fetch_set(k->url, &fresh, &max_age_ms, err, errlen);
-	if (rc)
+	rc = fetch_set(k, &fresh, &max_age_ms, err, errlen);
+	if (rc && !atomic_load(&k->stopping))
 		log_msg(L_WARNING, "jwks fetch failed (%s): %s", cj_strerror(rc), err);
-	else
+	else if (!rc)
 		log_msg(L_INFO, "jwks fetched: %zu keys, max-age %lld s", fresh->n,
 		        (long long)(max_age_ms / 1000));
 
@@ -381,12 +420,51 @@ static int fetch_locked(struct jwks *k, char *err, size_t errlen)
 		k->fetched_ms = time_mono_ms();
 		k->max_age_ms = max_age_ms;
 	}
-	k->last_failed = rc != CJ_OK;
 	k->fetching = 0;
 	pthread_cond_broadcast(&k->fetched);
 	/* Lookups took their own references: freeing the old set is safe. */
 	keyset_free(old);
 	return rc;
+}
+
+/* Runs one fetch in this thread as the single fetcher. Called and returns
+ * with the lock held and k->fetching clear. */
+static int fetch_locked(struct jwks *k, char *err, size_t errlen)
+{
+	if (!k->url) {
+		snprintf(err, errlen, "no JWKS URL: static keys only");
+		return CJ_EUNAVAIL;
+	}
+	k->fetching = 1;
+	k->attempt_ms = time_mono_ms();
+	return fetch_flight_locked(k, err, errlen);
+}
+
+/* The refetcher thread: wakes when a background refetch is handed to it or
+ * the cache is being freed. */
+static void *refetcher_main(void *arg)
+{
+	struct jwks *k = arg;
+	char err[256];
+
+	pthread_mutex_lock(&k->lock);
+	for (;;) {
+		while (!k->refetch_wanted && !atomic_load(&k->stopping))
+			pthread_cond_wait(&k->wake, &k->lock);
+		if (atomic_load(&k->stopping))
+			break;
+		k->refetch_wanted = 0;
+		/* The outcome is logged; a failure keeps the current set. */
+		(void)fetch_flight_locked(k, err, sizeof(err));
+	}
+	if (k->refetch_wanted) {
+		/* Handed over but never run: nobody may wait for it forever. */
+		k->refetch_wanted = 0;
+		k->fetching = 0;
+		pthread_cond_broadcast(&k->fetched);
+	}
+	pthread_mutex_unlock(&k->lock);
+	return NULL;
 }
 
 int jwks_refresh(struct jwks *k, char *err, size_t errlen)
@@ -419,16 +497,38 @@ static int expired_locked(const struct jwks *k, int64_t now)
 	return k->set && now - k->fetched_ms >= k->max_age_ms;
 }
 
-/* Whether a lookup that found (have_key) or missed the key should fetch. */
-static int fetch_due_locked(const struct jwks *k, int have_key, int64_t now)
+/* Whether a fetch may start now: none running, and the last one started at
+ * least the minimum interval ago (1 s while nothing was ever loaded). */
+static int fetch_due_locked(const struct jwks *k, int64_t now)
 {
 	int64_t interval = k->min_refetch_ms;
 
-	if (!k->url || (have_key && !expired_locked(k, now)))
+	if (!k->url || k->fetching)
 		return 0;
 	if (!loaded_locked(k) && interval > JWKS_NEVER_LOADED_RETRY_MS)
 		interval = JWKS_NEVER_LOADED_RETRY_MS;
 	return k->attempt_ms < 0 || now - k->attempt_ms >= interval;
+}
+
+/* A set past its max-age keeps serving; its refetch is handed to the
+ * refetcher thread (started on first use) so that the caller that noticed
+ * does not wait for the network. */
+static void refetch_in_background_locked(struct jwks *k, int64_t now)
+{
+	if (!expired_locked(k, now) || !fetch_due_locked(k, now) || atomic_load(&k->stopping))
+		return;
+	/* Counts as an attempt even if the thread cannot start: no retry storm. */
+	k->attempt_ms = now;
+	if (!k->refetcher_started) {
+		if (pthread_create(&k->refetcher, NULL, refetcher_main, k)) {
+			log_msg(L_WARNING, "jwks background refetch not started: no thread");
+			return;
+		}
+		k->refetcher_started = 1;
+	}
+	k->fetching = 1;
+	k->refetch_wanted = 1;
+	pthread_cond_signal(&k->wake);
 }
 
 /* A new reference to kid's key, or NULL. */
@@ -456,8 +556,11 @@ EVP_PKEY *jwks_get(struct jwks *k, const char *kid, int *never_loaded)
 		key = find_locked(k, kid);
 		if (tried)
 			break;
-		if (!k->fetching && fetch_due_locked(k, key != NULL, time_mono_ms())) {
-			EVP_PKEY_free(key);
+		if (key) {
+			refetch_in_background_locked(k, time_mono_ms());
+			break;
+		}
+		if (fetch_due_locked(k, time_mono_ms())) {
 			/* The outcome is logged; the lookup reflects it either way. */
 			(void)fetch_locked(k, err, sizeof(err));
 			tried = 1;
@@ -523,7 +626,9 @@ void jwks_status(struct jwks *k, struct jwks_status *st)
 	pthread_mutex_lock(&k->lock);
 	st->keys = (int)(k->statics.n + (k->set ? k->set->n : 0));
 	st->loaded = loaded_locked(k);
-	st->stale = k->set && k->last_failed && expired_locked(k, now);
+	/* By age alone, whether or not a refetch has failed yet. */
+	st->stale = expired_locked(k, now);
 	st->age_seconds = k->set ? (now - k->fetched_ms) / 1000 : -1;
+	refetch_in_background_locked(k, now);
 	pthread_mutex_unlock(&k->lock);
 }

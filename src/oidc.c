@@ -380,9 +380,9 @@ static int check_claims(const struct oidc *o, const json_t *cl, int64_t now, str
 		snprintf(c->email, sizeof(c->email), "%s", json_string_value(email));
 		c->email_ok = 1;
 	}
-	/* Google has been seen sending the string "true". */
-	c->email_verified = json_is_true(verified) ||
-	    (json_is_string(verified) && !strcmp(json_string_value(verified), "true"));
+	/* Only the JSON boolean true (SPEC §6): a string "true" is a mistyped
+	 * claim, refused like any other. */
+	c->email_verified = json_is_true(verified);
 	c->aud = json_incref(json_object_get(cl, "aud"));
 	return CJ_OK;
 }

@@ -49,6 +49,8 @@ static json_t *jwks_state(struct app *app, int *ok)
 	struct jwks_status st;
 	const char *status;
 
+	/* Also starts the background refetch of keys past their max-age. Stale
+	 * keys still verify tokens: stale is reported, not counted as down. */
 	jwks_status(app->jwks, &st);
 	if (!st.loaded) {
 		status = "down";

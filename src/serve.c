@@ -53,9 +53,14 @@ static int open_database(struct app *app, char *err, size_t errlen)
 	int applied = 0, rc;
 
 	rc = store_open(app->cfg->database_url, &app->store, why, sizeof(why));
+	if (rc == CJ_EINVAL || rc == CJ_ECONFIG) {
+		/* The URL itself is wrong: a configuration error (exit 2). */
+		snprintf(err, errlen, "invalid DATABASE_URL: %s", why);
+		return CJ_ECONFIG;
+	}
 	if (rc) {
 		snprintf(err, errlen, "database: %s", why);
-		return rc == CJ_EINVAL ? CJ_ECONFIG : rc;
+		return rc;
 	}
 	rc = migrate_run(app->store, &applied, why, sizeof(why));
 	if (rc) {

@@ -2,7 +2,9 @@
  * test_cloud_tasks.c - unit tests for src/cloud_tasks.c against the fake
  * Cloud Tasks API (tests/fixtures/fake_google): the exact JSON each create
  * sends; duplicates; retries with the same name after 503/429; a create
- * whose answer is lost after it landed counts as created; 400/401/403/404
+ * whose answer is lost after it landed counts as created (met by our retry
+ * or by libcurl's own re-send on a dead kept-alive connection), while a
+ * caller's task id taken before stays a conflict; 400/401/403/404
  * mapped with useful messages; oversized payloads and bad ids refused
  * without a call; the access token never reaches the logs; the task and
  * queue id rules.
@@ -226,6 +228,189 @@ START_TEST(lost_answer_after_landing_is_success)
 }
 END_TEST
 
+/* Log capture: everything logged between log_capture_start() and
+ * log_capture_end() (malloc'd, NUL-terminated). */
+static int capture_fd = -1;
+static char capture_path[64];
+
+static void log_capture_start(void)
+{
+	snprintf(capture_path, sizeof(capture_path), "/tmp/cj-ct-log-XXXXXX");
+	capture_fd = mkstemp(capture_path);
+	ck_assert_int_ge(capture_fd, 0);
+	log_init(L_DEBUG, FAKE_PROJECT);
+	log_set_fd(capture_fd);
+}
+
+static char *log_capture_end(void)
+{
+	char *text = calloc(1, 65536);
+	ssize_t n;
+
+	log_set_fd(1);
+	ck_assert_ptr_nonnull(text);
+	n = pread(capture_fd, text, 65535, 0);
+	ck_assert_int_ge(n, 0);
+	close(capture_fd);
+	unlink(capture_path);
+	return text;
+}
+
+/* The statuses the fake recorded for each create, e.g. "200,0,409". */
+static void create_statuses(char *out, size_t outlen)
+{
+	json_t *creates = fake_cloud_creates(&fc), *c;
+	size_t i, pos = 0;
+
+	out[0] = '\0';
+	json_array_foreach(creates, i, c)
+	{
+		pos += (size_t)snprintf(out + pos, outlen - pos, "%s%lld", i ? "," : "",
+		                        json_integer_value(json_object_get(c, "status")));
+	}
+	json_decref(creates);
+}
+
+/* A first create keeps a connection to the fake alive in the shared cache,
+ * so the next create goes out on a reused connection. */
+static void warm_connection(void)
+{
+	struct cloud_task out;
+	char err[512];
+
+	ck_assert_int_eq(create("ping-queue", "ping", NULL, "{}", 0, 60, &out, err, sizeof(err)),
+	                 CJ_OK);
+}
+
+/* The fake stores the task, then closes the kept-alive connection without an
+ * answer; libcurl sends the create again on a fresh connection by itself
+ * and meets the task its first copy made: a 409 within our first attempt.
+ * It is our own task, whether we or the caller named it. */
+START_TEST(create_resent_by_libcurl_after_landing_is_success)
+{
+	const char *ids[] = {"resent-landed", NULL};
+	char statuses[64], err[512], *log;
+	struct cloud_task out;
+
+	for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+		ck_assert_int_eq(fake_cloud_reset(&fc), 0);
+		warm_connection();
+		ck_assert_int_eq(fake_cloud_drop(&fc, "create", 1, 1, 1), 0);
+		log_capture_start();
+		ck_assert_msg(create("ping-queue", "ping", ids[i], "{}", 0, 60, &out, err,
+		                     sizeof(err)) == CJ_OK,
+		              "task id %s: %s", ids[i] ? ids[i] : "(random)", err);
+		log = log_capture_end();
+		create_statuses(statuses, sizeof(statuses));
+		ck_assert_str_eq(statuses, "200,0,409");
+		/* One attempt of ours: the second copy was libcurl's. */
+		ck_assert_msg(strstr(log, "retrying") == NULL, "%s", log);
+		ck_assert_ptr_nonnull(
+		    strstr(log, ids[i] ? "sent again" : "random name can only be ours"));
+		free(log);
+		if (ids[i])
+			ck_assert_str_eq(out.name, PARENT "ping-queue/tasks/resent-landed");
+		ck_assert(out.schedule_time[0]);
+		ck_assert_int_eq(fake_cloud_stat(&fc, "tasks"), 2);
+	}
+}
+END_TEST
+
+/* The same drop, but nothing landed before the connection closed: libcurl's
+ * re-send creates the task and gets the answer. */
+START_TEST(create_resent_by_libcurl_before_landing_is_success)
+{
+	char statuses[64], err[512], *log;
+	struct cloud_task out;
+
+	warm_connection();
+	ck_assert_int_eq(fake_cloud_drop(&fc, "create", 1, 1, 0), 0);
+	log_capture_start();
+	ck_assert_msg(create("ping-queue", "ping", "resent-unlanded", "{}", 0, 60, &out, err,
+	                     sizeof(err)) == CJ_OK,
+	              "%s", err);
+	log = log_capture_end();
+	create_statuses(statuses, sizeof(statuses));
+	ck_assert_str_eq(statuses, "200,0,200");
+	ck_assert_ptr_null(strstr(log, "retrying"));
+	free(log);
+	ck_assert_int_eq(fake_cloud_stat(&fc, "tasks"), 2);
+}
+END_TEST
+
+/* The create lands and every copy of our first attempt is dropped (libcurl's
+ * re-send too): the attempt fails without an answer, and our retry's 409 is
+ * our own task, with or without a caller's id. scheduleTime is the one we
+ * asked for, as no Task came back. */
+START_TEST(dropped_answer_after_landing_is_success)
+{
+	const char *ids[] = {"dropped-landed", NULL};
+	double when = (double)(time_wall_s() + 600);
+	char statuses[64], err[512], want_time[64];
+	struct cloud_task out;
+
+	time_format_rfc3339(when, 0, want_time, sizeof(want_time));
+	for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+		ck_assert_int_eq(fake_cloud_reset(&fc), 0);
+		warm_connection();
+		ck_assert_int_eq(fake_cloud_drop(&fc, "create", 2, 0, 1), 0);
+		ck_assert_msg(create("ping-queue", "ping", ids[i], "{}", when, 60, &out, err,
+		                     sizeof(err)) == CJ_OK,
+		              "task id %s: %s", ids[i] ? ids[i] : "(random)", err);
+		create_statuses(statuses, sizeof(statuses));
+		ck_assert_str_eq(statuses, "200,0,0,409");
+		ck_assert_str_eq(out.schedule_time, want_time);
+		ck_assert_int_eq(fake_cloud_stat(&fc, "tasks"), 2);
+	}
+}
+END_TEST
+
+/* A caller's id that was taken before is 409 already_exists: on a first
+ * attempt, and after an attempt that was answered (503: nothing landed). */
+START_TEST(taken_task_id_is_eexists_when_our_request_was_answered)
+{
+	char statuses[64], err[512];
+	struct cloud_task out;
+
+	ck_assert_int_eq(create("ping-queue", "ping", "taken", "{}", 0, 60, &out, err, sizeof(err)),
+	                 CJ_OK);
+	ck_assert_int_eq(create("ping-queue", "ping", "taken", "{}", 0, 60, &out, err, sizeof(err)),
+	                 CJ_EEXISTS);
+	ck_assert_int_eq(fake_cloud_fail(&fc, "create", 1, 503, 0), 0);
+	ck_assert_int_eq(create("ping-queue", "ping", "taken", "{}", 0, 60, &out, err, sizeof(err)),
+	                 CJ_EEXISTS);
+	ck_assert_ptr_nonnull(strstr(err, "already exists"));
+	create_statuses(statuses, sizeof(statuses));
+	ck_assert_str_eq(statuses, "200,409,503,409");
+}
+END_TEST
+
+/* A create that lands but is answered 503: our retry meets the task. A
+ * random name we generated can only be ours, so its 409 is success on any
+ * attempt. A caller's id is different: the 503 was an answer (the create
+ * failed, as far as we were told), so the 409 says someone holds the id. */
+START_TEST(random_name_conflict_is_always_ours)
+{
+	char statuses[64], err[512];
+	struct cloud_task out;
+
+	ck_assert_int_eq(fake_cloud_fail_after_landing(&fc, 1, 503), 0);
+	ck_assert_msg(create("ping-queue", "ping", NULL, "{}", 0, 60, &out, err, sizeof(err)) ==
+	                  CJ_OK,
+	              "%s", err);
+	ck_assert(out.schedule_time[0]);
+	create_statuses(statuses, sizeof(statuses));
+	ck_assert_str_eq(statuses, "503,409");
+
+	ck_assert_int_eq(fake_cloud_fail_after_landing(&fc, 1, 503), 0);
+	ck_assert_int_eq(
+	    create("ping-queue", "ping", "landed-503", "{}", 0, 60, &out, err, sizeof(err)),
+	    CJ_EEXISTS);
+	create_statuses(statuses, sizeof(statuses));
+	ck_assert_str_eq(statuses, "503,409,503,409");
+}
+END_TEST
+
 START_TEST(final_errors_are_mapped)
 {
 	struct cloud_task out;
@@ -379,6 +564,11 @@ int main(void)
 	tcase_add_test(tc, duplicate_name_is_eexists);
 	tcase_add_test(tc, unavailable_is_retried_with_same_name);
 	tcase_add_test(tc, lost_answer_after_landing_is_success);
+	tcase_add_test(tc, create_resent_by_libcurl_after_landing_is_success);
+	tcase_add_test(tc, create_resent_by_libcurl_before_landing_is_success);
+	tcase_add_test(tc, dropped_answer_after_landing_is_success);
+	tcase_add_test(tc, taken_task_id_is_eexists_when_our_request_was_answered);
+	tcase_add_test(tc, random_name_conflict_is_always_ours);
 	tcase_add_test(tc, final_errors_are_mapped);
 	tcase_add_test(tc, revoked_token_is_refetched);
 	tcase_add_test(tc, refused_before_any_call);

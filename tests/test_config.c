@@ -104,10 +104,75 @@ START_TEST(cloud_mode_requires_its_variables)
 	config_release(&c);
 	kv[14] = NULL; /* drop TOKEN_ENCRYPTION_KEY and beyond */
 	ck_assert_int_eq(load(&c, kv, err, sizeof(err)), CJ_ECONFIG);
-	ck_assert_ptr_nonnull(strstr(err, "TOKEN_ENCRYPTION_KEY"));
+	ck_assert_str_eq(err,
+	                 "invalid configuration: required in cloud mode "
+	                 "(USE_CLOUD_TASKS=true): TOKEN_ENCRYPTION_KEY");
 	kv[10] = NULL; /* and Upstash */
 	ck_assert_int_eq(load(&c, kv, err, sizeof(err)), CJ_ECONFIG);
-	ck_assert_ptr_nonnull(strstr(err, "UPSTASH_REDIS_REST_URL"));
+	ck_assert_str_eq(err,
+	                 "invalid configuration: required in cloud mode "
+	                 "(USE_CLOUD_TASKS=true): UPSTASH_REDIS_REST_URL, "
+	                 "UPSTASH_REDIS_REST_TOKEN, TOKEN_ENCRYPTION_KEY");
+}
+END_TEST
+
+START_TEST(cloud_mode_names_every_missing_variable_at_once)
+{
+	/* Set but empty counts as unset. */
+	const char *kv[] = {"USE_CLOUD_TASKS", "true", "GCP_REGION", "", NULL};
+	struct config c;
+	char err[256];
+
+	ck_assert_int_eq(load(&c, kv, err, sizeof(err)), CJ_ECONFIG);
+	ck_assert_str_eq(err,
+	                 "invalid configuration: required in cloud mode "
+	                 "(USE_CLOUD_TASKS=true): GCP_PROJECT_ID, GCP_REGION, "
+	                 "CLOUD_RUN_URL, SERVICE_ACCOUNT_EMAIL, UPSTASH_REDIS_REST_URL, "
+	                 "UPSTASH_REDIS_REST_TOKEN, TOKEN_ENCRYPTION_KEY");
+	/* A short buffer truncates the message but never overruns. */
+	ck_assert_int_eq(load(&c, kv, err, 40), CJ_ECONFIG);
+	ck_assert_uint_eq(strlen(err), 39);
+}
+END_TEST
+
+START_TEST(database_url_scheme_is_checked)
+{
+	static const char *const good[][2] = {
+	    {"postgres://u:pw@db.internal:5432/catchup",
+	     "postgres://u:pw@db.internal:5432/catchup"},
+	    {"postgresql://u@/catchup?host=/cloudsql/p:r:i",
+	     "postgresql://u@/catchup?host=/cloudsql/p:r:i"},
+	    {"sqlite:./data/x.db", "sqlite:./data/x.db"},
+	    {"sqlite:///var/lib/catchup.db", "sqlite:///var/lib/catchup.db"},
+	};
+	static const char *const bad[] = {
+	    "mysql://admin:hunter2@db/catchup",
+	    "postgres:/admin:hunter2@db/catchup",
+	    "admin:hunter2@db/catchup",
+	    "POSTGRES://admin:hunter2@db/catchup",
+	    "sqlite:",
+	    "sqlite://",
+	    "sqlite::memory:",
+	    "sqlite:file:hunter2.db?mode=memory",
+	};
+	struct config c;
+	char err[256];
+
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		const char *kv[] = {"DATABASE_URL", good[i][0], NULL};
+
+		ck_assert_msg(load(&c, kv, err, sizeof(err)) == CJ_OK, "%s: %s", good[i][0], err);
+		ck_assert_str_eq(c.database_url, good[i][1]);
+		config_release(&c);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		const char *kv[] = {"DATABASE_URL", bad[i], NULL};
+
+		ck_assert_int_eq(load(&c, kv, err, sizeof(err)), CJ_ECONFIG);
+		ck_assert_msg(!strncmp(err, "invalid DATABASE_URL: ", 22), "%s: %s", bad[i], err);
+		ck_assert_msg(!strstr(err, "hunter2"), "%s: %s", bad[i], err);
+		ck_assert_ptr_null(strchr(err, '\n'));
+	}
 }
 END_TEST
 
@@ -125,6 +190,7 @@ START_TEST(bad_values_name_the_variable)
 	    {"OIDC_ISSUERS", ",", "OIDC_ISSUERS"},
 	    {"MAX_BODY_BYTES", "10", "MAX_BODY_BYTES"},
 	    {"SHUTDOWN_GRACE_SECONDS", "-1", "SHUTDOWN_GRACE_SECONDS"},
+	    {"DATABASE_URL", "mysql://db/catchup", "invalid DATABASE_URL: "},
 	};
 	struct config c;
 	char err[256];
@@ -159,6 +225,8 @@ int main(void)
 	tcase_add_test(tc, local_defaults);
 	tcase_add_test(tc, derived_defaults_follow_their_source);
 	tcase_add_test(tc, cloud_mode_requires_its_variables);
+	tcase_add_test(tc, cloud_mode_names_every_missing_variable_at_once);
+	tcase_add_test(tc, database_url_scheme_is_checked);
 	tcase_add_test(tc, bad_values_name_the_variable);
 	tcase_add_test(tc, secrets_are_not_echoed);
 	suite_add_tcase(s, tc);

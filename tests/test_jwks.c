@@ -1,8 +1,10 @@
 /*
  * test_jwks.c - unit tests for src/jwks.c against a real HTTP server on
  * loopback (tests/support/jwks_server.c): fetching, Cache-Control max-age,
- * the unknown-kid refetch limit, rotation, failures keeping the old keys,
- * static keys, unusable keys skipped, and single-flight fetching.
+ * staleness by age and the background refetch it starts (without making the
+ * lookup wait), the unknown-kid refetch limit, rotation, failures keeping
+ * the old keys, static keys, unusable keys skipped, and single-flight
+ * fetching.
  */
 #include <check.h>
 #include <pthread.h>
@@ -14,6 +16,8 @@
 #include "jwks.h"
 #include "jwks_server.h"
 #include "log.h"
+#include "proc.h"
+#include "timeutil.h"
 #include "tokens.h"
 
 /* Made once in main(), before check forks for each test. */
@@ -120,11 +124,14 @@ START_TEST(refetch_after_max_age)
 	jwks_set_min_refetch_interval(jw, 0);
 	serve(key_a, NULL, 0);
 	refresh_ok();
-	/* max-age 0: the set is past its age at once, so a lookup refetches. */
+	/* max-age 0: the set is past its age at once, so a lookup refetches
+	 * (in the background). */
 	assert_key("a", key_a);
+	jwks_wait_idle(jw);
 	ck_assert_int_eq(jwks_server_fetches(srv), 2);
 	serve(key_a, NULL, 3600);
 	assert_key("a", key_a);
+	jwks_wait_idle(jw);
 	ck_assert_int_eq(jwks_server_fetches(srv), 3);
 	/* Now fresh for an hour: no more fetches. */
 	assert_key("a", key_a);
@@ -189,6 +196,7 @@ START_TEST(failed_refetch_keeps_old_keys_and_reports_stale)
 	refresh_ok();
 	jwks_server_set(srv, "{\"error\":\"backend\"}", -1, 500);
 	assert_key("a", key_a);
+	jwks_wait_idle(jw);
 	ck_assert_int_eq(jwks_server_fetches(srv), 2);
 	jwks_status(jw, &st);
 	ck_assert_int_eq(st.stale, 1);
@@ -202,10 +210,110 @@ START_TEST(failed_refetch_keeps_old_keys_and_reports_stale)
 	jwks_server_set(srv, "<html>", 3600, 200);
 	ck_assert_int_eq(jwks_refresh(jw, err, sizeof(err)), CJ_EUPSTREAM);
 	assert_key("a", key_a);
+	jwks_wait_idle(jw); /* the refetch that lookup started fails too */
 	serve(key_a, NULL, 3600);
 	assert_key("a", key_a);
+	jwks_wait_idle(jw);
 	jwks_status(jw, &st);
 	ck_assert_int_eq(st.stale, 0);
+}
+END_TEST
+
+/* Stale is judged by age alone: a set past its max-age is stale at once,
+ * before any refetch was tried (here the 30 s refetch limit holds it back),
+ * and still serves. */
+START_TEST(stale_by_age_alone)
+{
+	struct jwks_status st;
+
+	serve(key_a, NULL, 1);
+	refresh_ok();
+	jwks_status(jw, &st);
+	ck_assert_int_eq(st.stale, 0);
+	msleep(1100);
+	jwks_status(jw, &st);
+	ck_assert_int_eq(st.stale, 1);
+	ck_assert_int_eq(st.loaded, 1);
+	assert_key("a", key_a);
+	jwks_wait_idle(jw);
+	ck_assert_int_eq(jwks_server_fetches(srv), 1);
+	jwks_status(jw, &st);
+	ck_assert_int_eq(st.stale, 1);
+}
+END_TEST
+
+/* The lookup that finds a set past its max-age gets its key at once; the
+ * refetch runs in the background and makes the set fresh again. */
+START_TEST(background_refetch_does_not_block_the_lookup)
+{
+	struct jwks_status st;
+	int64_t start;
+
+	jwks_set_min_refetch_interval(jw, 0);
+	serve(key_a, NULL, 0);
+	refresh_ok();
+	serve(key_a, key_b, 3600);
+	jwks_server_set_delay(srv, 1000);
+	start = time_mono_ms();
+	assert_key("a", key_a);
+	ck_assert_int_lt(time_mono_ms() - start, 500);
+	/* In flight: still stale, still serving, not fetched a second time. */
+	jwks_status(jw, &st);
+	ck_assert_int_eq(st.stale, 1);
+	assert_key("a", key_a);
+	jwks_wait_idle(jw);
+	ck_assert_int_eq(jwks_server_fetches(srv), 2);
+	jwks_status(jw, &st);
+	ck_assert_int_eq(st.stale, 0);
+	ck_assert_int_eq(st.keys, 2);
+	assert_key("b", key_b);
+}
+END_TEST
+
+/* The status query alone starts the background refetch: a failing one keeps
+ * the old keys serving and the set stale; a later one that works makes it
+ * fresh. */
+START_TEST(status_starts_background_refetch)
+{
+	struct jwks_status st;
+
+	jwks_set_min_refetch_interval(jw, 0);
+	serve(key_a, NULL, 0);
+	refresh_ok();
+	jwks_server_set(srv, "down", -1, 503);
+	jwks_status(jw, &st);
+	ck_assert_int_eq(st.stale, 1);
+	jwks_wait_idle(jw);
+	ck_assert_int_eq(jwks_server_fetches(srv), 2);
+	jwks_status(jw, &st);
+	ck_assert_int_eq(st.stale, 1);
+	ck_assert_int_eq(st.keys, 1);
+	assert_key("a", key_a);
+	jwks_wait_idle(jw);
+	serve(key_a, NULL, 3600);
+	jwks_status(jw, &st);
+	jwks_wait_idle(jw);
+	jwks_status(jw, &st);
+	ck_assert_int_eq(st.stale, 0);
+}
+END_TEST
+
+/* Freeing the cache while a background refetch waits on a slow server does
+ * not wait for the fetch's timeout. */
+START_TEST(free_cancels_a_background_refetch)
+{
+	int64_t start;
+
+	jwks_set_min_refetch_interval(jw, 0);
+	serve(key_a, NULL, 0);
+	refresh_ok();
+	jwks_server_set_delay(srv, 4000);
+	assert_key("a", key_a);
+	msleep(200);
+	start = time_mono_ms();
+	jwks_free(jw);
+	jw = NULL;
+	ck_assert_int_lt(time_mono_ms() - start, 2500);
 }
 END_TEST
 
@@ -352,6 +460,7 @@ START_TEST(single_flight_refetch)
 	serve(key_a, NULL, 3600);
 	jwks_server_set_delay(srv, 300);
 	concurrent_lookups("a", key_a);
+	jwks_wait_idle(jw);
 	ck_assert_int_eq(jwks_server_fetches(srv), 2);
 }
 END_TEST
@@ -379,6 +488,10 @@ int main(void)
 	tcase_add_test(tc, unknown_kid_refetch_rate_limited);
 	tcase_add_test(tc, rotation_new_kid_found_after_refetch);
 	tcase_add_test(tc, failed_refetch_keeps_old_keys_and_reports_stale);
+	tcase_add_test(tc, stale_by_age_alone);
+	tcase_add_test(tc, background_refetch_does_not_block_the_lookup);
+	tcase_add_test(tc, status_starts_background_refetch);
+	tcase_add_test(tc, free_cancels_a_background_refetch);
 	tcase_add_test(tc, never_loaded_is_reported);
 	tcase_add_test(tc, unusable_keys_are_skipped);
 	tcase_add_test(tc, static_keys_always_trusted);

@@ -226,8 +226,15 @@ START_TEST(email_rules)
 	c = claims_now();
 	json_object_set_new(c, "email_verified", json_string("false"));
 	expect(mint(c), NOW, CJ_EFORBIDDEN, "email_unverified");
+	/* Only the JSON boolean true: the string "true" is a mistyped claim. */
 	c = claims_now();
 	json_object_set_new(c, "email_verified", json_string("true"));
+	expect(mint(c), NOW, CJ_EFORBIDDEN, "email_unverified");
+	c = claims_now();
+	json_object_set_new(c, "email_verified", json_integer(1));
+	expect(mint(c), NOW, CJ_EFORBIDDEN, "email_unverified");
+	c = claims_now();
+	json_object_set_new(c, "email_verified", json_true());
 	expect(mint(c), NOW, CJ_OK, "ok");
 	c = claims_now();
 	json_object_del(c, "email");

@@ -126,6 +126,13 @@ START_TEST(identity_rules)
 	c = claims(now, now + 3600);
 	json_object_set_new(c, "email_verified", json_false());
 	ck_assert_int_eq(status_of_claims(c), 403);
+	/* Only the JSON boolean true: a string is a mistyped claim. */
+	c = claims(now, now + 3600);
+	json_object_set_new(c, "email_verified", json_string("true"));
+	ck_assert_int_eq(status_of_claims(c), 403);
+	c = claims(now, now + 3600);
+	json_object_del(c, "email_verified");
+	ck_assert_int_eq(status_of_claims(c), 403);
 	/* The enqueue identity is not a push identity. */
 	c = claims(now, now + 3600);
 	json_object_set_new(c, "email", json_string(ITEST_ENQUEUE_EMAIL));

@@ -119,6 +119,83 @@ START_TEST(task_ids_are_used_once)
 }
 END_TEST
 
+/* The statuses the fake answered to the last n creates, e.g. "0,409". */
+static void last_create_statuses(size_t n, char *out, size_t outlen)
+{
+	json_t *creates = fake_cloud_creates(&FC);
+	size_t total = json_array_size(creates), pos = 0;
+
+	out[0] = '\0';
+	for (size_t i = total > n ? total - n : 0; i < total; i++)
+		pos += (size_t)snprintf(
+		    out + pos, outlen - pos, "%s%lld", pos ? "," : "",
+		    json_integer_value(json_object_get(json_array_get(creates, i), "status")));
+	json_decref(creates);
+}
+
+/* A create that lands but whose answer is lost is still 202: the fake
+ * stores the task and closes the connection without answering. On a
+ * kept-alive connection libcurl re-sends the create by itself and meets the
+ * task (409 within our first attempt); when that copy is dropped too, our
+ * own retry meets it. Either way it is our task, named by us or by the
+ * caller's taskId. */
+START_TEST(create_whose_answer_is_lost_is_202)
+{
+	static const struct {
+		int drops, reused;
+		const char *statuses;
+	} modes[] = {{1, 1, "0,409"}, {2, 0, "0,0,409"}};
+	struct httpc_resp r;
+	char id[64], body[256], statuses[64];
+
+	for (size_t m = 0; m < sizeof(modes) / sizeof(modes[0]); m++) {
+		for (int with_id = 0; with_id < 2; with_id++) {
+			if (with_id)
+				snprintf(body, sizeof(body), "{\"payload\":{},\"taskId\":\"%s\"}",
+				         itest_task_id(id, sizeof(id)));
+			else
+				snprintf(body, sizeof(body), "{\"payload\":{}}");
+			/* Keep a connection to the fake alive for the next create. */
+			ck_assert_int_eq(
+			    enqueue("ping", "{\"payload\":{}}", ITEST_ENQUEUE_EMAIL, NULL, &r),
+			    202);
+			httpc_resp_free(&r);
+			ck_assert_int_eq(
+			    fake_cloud_drop(&FC, "create", modes[m].drops, modes[m].reused, 1), 0);
+			ck_assert_msg(enqueue("ping", body, ITEST_ENQUEUE_EMAIL, NULL, &r) == 202,
+			              "mode %zu, %s: %ld %s", m, body, r.status, r.body);
+			ck_assert_ptr_nonnull(httpc_json_str(&r, "scheduleTime"));
+			if (with_id)
+				ck_assert_ptr_nonnull(strstr(httpc_json_str(&r, "task"), id));
+			httpc_resp_free(&r);
+			last_create_statuses(modes[m].drops + 1, statuses, sizeof(statuses));
+			ck_assert_str_eq(statuses, modes[m].statuses);
+		}
+	}
+	ck_assert_int_eq(fake_cloud_reset(&FC), 0);
+}
+END_TEST
+
+/* A taskId that was used before is 409 already_exists, also when our first
+ * attempt was answered with a failure (503: nothing of ours landed) and the
+ * retry meets the old task. */
+START_TEST(task_id_taken_before_is_409)
+{
+	struct httpc_resp r;
+	char id[64], body[256];
+
+	snprintf(body, sizeof(body), "{\"payload\":{},\"taskId\":\"%s\"}",
+	         itest_task_id(id, sizeof(id)));
+	ck_assert_int_eq(enqueue("ping", body, ITEST_ENQUEUE_EMAIL, NULL, &r), 202);
+	httpc_resp_free(&r);
+	ck_assert_int_eq(fake_cloud_fail(&FC, "create", 1, 503, 0), 0);
+	ck_assert_int_eq(enqueue("ping", body, ITEST_ENQUEUE_EMAIL, NULL, &r), 409);
+	ck_assert_str_eq(httpc_json_str(&r, "error"), "already_exists");
+	httpc_resp_free(&r);
+	ck_assert_int_eq(fake_cloud_reset(&FC), 0);
+}
+END_TEST
+
 START_TEST(validation)
 {
 	static const struct {
@@ -310,6 +387,16 @@ START_TEST(cli_enqueue_and_exit_codes)
 	ck_assert_ptr_nonnull(strstr(err, id));
 	free(out);
 	free(err);
+	/* The CLI fetches its access token, then creates on the same connection:
+	 * the fake stores the task and drops that connection, libcurl re-sends,
+	 * 409 - our own task, exit 0. */
+	itest_task_id(id, sizeof(id));
+	ck_assert_int_eq(fake_cloud_drop(&FC, "create", 1, 1, 1), 0);
+	ck_assert_int_eq(cj_run(ok, env, &out, &err), 0);
+	ck_assert_ptr_nonnull(strstr(out, id));
+	free(out);
+	free(err);
+	ck_assert_int_eq(fake_cloud_reset(&FC), 0);
 	ck_assert_int_eq(cj_run(bad_payload, env, &out, &err), 2);
 	ck_assert_ptr_nonnull(strstr(err, "userId"));
 	free(out);
@@ -386,6 +473,8 @@ int main(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, creates_the_exact_task);
 	tcase_add_test(tc, task_ids_are_used_once);
+	tcase_add_test(tc, create_whose_answer_is_lost_is_202);
+	tcase_add_test(tc, task_id_taken_before_is_409);
 	tcase_add_test(tc, validation);
 	tcase_add_test(tc, size_media_type_and_auth);
 	tcase_add_test(tc, deep_json_is_refused);

@@ -16,6 +16,7 @@
 
 #include "ckrun.h"
 #include "itest.h"
+#include "timeutil.h"
 
 static struct itest W;
 static struct cj_server S;
@@ -72,6 +73,104 @@ START_TEST(liveness_and_readiness)
 }
 END_TEST
 
+/* /health/ready of s: the HTTP status in *code, jwks.status copied to out. */
+static const char *ready_jwks(const struct cj_server *s, long *code, char *out, size_t outlen)
+{
+	struct httpc_resp r;
+	char url[256];
+	const char *st;
+
+	snprintf(url, sizeof(url), "%s/health/ready", s->base);
+	ck_assert_int_eq(httpc_get(url, NULL, &r), 0);
+	*code = r.status;
+	st = json_string_value(json_object_get(json_object_get(r.json, "jwks"), "status"));
+	snprintf(out, outlen, "%s", st ? st : "(none)");
+	httpc_resp_free(&r);
+	return out;
+}
+
+static long push_ping(const struct cj_server *s, const char *tok)
+{
+	struct httpc_resp r;
+	char task[64];
+	long status;
+
+	ck_assert_int_eq(
+	    cj_push(s, "ping", tok, "ping-queue", itest_task_id(task, sizeof(task)), 0, "{}", &r),
+	    0);
+	status = r.status;
+	httpc_resp_free(&r);
+	return status;
+}
+
+/* SPEC §5.3: signing keys past their max-age are "stale", not down, judged
+ * by age alone, and still verify tokens; reaching max-age starts a
+ * background refetch (at most once per 30 s after the last fetch) that
+ * makes them "ok" again - or, with the JWKS server down, leaves them stale
+ * and serving. Two instances side by side share the 30 s wait. */
+START_TEST(jwks_past_max_age_is_stale_until_refetched)
+{
+	struct jwks_server *up = jwks_server_start(), *down = jwks_server_start();
+	char *keys = test_jwks_json((const struct test_key *const *)W.keys, 2);
+	char up_url[512], down_url[512], st[32];
+	const char *up_env[] = {up_url, NULL}, *down_env[] = {down_url, NULL};
+	struct cj_server su, sd;
+	char *tok = itest_token(&W);
+	int64_t started;
+	long code;
+
+	ck_assert_ptr_nonnull(up);
+	ck_assert_ptr_nonnull(down);
+	jwks_server_set(up, keys, 2, 200);
+	jwks_server_set(down, keys, 2, 200);
+	snprintf(up_url, sizeof(up_url), "OIDC_JWKS_URL=%s", jwks_server_url(up));
+	snprintf(down_url, sizeof(down_url), "OIDC_JWKS_URL=%s", jwks_server_url(down));
+	started = time_mono_ms();
+	itest_server(&W, &su, up_env);
+	itest_server(&W, &sd, down_env);
+	ck_assert_str_eq(ready_jwks(&su, &code, st, sizeof(st)), "ok");
+	ck_assert_int_eq(code, 200);
+	jwks_server_set(up, keys, 3600, 200);
+	jwks_server_set(down, "{\"error\":\"down\"}", -1, 500);
+
+	/* Past max-age, before any refetch was allowed: stale, ready, serving. */
+	msleep(2500);
+	ck_assert_str_eq(ready_jwks(&su, &code, st, sizeof(st)), "stale");
+	ck_assert_int_eq(code, 200);
+	ck_assert_str_eq(ready_jwks(&sd, &code, st, sizeof(st)), "stale");
+	ck_assert_int_eq(code, 200);
+	ck_assert_int_eq(push_ping(&sd, tok), 200);
+	ck_assert_int_eq(jwks_server_fetches(up), 1);
+
+	/* The refetch that readiness starts brings the keys back. */
+	while (strcmp(ready_jwks(&su, &code, st, sizeof(st)), "ok") &&
+	       time_mono_ms() - started < 45000)
+		msleep(500);
+	ck_assert_str_eq(st, "ok");
+	ck_assert_int_eq(code, 200);
+	ck_assert_int_eq(jwks_server_fetches(up), 2);
+
+	/* With the JWKS server down the refetch fails: still stale, still ready,
+	 * tokens still verify. */
+	while (jwks_server_fetches(down) < 2 && time_mono_ms() - started < 45000) {
+		ready_jwks(&sd, &code, st, sizeof(st));
+		msleep(500);
+	}
+	ck_assert_int_ge(jwks_server_fetches(down), 2);
+	msleep(200);
+	ck_assert_str_eq(ready_jwks(&sd, &code, st, sizeof(st)), "stale");
+	ck_assert_int_eq(code, 200);
+	ck_assert_int_eq(push_ping(&sd, tok), 200);
+
+	ck_assert_int_eq(cj_server_stop(&su), 0);
+	ck_assert_int_eq(cj_server_stop(&sd), 0);
+	jwks_server_stop(up);
+	jwks_server_stop(down);
+	free(keys);
+	free(tok);
+}
+END_TEST
+
 START_TEST(readiness_is_down_while_redis_is)
 {
 	long st;
@@ -107,6 +206,7 @@ START_TEST(metrics_exposition)
 	ck_assert_int_eq(
 	    cj_push(&S, "ping", tok, "ping-queue", itest_task_id(task, sizeof(task)), 0, "{}", &r),
 	    0);
+	ck_assert_msg(r.status == 200, "ping answered %ld: %s", r.status, r.body);
 	httpc_resp_free(&r);
 	snprintf(url, sizeof(url), "%s/metrics", S.base);
 	ck_assert_int_eq(httpc_get(url, NULL, &r), 0);
@@ -293,6 +393,8 @@ START_TEST(configuration_errors_exit_2_naming_the_variable)
 	    {"UPSTASH_REDIS_REST_URL=http://127.0.0.1:1", "UPSTASH_REDIS_REST_TOKEN"},
 	    {"OIDC_AUDIENCE=a,,b", "OIDC_AUDIENCE"},
 	    {"MAX_BODY_BYTES=-5", "MAX_BODY_BYTES"},
+	    {"DATABASE_URL=mysql://db/catchup", "invalid DATABASE_URL: "},
+	    {"DATABASE_URL=sqlite:", "invalid DATABASE_URL: "},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char *env[] = {(char *)cases[i].env, NULL};
@@ -357,6 +459,57 @@ START_TEST(short_retry_windows_are_refused)
 		free(out);
 		free(err);
 	}
+}
+END_TEST
+
+/* The URL's scheme is checked with the other variables; a PostgreSQL URL
+ * that libpq cannot parse is refused when the store opens. Either way the
+ * message names DATABASE_URL, never shows the password, and exits 2. */
+START_TEST(database_url_errors_exit_2_without_the_password)
+{
+	char cfg_dir[1024];
+	const char *urls[] = {
+	    "DATABASE_URL=mysql://admin:hunter2@db.internal/catchup",
+	    "DATABASE_URL=postgresql://admin:hunter2@db.internal/catchup?bogus_option=1",
+	};
+	char *serve[] = {"serve", NULL}, *migrate[] = {"migrate", NULL};
+	char **commands[] = {serve, migrate};
+
+	snprintf(cfg_dir, sizeof(cfg_dir), "CONFIG_DIR=%s/config", getenv("CJ_SOURCE_ROOT"));
+	for (size_t i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
+		for (size_t k = 0; k < 2; k++) {
+			char *env[] = {(char *)urls[i], cfg_dir,
+			               "TOKEN_ENCRYPTION_KEY="
+			               "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+			               "PORT=1", NULL};
+			char *out = NULL, *err = NULL;
+
+			ck_assert_int_eq(cj_run(commands[k], env, &out, &err), 2);
+			ck_assert_msg(strstr(err, "invalid DATABASE_URL: ") != NULL, "%s %s: %s",
+			              commands[k][0], urls[i], err);
+			ck_assert_msg(strstr(err, "hunter2") == NULL, "%s", err);
+			ck_assert_ptr_eq(strchr(err, '\n'), err + strlen(err) - 1);
+			free(out);
+			free(err);
+		}
+	}
+}
+END_TEST
+
+START_TEST(cloud_mode_names_every_missing_variable_in_one_line)
+{
+	char *env[] = {"USE_CLOUD_TASKS=true", "GCP_PROJECT_ID=p", NULL};
+	char *args[] = {"serve", NULL};
+	char *out = NULL, *err = NULL;
+
+	ck_assert_int_eq(cj_run(args, env, &out, &err), 2);
+	ck_assert_str_eq(err,
+	                 "catchup-jobs: invalid configuration: required in cloud mode "
+	                 "(USE_CLOUD_TASKS=true): GCP_REGION, CLOUD_RUN_URL, "
+	                 "SERVICE_ACCOUNT_EMAIL, UPSTASH_REDIS_REST_URL, "
+	                 "UPSTASH_REDIS_REST_TOKEN, TOKEN_ENCRYPTION_KEY\n");
+	free(out);
+	free(err);
 }
 END_TEST
 
@@ -470,12 +623,15 @@ int main(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, liveness_and_readiness);
 	tcase_add_test(tc, readiness_is_down_while_redis_is);
+	tcase_add_test(tc, jwks_past_max_age_is_stale_until_refetched);
 	tcase_add_test(tc, metrics_exposition);
 	tcase_add_test(tc, eighty_jobs_in_flight_and_liveness_answers);
 	tcase_add_test(tc, a_thousand_open_connections);
 	tcase_add_test(tc, routing_errors_are_json);
 	tcase_add_test(tc, logs_are_structured_and_traced);
 	tcase_add_test(tc, configuration_errors_exit_2_naming_the_variable);
+	tcase_add_test(tc, database_url_errors_exit_2_without_the_password);
+	tcase_add_test(tc, cloud_mode_names_every_missing_variable_in_one_line);
 	tcase_add_test(tc, cloud_mode_refuses_to_start_without_upstash);
 	tcase_add_test(tc, short_retry_windows_are_refused);
 	tcase_add_test(tc, help_version_and_usage_errors);

@@ -110,6 +110,25 @@ int fake_cloud_fail(struct fake_cloud *fc, const char *target, int count, int st
 	return fake_cloud_post(fc, "fail", body);
 }
 
+int fake_cloud_fail_after_landing(struct fake_cloud *fc, int count, int status)
+{
+	char body[256];
+
+	snprintf(body, sizeof(body),
+	         "{\"target\":\"create\",\"count\":%d,\"status\":%d,\"apply\":true}", count,
+	         status);
+	return fake_cloud_post(fc, "fail", body);
+}
+
+int fake_cloud_drop(struct fake_cloud *fc, const char *target, int count, int reused, int apply)
+{
+	char body[256];
+
+	snprintf(body, sizeof(body), "{\"target\":\"%s\",\"count\":%d,\"reused\":%s,\"apply\":%s}",
+	         target, count, reused ? "true" : "false", apply ? "true" : "false");
+	return fake_cloud_post(fc, "drop", body);
+}
+
 int fake_cloud_reset(struct fake_cloud *fc)
 {
 	return fake_cloud_post(fc, "reset", NULL);

@@ -49,11 +49,20 @@ int fake_cloud_post(struct fake_cloud *fc, const char *what, const char *json);
  * delay_ms and answer status (0: answer normally; a create lands first). */
 int fake_cloud_fail(struct fake_cloud *fc, const char *target, int count, int status,
                     long delay_ms);
+/* The next count creates land, then are answered status (e.g. 503). */
+int fake_cloud_fail_after_landing(struct fake_cloud *fc, int count, int status);
+/* The next count calls to target get no answer: the fake closes the
+ * connection. reused: only calls arriving on a kept-alive connection that
+ * served a request before count (libcurl then re-sends the call on a fresh
+ * connection by itself). apply: a create lands before the connection is
+ * closed (the "answer lost after landing" case). */
+int fake_cloud_drop(struct fake_cloud *fc, const char *target, int count, int reused, int apply);
 int fake_cloud_reset(struct fake_cloud *fc);
 /* A counter from /__control/stats ("metadataCalls", "tokenCalls",
  * "createCalls", "tasks"); -1 when unavailable. */
 long fake_cloud_stat(struct fake_cloud *fc, const char *name);
-/* The recorded tasks.create requests: array of {path, body, status}. */
+/* The recorded tasks.create requests: array of {path, body, status}
+ * (status 0: closed without an answer). */
 json_t *fake_cloud_creates(struct fake_cloud *fc);
 /* The body of the last recorded create, parsed; NULL when none. */
 json_t *fake_cloud_last_create(struct fake_cloud *fc);
