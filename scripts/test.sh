@@ -9,7 +9,7 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 
-packages=(gcc pkg-config meson ninja-build python3 ca-certificates binutils
+packages=(gcc pkg-config meson ninja-build python3 ca-certificates tzdata binutils
   libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev libjwt-dev libssl-dev check
   libpq-dev libsqlite3-dev libhiredis-dev redis-server postgresql shellcheck
   clang libclang-rt-14-dev)
