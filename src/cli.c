@@ -28,27 +28,26 @@
 
 static void usage(FILE *out)
 {
-	fprintf(
-	    out,
-	    "usage: catchup-jobs [serve]            run the job server\n"
-	    "       catchup-jobs enqueue TYPE [JSON] [--delay SECONDS] [--at RFC3339] [--id "
-	    "TASK_ID]\n"
-	    "                                       create a task; prints its name\n"
-	    "       catchup-jobs migrate            apply database migrations\n"
-	    "       catchup-jobs queues             print the gcloud commands that create or\n"
-	    "                                       update every queue and scheduler job\n"
-	    "       catchup-jobs check              check configuration and dependencies\n"
-	    "       catchup-jobs token [--email E] [--audience A]\n"
-	    "                                       local mode: print an OIDC token signed by\n"
-	    "                                       the local key (default SERVICE_ACCOUNT_EMAIL,\n"
-	    "                                       the first OIDC_AUDIENCE)\n"
-	    "       catchup-jobs clock advance SECONDS\n"
-	    "                                       local mode: move the running server's clock\n"
-	    "                                       forward; prints the new clock\n"
-	    "       catchup-jobs --help | --version\n"
-	    "\n"
-	    "Exit status: 0 success, 1 runtime failure, 2 usage or configuration error,\n"
-	    "3 the task already exists.\n\n");
+	fprintf(out,
+	        "usage: catchup-jobs [serve]            run the job server\n"
+	        "       catchup-jobs enqueue TYPE [JSON] [--delay SECONDS] [--at RFC3339] [--id "
+	        "TASK_ID]\n"
+	        "                                       create a task; prints its name\n"
+	        "       catchup-jobs migrate            apply database migrations\n"
+	        "       catchup-jobs queues             print the gcloud commands that create or\n"
+	        "                                       update every queue and scheduler job\n"
+	        "       catchup-jobs check              check configuration and dependencies\n"
+	        "       catchup-jobs token [--email E] [--audience A]\n"
+	        "                                       local mode: print a token signed by the\n"
+	        "                                       local key (SERVICE_ACCOUNT_EMAIL and\n"
+	        "                                       the first OIDC_AUDIENCE by default)\n"
+	        "       catchup-jobs clock advance SECONDS\n"
+	        "                                       local mode: move the running server's\n"
+	        "                                       clock forward; prints the new clock\n"
+	        "       catchup-jobs --help | --version\n"
+	        "\n"
+	        "Exit status: 0 success, 1 runtime failure, 2 usage or configuration error,\n"
+	        "3 the task already exists.\n\n");
 }
 
 static int load_config(struct config *cfg)
