@@ -23,6 +23,7 @@ struct store;
 struct enqueuer;
 struct gauth;
 struct crypto_key;
+struct local_keys;
 
 struct app {
 	const struct config *cfg;
@@ -34,6 +35,7 @@ struct app {
 	struct queues *queues;
 	struct store *store; /* NULL: no database configured/opened */
 	struct crypto_key *token_key;
+	struct local_keys *local_keys; /* local mode: signs local tokens; NULL in cloud mode */
 	struct enqueuer *enqueuer;
 	struct job_services svc; /* what handlers get */
 	atomic_int draining; /* SIGTERM received: refuse new work */

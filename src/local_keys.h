@@ -23,6 +23,7 @@
 #include "cj.h"
 
 struct local_keys;
+struct jwks;
 
 /* Loads dir/local-signing-key.pem, or generates it (RSA 2048, 0600) when
  * absent. CJ_OK, CJ_ECONFIG (unreadable or not an RSA key: err names the
@@ -38,9 +39,18 @@ const char *local_keys_kid(const struct local_keys *k);
  * time). *out is malloc'd (free()); CJ_OK, CJ_ENOMEM, CJ_EINTERNAL. */
 int local_keys_mint(const struct local_keys *k, const char *audience, const char *email,
                     int64_t iat, char **out) CJ_WUR;
+/* local_keys_mint() issued now, on the wall clock (a token's lifetime is
+ * real time, never the business clock). */
+int local_keys_mint_now(const struct local_keys *k, const char *audience, const char *email,
+                        char **out) CJ_WUR;
 
 /* The public key as a JWK set {"keys":[{kty, alg, use, kid, n, e}]} (a new
  * reference), or NULL on ENOMEM. */
 json_t *local_keys_jwks(const struct local_keys *k);
+
+/* Adds the public key to keys' static (always trusted) set under its kid.
+ * Local mode only. CJ_OK, CJ_EEXISTS (already there), CJ_ENOMEM,
+ * CJ_EINTERNAL. */
+int local_keys_trust(const struct local_keys *k, struct jwks *keys) CJ_WUR;
 
 #endif
