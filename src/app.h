@@ -23,6 +23,8 @@ struct store;
 struct enqueuer;
 struct gauth;
 struct crypto_key;
+struct local_keys;
+struct scheduler;
 
 struct app {
 	const struct config *cfg;
@@ -35,6 +37,8 @@ struct app {
 	struct store *store; /* NULL: no database configured/opened */
 	struct crypto_key *token_key;
 	struct enqueuer *enqueuer;
+	struct local_keys *local_keys; /* local mode: signs the emulated pushes' tokens */
+	struct scheduler *scheduler; /* local mode, while serving: the embedded Cloud Scheduler */
 	struct job_services svc; /* what handlers get */
 	atomic_int draining; /* SIGTERM received: refuse new work */
 	atomic_int redis_fault; /* Upstash answered 401/400: a configuration fault */

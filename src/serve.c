@@ -22,6 +22,7 @@
 #include "idempotency.h"
 #include "jwks.h"
 #include "lease.h"
+#include "local_keys.h"
 #include "log.h"
 #include "migrate.h"
 #include "metrics.h"
@@ -29,6 +30,7 @@
 #include "queues.h"
 #include "redis_rest.h"
 #include "router.h"
+#include "scheduler.h"
 #include "store.h"
 #include "timeutil.h"
 
@@ -120,6 +122,11 @@ int app_init(struct app *app, const struct config *cfg, int with_database, char 
 		rc = open_database(app, err, errlen);
 		if (rc)
 			goto fail;
+		if (!cfg->cloud_mode) {
+			rc = local_keys_load_or_generate("./data", &app->local_keys, err, errlen);
+			if (rc)
+				goto fail;
+		}
 	}
 	app->svc.cfg = cfg;
 	app->svc.redis = app->redis;
@@ -143,6 +150,8 @@ fail:
 
 void app_release(struct app *app)
 {
+	scheduler_free(app->scheduler);
+	local_keys_free(app->local_keys);
 	enqueuer_free(app->enqueuer);
 	store_close(app->store);
 	crypto_key_free(app->token_key);
@@ -168,6 +177,22 @@ static void raise_fd_limit(void)
 		if (setrlimit(RLIMIT_NOFILE, &rl))
 			log_msg(L_WARNING, "cannot raise the open-file limit: %s", strerror(errno));
 	}
+}
+
+/* Local mode: the embedded Cloud Scheduler, started once the server listens
+ * (its runs may target this very server) and stopped first at shutdown, so
+ * no run starts against a server that stopped listening. */
+static int start_scheduler(struct app *app, char *err, size_t errlen)
+{
+	struct scheduler_options so = {app->queues,
+	                               app->store,
+	                               app->local_keys,
+	                               app->cfg->cloud_run_url,
+	                               app->cfg->oidc_audience.n ? app->cfg->oidc_audience.items[0]
+	                                                         : app->cfg->cloud_run_url,
+	                               app->cfg->service_account_email};
+
+	return scheduler_start(&so, &app->scheduler, err, errlen);
 }
 
 static int wait_signal(const sigset_t *set, long timeout_ms)
@@ -247,10 +272,18 @@ int serve_run(const struct config *cfg)
 	log_msg(L_INFO, "catchup-jobs %s listening on %s:%ld (%s mode, idempotency %s)", CJ_VERSION,
 	        cfg->bind_address, cfg->port, cfg->cloud_mode ? "cloud" : "local",
 	        idem_mode(app.idem));
+	if (!cfg->cloud_mode && start_scheduler(&app, err, sizeof(err))) {
+		fprintf(stderr, "catchup-jobs: %s\n", err);
+		http_server_stop(srv);
+		app_release(&app);
+		http_client_global_cleanup();
+		return 1;
+	}
 	do {
 		sig = wait_signal(&set, 1000);
 	} while (!sig);
 	log_msg(L_INFO, "received %s", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+	scheduler_stop(app.scheduler);
 	drain(&app, srv);
 	http_server_stop(srv);
 	app_release(&app);
