@@ -36,8 +36,8 @@ struct app {
 	struct queues *queues;
 	struct store *store; /* NULL: no database configured/opened */
 	struct crypto_key *token_key;
+	struct local_keys *local_keys; /* local mode: signs local tokens; NULL in cloud mode */
 	struct enqueuer *enqueuer;
-	struct local_keys *local_keys; /* local mode: signs the emulated pushes' tokens */
 	struct scheduler *scheduler; /* local mode, while serving: the embedded Cloud Scheduler */
 	struct job_services svc; /* what handlers get */
 	atomic_int draining; /* SIGTERM received: refuse new work */

@@ -57,6 +57,32 @@ const char *http_request_query(const struct http_req *r, const char *name)
 	return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
+int http_addr_is_loopback(const struct sockaddr *sa)
+{
+	static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+	const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)sa;
+
+	if (!sa)
+		return 0;
+	if (sa->sa_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
+	if (sa->sa_family != AF_INET6)
+		return 0;
+	if (IN6_IS_ADDR_LOOPBACK(&v6->sin6_addr))
+		return 1;
+	/* ::ffff:127.x.y.z, as a dual-stack listener reports IPv4 loopback. */
+	return !memcmp(v6->sin6_addr.s6_addr, mapped, sizeof(mapped)) &&
+	    v6->sin6_addr.s6_addr[12] == 127;
+}
+
+int http_request_peer_loopback(const struct http_req *r)
+{
+	const union MHD_ConnectionInfo *ci =
+	    r->conn ? MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS) : NULL;
+
+	return ci && http_addr_is_loopback(ci->client_addr);
+}
+
 void http_answer_json(struct http_answer *a, int status, json_t *body)
 {
 	a->status = status;
