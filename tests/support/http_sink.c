@@ -63,6 +63,7 @@ static long record(struct http_sink *k, const struct http_req *r)
 	q->authorization = auth ? strdup(auth) : NULL;
 	q->body = strndup(r->body.data ? r->body.data : "", r->body.len);
 	q->arrived_ms = time_mono_ms();
+	q->arrived_wall = time_wall();
 	return (long)k->n++;
 }
 

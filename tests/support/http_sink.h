@@ -29,6 +29,7 @@ struct sink_request {
 	char *authorization; /* the whole header value, or NULL */
 	char *body; /* NUL-terminated */
 	int64_t arrived_ms; /* monotonic (time_mono_ms()) */
+	double arrived_wall; /* Unix time (time_wall()) */
 	int64_t answered_ms; /* 0 while not answered */
 	int status; /* the answer's status */
 };
