@@ -137,12 +137,16 @@ static int64_t first_slot(const struct entry *e, int64_t last, int64_t now)
 
 static const char SQL_SELECT[] = "SELECT name, last_slot FROM schedule_runs";
 
-/* A schedule seen for the first time: "now" is its baseline (last_fired_at
- * NULL: nothing fired yet), so a first slot that passes while the process
- * is down still fires once at the next start. */
+/* A schedule seen for the first time: "now" is its baseline (last_status
+ * and last_fired_at NULL: nothing fired yet), so a first slot that passes
+ * while the process is down still fires once at the next start. Written
+ * before any run; dying right after it loses nothing (the row only says
+ * where to start from). */
 static const char SQL_BASELINE[] =
     "INSERT INTO schedule_runs (name, last_slot) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING";
 
+/* A slot answered (last_status: its HTTP status, 0 for no answer) or given
+ * up; last_fired_at: when it went out, on the business clock. */
 static const char SQL_RECORD[] =
     "INSERT INTO schedule_runs (name, last_slot, last_status, last_fired_at) "
     "VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO UPDATE SET last_slot = excluded.last_slot, "
@@ -262,8 +266,9 @@ static int post_slot(struct scheduler *s, const struct entry *e, const char *whe
 	struct http_request req = {0};
 	int rc;
 
-	/* Token lifetimes are judged on real time, never the business clock. */
-	rc = local_keys_mint(s->o.keys, s->o.audience, s->o.email, time_wall_s(), &token);
+	/* Issued on real time, never the business clock: a token's lifetime is
+	 * judged by real clocks. */
+	rc = local_keys_mint_now(s->o.keys, s->o.audience, s->o.email, &token);
 	if (rc) {
 		snprintf(cerr, cerrlen, "cannot sign its token");
 		return rc;
