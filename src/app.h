@@ -24,6 +24,7 @@ struct enqueuer;
 struct gauth;
 struct crypto_key;
 struct local_keys;
+struct scheduler;
 
 struct app {
 	const struct config *cfg;
@@ -37,6 +38,7 @@ struct app {
 	struct crypto_key *token_key;
 	struct local_keys *local_keys; /* local mode: signs local tokens; NULL in cloud mode */
 	struct enqueuer *enqueuer;
+	struct scheduler *scheduler; /* local mode, while serving: the embedded Cloud Scheduler */
 	struct job_services svc; /* what handlers get */
 	atomic_int draining; /* SIGTERM received: refuse new work */
 	atomic_int redis_fault; /* Upstash answered 401/400: a configuration fault */

@@ -31,6 +31,7 @@
 #include "queues.h"
 #include "redis_rest.h"
 #include "router.h"
+#include "scheduler.h"
 #include "store.h"
 #include "timeutil.h"
 
@@ -167,6 +168,7 @@ fail:
 
 void app_release(struct app *app)
 {
+	scheduler_free(app->scheduler);
 	enqueuer_free(app->enqueuer);
 	lease_keeper_free(app->leases);
 	idem_free(app->idem);
@@ -193,6 +195,22 @@ static void raise_fd_limit(void)
 		if (setrlimit(RLIMIT_NOFILE, &rl))
 			log_msg(L_WARNING, "cannot raise the open-file limit: %s", strerror(errno));
 	}
+}
+
+/* Local mode: the embedded Cloud Scheduler, started once the server listens
+ * (its runs may target this very server) and stopped first at shutdown, so
+ * no run starts against a server that stopped listening. */
+static int start_scheduler(struct app *app, char *err, size_t errlen)
+{
+	struct scheduler_options so = {app->queues,
+	                               app->store,
+	                               app->local_keys,
+	                               app->cfg->cloud_run_url,
+	                               app->cfg->oidc_audience.n ? app->cfg->oidc_audience.items[0]
+	                                                         : app->cfg->cloud_run_url,
+	                               app->cfg->service_account_email};
+
+	return scheduler_start(&so, &app->scheduler, err, errlen);
 }
 
 static int wait_signal(const sigset_t *set, long timeout_ms)
@@ -272,10 +290,18 @@ int serve_run(const struct config *cfg)
 	log_msg(L_INFO, "catchup-jobs %s listening on %s:%ld (%s mode, idempotency %s)", CJ_VERSION,
 	        cfg->bind_address, cfg->port, cfg->cloud_mode ? "cloud" : "local",
 	        idem_mode(app.idem));
+	if (!cfg->cloud_mode && start_scheduler(&app, err, sizeof(err))) {
+		fprintf(stderr, "catchup-jobs: %s\n", err);
+		http_server_stop(srv);
+		app_release(&app);
+		http_client_global_cleanup();
+		return 1;
+	}
 	do {
 		sig = wait_signal(&set, 1000);
 	} while (!sig);
 	log_msg(L_INFO, "received %s", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+	scheduler_stop(app.scheduler);
 	drain(&app, srv);
 	http_server_stop(srv);
 	app_release(&app);

@@ -216,8 +216,8 @@ static int write_config(const char *dir)
 
 	snprintf(src, sizeof(src), "%s/config/queues.json", root);
 	q = json_load_file(src, 0, NULL);
-	snprintf(src, sizeof(src), "%s/config/schedules.json", root);
-	s = json_load_file(src, 0, NULL);
+	/* No schedules: CLOUD_RUN_URL names a host that is not this one. */
+	s = json_pack("{s:[]}", "schedules");
 	if (!q || !s)
 		return -1;
 	json_object_set_new(q, "ping-queue",
@@ -246,7 +246,7 @@ int main(void)
 	int failed, i;
 
 	itest_setup(&W);
-	snprintf(dir, sizeof(dir), "%s/config", W.dir);
+	snprintf(dir, sizeof(dir), "%s/delivery-config", W.dir);
 	if (mkdir(dir, 0700) || write_config(dir)) {
 		fprintf(stderr, "cannot write the test configuration\n");
 		return 1;

@@ -434,7 +434,19 @@ START_TEST(queues_command_prints_every_queue_and_schedule)
 	s = json_load_file(path, 0, NULL);
 	ck_assert_ptr_nonnull(q);
 	ck_assert_ptr_nonnull(s);
-	ck_assert_int_eq(cj_run(args, itest_env(&W, CLOUD_ENV), &out, &err), 0);
+	{
+		/* The repository's files, schedules included. */
+		const char *env[64];
+		char cfg[1100];
+		size_t n = 0;
+
+		for (; CLOUD_ENV[n] && n < 62; n++)
+			env[n] = CLOUD_ENV[n];
+		snprintf(cfg, sizeof(cfg), "CONFIG_DIR=%s/config", getenv("CJ_SOURCE_ROOT"));
+		env[n++] = cfg;
+		env[n] = NULL;
+		ck_assert_int_eq(cj_run(args, itest_env(&W, env), &out, &err), 0);
+	}
 	json_object_foreach(q, name, v)
 	{
 		snprintf(needle, sizeof(needle), "gcloud tasks queues create '%s'", name);

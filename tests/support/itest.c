@@ -7,9 +7,37 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "timeutil.h"
+
+/* dir/config: the repository's queues.json and no schedules. The servers
+ * of integration tests run in local mode with CLOUD_RUN_URL naming a host
+ * that is not this machine: the embedded scheduler must have nothing to send
+ * there (tests of the scheduler give their own CONFIG_DIR). */
+static int write_config(const char *dir)
+{
+	const char *root = getenv("CJ_SOURCE_ROOT") ? getenv("CJ_SOURCE_ROOT") : ".";
+	char path[1200], src[1200];
+	json_t *q, *none;
+	int rc = -1;
+
+	snprintf(path, sizeof(path), "%s/config", dir);
+	if (mkdir(path, 0700))
+		return -1;
+	snprintf(src, sizeof(src), "%s/config/queues.json", root);
+	q = json_load_file(src, 0, NULL);
+	none = json_pack("{s:[]}", "schedules");
+	snprintf(path, sizeof(path), "%s/config/queues.json", dir);
+	if (q && none && !json_dump_file(q, path, 0)) {
+		snprintf(path, sizeof(path), "%s/config/schedules.json", dir);
+		rc = json_dump_file(none, path, 0) ? -1 : 0;
+	}
+	json_decref(q);
+	json_decref(none);
+	return rc;
+}
 
 void itest_setup(struct itest *w)
 {
@@ -17,8 +45,8 @@ void itest_setup(struct itest *w)
 
 	memset(w, 0, sizeof(*w));
 	w->dir = make_temp_dir();
-	if (!w->dir || redis_fixture_start(&w->redis)) {
-		fprintf(stderr, "itest: cannot start redis fixture\n");
+	if (!w->dir || write_config(w->dir) || redis_fixture_start(&w->redis)) {
+		fprintf(stderr, "itest: cannot write the configuration or start redis\n");
 		exit(1);
 	}
 	w->keys[0] = test_key_new("key-one", 2048);
@@ -60,8 +88,7 @@ char **itest_env(struct itest *w, const char *const *extra)
 	snprintf(buf[4], sizeof(buf[4]), "SERVICE_ACCOUNT_EMAIL=%s", ITEST_TASKS_EMAIL);
 	snprintf(buf[5], sizeof(buf[5]), "ENQUEUE_ALLOWED_EMAILS=%s", ITEST_ENQUEUE_EMAIL);
 	snprintf(buf[6], sizeof(buf[6]), "DATABASE_URL=sqlite:%s/catchup.db", w->dir);
-	snprintf(buf[7], sizeof(buf[7]), "CONFIG_DIR=%s/config",
-	         getenv("CJ_SOURCE_ROOT") ? getenv("CJ_SOURCE_ROOT") : ".");
+	snprintf(buf[7], sizeof(buf[7]), "CONFIG_DIR=%s/config", w->dir);
 	snprintf(buf[8], sizeof(buf[8]), "LOG_LEVEL=info");
 	for (n = 0; n < 9; n++)
 		env[n] = buf[n];
