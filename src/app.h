@@ -23,6 +23,7 @@ struct store;
 struct enqueuer;
 struct gauth;
 struct crypto_key;
+struct dispatcher;
 
 struct app {
 	const struct config *cfg;
@@ -35,6 +36,7 @@ struct app {
 	struct store *store; /* NULL: no database configured/opened */
 	struct crypto_key *token_key;
 	struct enqueuer *enqueuer;
+	struct dispatcher *dispatcher; /* local mode's Cloud Tasks; NULL in cloud mode */
 	struct job_services svc; /* what handlers get */
 	atomic_int draining; /* SIGTERM received: refuse new work */
 	atomic_int redis_fault; /* Upstash answered 401/400: a configuration fault */

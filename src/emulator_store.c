@@ -52,6 +52,30 @@ void emu_task_release(struct emu_task *t)
 	memset(t, 0, sizeof(*t));
 }
 
+static int dup_member(char **dst, const char *src)
+{
+	*dst = src ? strdup(src) : NULL;
+	return src && !*dst;
+}
+
+int emu_task_copy(struct emu_task *dst, const struct emu_task *src)
+{
+	*dst = *src;
+	if (dup_member(&dst->name, src->name) | dup_member(&dst->queue, src->queue) |
+	    dup_member(&dst->id, src->id) | dup_member(&dst->url, src->url) |
+	    dup_member(&dst->method, src->method) | dup_member(&dst->headers, src->headers) |
+	    dup_member(&dst->body_b64, src->body_b64) |
+	    dup_member(&dst->oidc_email, src->oidc_email) |
+	    dup_member(&dst->oidc_audience, src->oidc_audience) |
+	    dup_member(&dst->first_attempt, src->first_attempt) |
+	    dup_member(&dst->last_attempt, src->last_attempt) |
+	    dup_member(&dst->retry_reason, src->retry_reason)) {
+		emu_task_release(dst);
+		return CJ_ENOMEM;
+	}
+	return CJ_OK;
+}
+
 void emu_tasks_free(struct emu_task *v, size_t n)
 {
 	if (!v)
@@ -61,13 +85,13 @@ void emu_tasks_free(struct emu_task *v, size_t n)
 	free(v);
 }
 
-void emu_names_free(char **names, size_t n)
+void emu_due_free(struct emu_due *due, size_t n)
 {
-	if (!names)
+	if (!due)
 		return;
 	for (size_t i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
+		free(due[i].name);
+	free(due);
 }
 
 /* RFC 3339 with microseconds when the time has a fraction, as Google's
@@ -291,21 +315,22 @@ static const struct {
 	enum emu_task_state from, to;
 	const char *sql;
 } moves[] = {
-    [EMU_MOVE_CLAIM] = {EMU_QUEUED, EMU_RUNNING,
-                        "UPDATE tasks SET state = 'running', dispatch_count = dispatch_count + 1, "
-                        "lease_until = $3, first_attempt = COALESCE(first_attempt, $4), "
-                        "last_attempt = $5 WHERE name = $1 AND state = 'queued' AND "
-                        "($6 = 0 OR schedule_time <= $2) RETURNING " TASK_COLS},
+    [EMU_MOVE_CLAIM] =
+        {EMU_QUEUED, EMU_RUNNING,
+         "UPDATE tasks SET state = 'running', dispatch_count = dispatch_count + 1, "
+         "lease_until = $2 + dispatch_deadline, first_attempt = "
+         "COALESCE(first_attempt, $3), last_attempt = $4 WHERE name = $1 AND "
+         "state = 'queued' AND ($5 = 0 OR schedule_time <= $2) RETURNING " TASK_COLS},
     [EMU_MOVE_RETRY] = {EMU_RUNNING, EMU_QUEUED,
                         "UPDATE tasks SET state = 'queued', schedule_time = $5, lease_until = "
                         "NULL, response_count = response_count + $6, last_response_code = "
-                        "COALESCE($7, last_response_code), last_attempt = $8, retry_reason = "
+                        "$7, last_attempt = $8, retry_reason = "
                         "$9 WHERE name = $1 AND state = 'running' AND dispatch_count = $3 AND "
                         "created_at = $4"},
     [EMU_MOVE_COMPLETE] = {EMU_RUNNING, EMU_DONE,
                            "UPDATE tasks SET state = 'done', completed_at = $2, lease_until = "
                            "NULL, response_count = response_count + $5, last_response_code = "
-                           "COALESCE($6, last_response_code), last_attempt = $7, body_b64 = "
+                           "$6, last_attempt = $7, body_b64 = "
                            "NULL WHERE name = $1 AND state = 'running' AND dispatch_count = $3 "
                            "AND created_at = $4"},
     [EMU_MOVE_DELETE_QUEUED] = {EMU_QUEUED, EMU_DELETED,
@@ -332,7 +357,6 @@ int emu_store_move(struct store *s, enum emu_move move, const struct emu_move_ar
 	p[n++] = store_p_double(a->now);
 	switch (move) {
 	case EMU_MOVE_CLAIM:
-		p[n++] = store_p_double(a->lease_until);
 		p[n++] = store_p_text(a->first_attempt);
 		p[n++] = store_p_text(a->last_attempt);
 		p[n++] = store_p_int(a->due_only ? 1 : 0);
@@ -368,40 +392,40 @@ int emu_store_move(struct store *s, enum emu_move move, const struct emu_move_ar
 	return rc;
 }
 
-int emu_store_due(struct store *s, const char *queue, double now, size_t limit, char ***names,
-                  size_t *n, char *err, size_t errlen)
+int emu_store_due(struct store *s, const char *queue, double now, size_t limit,
+                  struct emu_due **due, size_t *n, char *err, size_t errlen)
 {
 	struct store_param p[] = {store_p_text(queue), store_p_double(now),
 	                          store_p_int((int64_t)limit)};
 	struct store_rows *r = NULL;
+	struct emu_due *v = NULL;
 	size_t i = 0;
-	char **v;
 	int rc;
 
-	*names = NULL;
+	*due = NULL;
 	*n = 0;
 	rc = store_exec(s,
-	                "SELECT name FROM tasks WHERE state = 'queued' AND queue = $1 AND "
-	                "schedule_time <= $2 ORDER BY schedule_time, name LIMIT $3",
+	                "SELECT name, schedule_time FROM tasks WHERE state = 'queued' AND queue = "
+	                "$1 AND schedule_time <= $2 ORDER BY schedule_time, name LIMIT $3",
 	                p, 3, &r, err, errlen);
 	if (rc)
 		return rc;
-	v = store_rows_count(r) ? calloc(store_rows_count(r), sizeof(*v)) : NULL;
-	if (store_rows_count(r) && !v) {
+	if (store_rows_count(r) && !(v = calloc(store_rows_count(r), sizeof(*v)))) {
 		store_rows_free(r);
 		return cj_errorf(err, errlen, CJ_ENOMEM, "out of memory");
 	}
 	while (store_rows_next(r)) {
-		v[i] = dup_col(r, 0);
-		if (!v[i]) {
-			emu_names_free(v, i);
+		v[i].name = dup_col(r, 0);
+		v[i].schedule_time = store_rows_double(r, 1);
+		if (!v[i].name) {
+			emu_due_free(v, i);
 			store_rows_free(r);
 			return cj_errorf(err, errlen, CJ_ENOMEM, "out of memory");
 		}
 		i++;
 	}
 	store_rows_free(r);
-	*names = v;
+	*due = v;
 	*n = i;
 	return CJ_OK;
 }

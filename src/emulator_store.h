@@ -62,12 +62,15 @@ struct emu_task {
 	int response_count; /* attempts that got an answer */
 	char *first_attempt; /* Attempt JSON, or NULL */
 	char *last_attempt; /* Attempt JSON, or NULL */
-	int last_status; /* HTTP status of the last answered attempt; 0: none */
+	int last_status; /* HTTP status of the last attempt; 0: it got no answer */
 	char *retry_reason; /* why the last attempt failed, or NULL */
 	enum emu_task_state state;
 };
 
 void emu_task_release(struct emu_task *t);
+/* A deep copy of src into *dst (release it). CJ_OK or CJ_ENOMEM (nothing to
+ * release). */
+int emu_task_copy(struct emu_task *dst, const struct emu_task *src) CJ_WUR;
 /* Releases n tasks and frees the array. NULL is a no-op. */
 void emu_tasks_free(struct emu_task *v, size_t n);
 
@@ -118,7 +121,6 @@ struct emu_move_args {
 	double now;
 	/* CLAIM */
 	int due_only; /* only when schedule_time <= now (the dispatcher; :run is not) */
-	double lease_until; /* when the attempt's deadline ends */
 	const char *first_attempt; /* kept when one is already set */
 	const char *last_attempt;
 	/* RETRY and COMPLETE: the attempt being ended, named by what the claim
@@ -138,12 +140,18 @@ struct emu_move_args {
 int emu_store_move(struct store *s, enum emu_move move, const struct emu_move_args *a,
                    struct emu_task *claimed, char *err, size_t errlen) CJ_WUR;
 
-/* Names of up to limit QUEUED tasks of queue due at now (schedule_time <=
- * now), earliest first: the candidates of the dispatcher's claims.
- * *names is an array of n malloc'd strings (emu_names_free()). */
-int emu_store_due(struct store *s, const char *queue, double now, size_t limit, char ***names,
-                  size_t *n, char *err, size_t errlen) CJ_WUR;
-void emu_names_free(char **names, size_t n);
+/* A task due for dispatch: its name and schedule_time. */
+struct emu_due {
+	char *name;
+	double schedule_time;
+};
+
+/* Up to limit QUEUED tasks of queue due at now (schedule_time <= now),
+ * earliest first: the candidates of the dispatcher's claims. *due is an
+ * array of n (emu_due_free()). */
+int emu_store_due(struct store *s, const char *queue, double now, size_t limit,
+                  struct emu_due **due, size_t *n, char *err, size_t errlen) CJ_WUR;
+void emu_due_free(struct emu_due *due, size_t n);
 
 /* The earliest schedule_time of queue's QUEUED tasks; *found 0 when none. */
 int emu_store_next_due(struct store *s, const char *queue, double *when, int *found, char *err,

@@ -57,6 +57,33 @@ const char *http_request_query(const struct http_req *r, const char *name)
 	return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
+int http_request_from_loopback(const struct http_req *r)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+	static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+	if (!sa)
+		return 0;
+	if (sa->sa_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
+	if (sa->sa_family == AF_INET6) {
+		const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+
+		return IN6_IS_ADDR_LOOPBACK(a) ||
+		    (!memcmp(a->s6_addr, mapped, 12) && a->s6_addr[12] == 127);
+	}
+	return 0;
+}
+
+void http_request_set_max_body(struct http_req *r, size_t max_body)
+{
+	r->body.max = max_body;
+	r->body_too_big =
+	    r->content_length >= 0 && (unsigned long long)r->content_length > max_body;
+}
+
 void http_answer_json(struct http_answer *a, int status, json_t *body)
 {
 	a->status = status;

@@ -5,7 +5,7 @@
  * Adding a route is adding a row to the table in router.c and a file with
  * its callbacks (see route.h). For every route the router checks, in this
  * order: the path matches a row (else 404); local-only routes exist only in
- * local mode (cloud mode: 404); authentication by the row's policy (401/403/
+ * local mode and for loopback peers (else 404); authentication by the row's policy (401/403/
  * 503), before anything else so an unauthenticated caller learns nothing;
  * the method (405; a GET row also answers HEAD); draining (503, except rows
  * served while draining); then the row's on_headers; then the body cap
@@ -28,7 +28,7 @@ enum route_auth {
 	AUTH_JOBS_OIDC, /* Google OIDC token, email in OIDC_ALLOWED_EMAILS (§6) */
 	AUTH_ENQUEUE_OIDC, /* Google OIDC token, email in ENQUEUE_ALLOWED_EMAILS */
 	AUTH_CHANNEL_SECRET, /* X-Goog-Channel-ID/-Token of an active channel (§5.5) */
-	AUTH_LOCAL_ONLY, /* local mode only (404 in cloud mode); any token accepted */
+	AUTH_LOCAL_ONLY, /* local mode, loopback peers (else 404); any token accepted */
 };
 
 /* Row flags. */
@@ -41,19 +41,22 @@ struct route {
 	 * suffix) or "/v2/{path...}" (the rest of the path, '/' included). At
 	 * most one {param}; it never matches an empty string. */
 	const char *pattern;
-	const char *method; /* this row's one method; rows may share a pattern */
+	/* This row's one method (rows may share a pattern), or "*": every
+	 * method, the handler tells them apart. */
+	const char *method;
 	enum route_auth auth;
 	unsigned flags;
 	route_headers_fn on_headers;
 	route_body_fn on_body;
 	route_done_fn on_done;
+	size_t max_body; /* the body cap of this route; 0: MAX_BODY_BYTES */
 };
 
 struct route_match {
 	const struct route *route; /* NULL: no row's pattern matches the path */
 	int method_ok; /* 0: the path matches, but no row takes the method (405) */
 	char allowed[64]; /* the methods of the rows matching the path: "GET, POST" */
-	char param[512];
+	char param[1024];
 };
 
 /* Matches (method, path) against the route table. */

@@ -106,7 +106,6 @@ static int claim(struct store *s, const char *name, double now, int due_only, st
 	a.name = name;
 	a.now = now;
 	a.due_only = due_only;
-	a.lease_until = now + 600;
 	a.first_attempt = "{\"dispatchTime\":\"x\"}";
 	a.last_attempt = "{\"dispatchTime\":\"x\"}";
 	return emu_store_move(s, EMU_MOVE_CLAIM, &a, out, err, sizeof(err));
@@ -203,7 +202,8 @@ START_TEST(transitions_are_guarded)
 {
 	struct tdb t;
 	struct emu_task c, got;
-	char err[256], **names;
+	char err[256];
+	struct emu_due *names;
 	size_t n;
 
 	tdb_open(&t, _i);
@@ -248,8 +248,8 @@ START_TEST(transitions_are_guarded)
 	ck_assert_int_eq(emu_store_due(t.s, "q1", NOW + 11, 10, &names, &n, err, sizeof(err)),
 	                 CJ_OK);
 	ck_assert_uint_eq(n, 1);
-	ck_assert_int_eq(claim(t.s, names[0], NOW + 11, 1, &c), CJ_OK);
-	emu_names_free(names, n);
+	ck_assert_int_eq(claim(t.s, names[0].name, NOW + 11, 1, &c), CJ_OK);
+	emu_due_free(names, n);
 	ck_assert_int_eq(c.dispatch_count, 2);
 	ck_assert_str_eq(c.first_attempt, "{\"dispatchTime\":\"x\"}");
 	ck_assert_int_eq(finish(t.s, &c, EMU_MOVE_COMPLETE, NOW + 12, 0, 0), CJ_OK);
@@ -348,7 +348,8 @@ struct claimer {
 static void *claimer_main(void *arg)
 {
 	struct claimer *c = arg;
-	char err[256], **names;
+	char err[256];
+	struct emu_due *names;
 	size_t n;
 
 	for (;;) {
@@ -359,8 +360,8 @@ static void *claimer_main(void *arg)
 		if (!n)
 			break;
 		for (size_t i = 0; i < n; i++) {
-			int rc = claim(c->s, names[i], NOW, 1, NULL);
-			int idx = atoi(strrchr(names[i], '-') + 1);
+			int rc = claim(c->s, names[i].name, NOW, 1, NULL);
+			int idx = atoi(strrchr(names[i].name, '-') + 1);
 
 			if (rc == CJ_OK) {
 				c->got[idx]++;
@@ -369,7 +370,7 @@ static void *claimer_main(void *arg)
 				c->errors++;
 			}
 		}
-		emu_names_free(names, n);
+		emu_due_free(names, n);
 	}
 	return NULL;
 }
