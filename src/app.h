@@ -24,6 +24,7 @@ struct enqueuer;
 struct gauth;
 struct crypto_key;
 struct dispatcher;
+struct local_keys;
 
 struct app {
 	const struct config *cfg;
@@ -35,6 +36,7 @@ struct app {
 	struct queues *queues;
 	struct store *store; /* NULL: no database configured/opened */
 	struct crypto_key *token_key;
+	struct local_keys *local_keys; /* local mode: signs local tokens; NULL in cloud mode */
 	struct enqueuer *enqueuer;
 	struct dispatcher *dispatcher; /* local mode's Cloud Tasks; NULL in cloud mode */
 	struct job_services svc; /* what handlers get */

@@ -1,11 +1,13 @@
 /*
  * cli.c - the command line (SPEC §3): serve (default), enqueue, migrate,
- * queues, check, --help, --version. Every error is one line on stderr naming
+ * queues, check, and in local mode token and clock advance; --help,
+ * --version. Every error is one line on stderr naming
  * its subject; exit status 0 success, 1 runtime failure, 2 usage or
  * configuration error, 3 the task already exists.
  */
 #include "cli.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +18,7 @@
 #include "enqueue.h"
 #include "gcloud.h"
 #include "http_client.h"
+#include "local_keys.h"
 #include "log.h"
 #include "migrate.h"
 #include "queues.h"
@@ -34,6 +37,13 @@ static void usage(FILE *out)
 	        "       catchup-jobs queues             print the gcloud commands that create or\n"
 	        "                                       update every queue and scheduler job\n"
 	        "       catchup-jobs check              check configuration and dependencies\n"
+	        "       catchup-jobs token [--email E] [--audience A]\n"
+	        "                                       local mode: print a token signed by the\n"
+	        "                                       local key (SERVICE_ACCOUNT_EMAIL and\n"
+	        "                                       the first OIDC_AUDIENCE by default)\n"
+	        "       catchup-jobs clock advance SECONDS\n"
+	        "                                       local mode: move the running server's\n"
+	        "                                       clock forward; prints the new clock\n"
 	        "       catchup-jobs --help | --version\n"
 	        "\n"
 	        "Exit status: 0 success, 1 runtime failure, 2 usage or configuration error,\n"
@@ -241,6 +251,155 @@ static int cmd_migrate(const struct config *cfg)
 	return EXIT_OK;
 }
 
+/* Loads the configuration for a local-mode-only command: cloud mode is a
+ * usage error (exit 2). */
+static int load_local_config(struct config *cfg, const char *what)
+{
+	int rc = load_config(cfg);
+
+	if (rc)
+		return rc;
+	if (cfg->cloud_mode) {
+		fprintf(stderr, "catchup-jobs: %s is for local mode only (USE_CLOUD_TASKS=true)\n",
+		        what);
+		config_release(cfg);
+		return EXIT_USAGE;
+	}
+	return EXIT_OK;
+}
+
+static int cmd_token(int argc, char **argv)
+{
+	const char *email = NULL, *audience = NULL;
+	struct local_keys *k = NULL;
+	struct config cfg;
+	char err[512] = "", *tok = NULL;
+	int i, rc;
+
+	for (i = 2; i < argc; i++) {
+		const char **dst = !strcmp(argv[i], "--email") ? &email
+		    : !strcmp(argv[i], "--audience")           ? &audience
+		                                               : NULL;
+
+		if (!dst) {
+			fprintf(stderr,
+			        "catchup-jobs: token: unexpected argument \"%s\" (see --help)\n",
+			        argv[i]);
+			return EXIT_USAGE;
+		}
+		if (i + 1 >= argc || !argv[i + 1][0]) {
+			fprintf(stderr, "catchup-jobs: token: %s needs a value\n", argv[i]);
+			return EXIT_USAGE;
+		}
+		*dst = argv[++i];
+	}
+	rc = load_local_config(&cfg, "token");
+	if (rc)
+		return rc;
+	if (!email)
+		email = cfg.service_account_email;
+	if (!audience)
+		audience = cfg.oidc_audience.n ? cfg.oidc_audience.items[0] : cfg.cloud_run_url;
+	rc = local_keys_load_or_generate("./data", &k, err, sizeof(err));
+	if (rc) {
+		fprintf(stderr, "catchup-jobs: token: %s\n", err[0] ? err : cj_strerror(rc));
+		rc = rc == CJ_ECONFIG ? EXIT_USAGE : EXIT_RUNTIME;
+		goto out;
+	}
+	rc = local_keys_mint(k, audience, email, time_wall_s(), &tok);
+	if (rc) {
+		fprintf(stderr, "catchup-jobs: token: cannot sign: %s\n", cj_strerror(rc));
+		rc = EXIT_RUNTIME;
+		goto out;
+	}
+	printf("%s\n", tok);
+	rc = EXIT_OK;
+out:
+	free(tok);
+	local_keys_free(k);
+	config_release(&cfg);
+	return rc;
+}
+
+/* The running server's base URL: BIND_ADDRESS, or loopback when it listens
+ * on every address. */
+static void server_base(const struct config *cfg, char *out, size_t outlen)
+{
+	const char *host = cfg->bind_address;
+
+	if (!strcmp(host, "0.0.0.0"))
+		host = "127.0.0.1";
+	else if (!strcmp(host, "::"))
+		host = "::1";
+	snprintf(out, outlen, strchr(host, ':') ? "http://[%s]:%ld" : "http://%s:%ld", host,
+	         cfg->port);
+}
+
+static int cmd_clock(int argc, char **argv)
+{
+	static const char *const headers[] = {"Content-Type: application/json", NULL};
+	struct http_response resp = {0};
+	struct http_request req = {0};
+	char url[256], body[64], err[256] = "", *end;
+	struct config cfg;
+	long long seconds;
+	int rc;
+
+	if (argc < 3 || strcmp(argv[2], "advance")) {
+		fprintf(stderr, "catchup-jobs: clock: usage: clock advance SECONDS\n");
+		return EXIT_USAGE;
+	}
+	if (argc != 4) {
+		fprintf(stderr, "catchup-jobs: clock advance needs exactly one SECONDS argument\n");
+		return EXIT_USAGE;
+	}
+	errno = 0;
+	seconds = strtoll(argv[3], &end, 10);
+	if (argv[3][0] < '0' || argv[3][0] > '9' || *end || errno || seconds <= 0) {
+		fprintf(stderr,
+		        "catchup-jobs: clock advance: \"%s\" is not a positive whole number of "
+		        "seconds\n",
+		        argv[3]);
+		return EXIT_USAGE;
+	}
+	rc = load_local_config(&cfg, "clock advance");
+	if (rc)
+		return rc;
+	server_base(&cfg, url, sizeof(url));
+	snprintf(url + strlen(url), sizeof(url) - strlen(url), "/emulator/clock:advance");
+	snprintf(body, sizeof(body), "{\"seconds\":%lld}", seconds);
+	req.method = "POST";
+	req.url = url;
+	req.headers = headers;
+	req.body = body;
+	req.body_len = strlen(body);
+	req.timeout_ms = 10000;
+	req.upstream = "catchup-jobs";
+	req.op = "clock";
+	if (http_client_global_init()) {
+		fprintf(stderr, "catchup-jobs: cannot initialise libcurl\n");
+		config_release(&cfg);
+		return EXIT_RUNTIME;
+	}
+	rc = http_do(&req, &resp, err, sizeof(err));
+	if (rc) {
+		fprintf(stderr, "catchup-jobs: clock advance: server at %s unreachable: %s\n", url,
+		        err[0] ? err : cj_strerror(rc));
+		rc = EXIT_RUNTIME;
+	} else if (resp.status != 200) {
+		fprintf(stderr, "catchup-jobs: clock advance: %s answered %ld: %.300s\n", url,
+		        resp.status, buf_str(&resp.body));
+		rc = resp.status == 400 ? EXIT_USAGE : EXIT_RUNTIME;
+	} else {
+		printf("%s\n", buf_str(&resp.body));
+		rc = EXIT_OK;
+	}
+	http_response_release(&resp);
+	http_client_global_cleanup();
+	config_release(&cfg);
+	return rc;
+}
+
 int cli_main(int argc, char **argv)
 {
 	const char *cmd = argc > 1 ? argv[1] : "serve";
@@ -258,6 +417,10 @@ int cli_main(int argc, char **argv)
 	}
 	if (!strcmp(cmd, "enqueue"))
 		return cmd_enqueue(argc, argv);
+	if (!strcmp(cmd, "token"))
+		return cmd_token(argc, argv);
+	if (!strcmp(cmd, "clock"))
+		return cmd_clock(argc, argv);
 	if (!strcmp(cmd, "serve") || !strcmp(cmd, "check") || !strcmp(cmd, "queues") ||
 	    !strcmp(cmd, "migrate")) {
 		rc = no_extra_args(argc, argv, 2);

@@ -57,24 +57,30 @@ const char *http_request_query(const struct http_req *r, const char *name)
 	return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
-int http_request_from_loopback(const struct http_req *r)
+int http_addr_is_loopback(const struct sockaddr *sa)
 {
-	const union MHD_ConnectionInfo *ci =
-	    MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
 	static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+	const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)sa;
 
 	if (!sa)
 		return 0;
 	if (sa->sa_family == AF_INET)
 		return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
-	if (sa->sa_family == AF_INET6) {
-		const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+	if (sa->sa_family != AF_INET6)
+		return 0;
+	if (IN6_IS_ADDR_LOOPBACK(&v6->sin6_addr))
+		return 1;
+	/* ::ffff:127.x.y.z, as a dual-stack listener reports IPv4 loopback. */
+	return !memcmp(v6->sin6_addr.s6_addr, mapped, sizeof(mapped)) &&
+	    v6->sin6_addr.s6_addr[12] == 127;
+}
 
-		return IN6_IS_ADDR_LOOPBACK(a) ||
-		    (!memcmp(a->s6_addr, mapped, 12) && a->s6_addr[12] == 127);
-	}
-	return 0;
+int http_request_peer_loopback(const struct http_req *r)
+{
+	const union MHD_ConnectionInfo *ci =
+	    r->conn ? MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS) : NULL;
+
+	return ci && http_addr_is_loopback(ci->client_addr);
 }
 
 void http_request_set_max_body(struct http_req *r, size_t max_body)

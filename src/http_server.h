@@ -39,6 +39,7 @@
 #define HTTP_MAX_DISCARD (64u << 20)
 
 struct MHD_Connection;
+struct sockaddr;
 
 struct http_req {
 	struct MHD_Connection *conn;
@@ -92,12 +93,15 @@ void http_server_stop(struct http_server *s);
 const char *http_request_header(const struct http_req *r, const char *name);
 /* Query argument or NULL. Present but empty is "". */
 const char *http_request_query(const struct http_req *r, const char *name);
-/* 1 when the peer's address is a loopback address (127.0.0.0/8, ::1 or
- * ::ffff:127.0.0.0/104); 0 otherwise or when unknown. */
-int http_request_from_loopback(const struct http_req *r);
 /* Replaces the server's body cap for this one request (a route with a cap of
  * its own). Only from on_headers, before any body byte is read. */
 void http_request_set_max_body(struct http_req *r, size_t max_body);
+
+/* 1 when the request's peer is a loopback address (127.0.0.0/8, ::1,
+ * ::ffff:127.0.0.0/104); 0 otherwise or when unknown. */
+int http_request_peer_loopback(const struct http_req *r);
+/* The address test of http_request_peer_loopback(). Pure. */
+int http_addr_is_loopback(const struct sockaddr *sa);
 
 /* Fills a with {"error": code, "message": the printf-style fmt and its
  * arguments, cut to 511 bytes}. */

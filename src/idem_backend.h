@@ -1,6 +1,6 @@
 /*
- * idem_backend.h - private contract between idempotency.c and its two
- * backends (idem_redis.c, idem_memory.c). Not for other modules: they use
+ * idem_backend.h - private contract between idempotency.c and its
+ * backends (idem_redis.c, idem_memory.c, idem_local.c). Not for other modules: they use
  * idempotency.h.
  *
  * idempotency.c validates arguments, builds values, maps a claimed value to

@@ -1,7 +1,8 @@
 /*
  * idempotency.h - the claim / complete / release protocol of SPEC §8 over
- * either Upstash Redis (idem_redis.c) or an in-process table (idem_memory.c,
- * local mode without Upstash). Both implement exactly the same semantics.
+ * either Upstash Redis (idem_redis.c) or an in-process table (idem_memory.c)
+ * whose completed keys local mode also keeps in the database (idem_local.c).
+ * All implement exactly the same semantics.
  *
  * Key: catchup:idem:{type}:{key}. Values: "running:{instance}:{nonce}" while
  * a delivery holds it (expires after the lease unless renewed: see lease.h,
@@ -25,6 +26,7 @@
 #include "cj.h"
 
 struct redis_rest;
+struct store;
 struct idem;
 
 enum idem_state {
@@ -43,6 +45,10 @@ struct idem_claim {
 struct idem *idem_new_redis(struct redis_rest *r);
 /* In-process; TTLs as in Redis. */
 struct idem *idem_new_memory(void);
+/* Local mode without Upstash: claims in-process, completed keys also in the
+ * database's idempotency_keys (db borrowed; close it after idem_free()), so
+ * they survive a restart. idem_mode() is "in-process". */
+struct idem *idem_new_local(struct store *db);
 void idem_free(struct idem *s);
 /* "upstash" or "in-process". */
 const char *idem_mode(const struct idem *s);

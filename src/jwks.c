@@ -625,6 +625,7 @@ void jwks_status(struct jwks *k, struct jwks_status *st)
 
 	pthread_mutex_lock(&k->lock);
 	st->keys = (int)(k->statics.n + (k->set ? k->set->n : 0));
+	st->static_keys = (int)k->statics.n;
 	st->loaded = loaded_locked(k);
 	/* By age alone, whether or not a refetch has failed yet. */
 	st->stale = expired_locked(k, now);

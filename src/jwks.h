@@ -26,6 +26,7 @@ struct jwks;
 
 struct jwks_status {
 	int keys; /* keys in the current set (including static) */
+	int static_keys; /* of which static (local mode's own key) */
 	int loaded; /* a set was fetched at least once, or static keys exist */
 	int stale; /* past max-age (by age alone; the keys still serve) */
 	int64_t age_seconds; /* since the last successful fetch; -1 never */

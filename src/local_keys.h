@@ -23,6 +23,7 @@
 #include "cj.h"
 
 struct local_keys;
+struct jwks;
 
 /* Loads dir/local-signing-key.pem, or generates it (RSA 2048, 0600) when
  * absent. CJ_OK, CJ_ECONFIG (unreadable or not an RSA key: err names the
@@ -42,5 +43,10 @@ int local_keys_mint(const struct local_keys *k, const char *audience, const char
 /* The public key as a JWK set {"keys":[{kty, alg, use, kid, n, e}]} (a new
  * reference), or NULL on ENOMEM. */
 json_t *local_keys_jwks(const struct local_keys *k);
+
+/* Adds the public key to keys' static (always trusted) set under its kid.
+ * Local mode only. CJ_OK, CJ_EEXISTS (already there), CJ_ENOMEM,
+ * CJ_EINTERNAL. */
+int local_keys_trust(const struct local_keys *k, struct jwks *keys) CJ_WUR;
 
 #endif

@@ -58,8 +58,14 @@ static json_t *jwks_state(struct app *app, int *ok)
 	} else {
 		status = st.stale ? "stale" : "ok";
 	}
-	return json_pack("{s:s, s:i, s:I}", "status", status, "keys", st.keys, "ageSeconds",
-	                 (json_int_t)st.age_seconds);
+	/* keys and ageSeconds describe the set from OIDC_JWKS_URL. Local mode
+	 * also trusts its own key: with it, jwks is never down (an offline
+	 * server verifies its own pushes), and "localKey" says so. */
+	if (!app->local_keys)
+		return json_pack("{s:s, s:i, s:I}", "status", status, "keys", st.keys, "ageSeconds",
+		                 (json_int_t)st.age_seconds);
+	return json_pack("{s:s, s:i, s:I, s:b}", "status", status, "keys", st.keys - st.static_keys,
+	                 "ageSeconds", (json_int_t)st.age_seconds, "localKey", 1);
 }
 
 static json_t *database_state(struct app *app, int *ok)

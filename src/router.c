@@ -3,7 +3,8 @@
  *
  * Routes (SPEC §5): /jobs/{type}, /enqueue/{type}, /admin/dead-letters,
  * /admin/dead-letters/{id}/replay, /health/live, /health/ready, /metrics,
- * /webhooks/google-calendar, and in local mode /v2/... (the Cloud Tasks
+ * /webhooks/google-calendar, and in local mode /emulator/certs,
+ * /emulator/clock, /emulator/clock:advance and /v2/... (the Cloud Tasks
  * API, emulator_api.h). The router owns no route's logic: each row
  * names the module that answers it.
  */
@@ -17,6 +18,8 @@
 #include "emulator_api.h"
 #include "enqueue_api.h"
 #include "job_runner.h"
+#include "local_api.h"
+#include "log.h"
 #include "ops.h"
 
 /* /jobs/{type}: job_runner keeps its own per-request state. */
@@ -66,6 +69,9 @@ static const struct route routes[] = {
     {"/webhooks/google-calendar", "POST", AUTH_NONE, 0, NULL, not_implemented, NULL, 0},
     {"/v2/{path...}", "*", AUTH_LOCAL_ONLY, ROUTE_OWN_CHECKS, emulator_api_headers,
      emulator_api_body, NULL, EMULATOR_API_MAX_BODY},
+    {"/emulator/certs", "GET", AUTH_LOCAL_ONLY, 0, local_api_certs, NULL, NULL, 0},
+    {"/emulator/clock", "GET", AUTH_LOCAL_ONLY, 0, local_api_clock, NULL, NULL, 0},
+    {"/emulator/clock:advance", "POST", AUTH_LOCAL_ONLY, 0, NULL, local_api_clock_advance, NULL, 0},
 };
 
 struct req_state {
@@ -135,6 +141,18 @@ void router_match(const char *method, const char *path, struct route_match *out)
 	}
 }
 
+/* Local-only rows exist in local mode, for loopback peers only. */
+static int local_route_visible(struct app *app, struct http_req *r)
+{
+	if (app->cfg->cloud_mode)
+		return 0;
+	if (http_request_peer_loopback(r))
+		return 1;
+	log_msg(L_WARNING, "%s %.200s refused: local-only route, peer is not loopback", r->method,
+	        r->path);
+	return 0;
+}
+
 /* The row's authentication: 0, or 1 with a filled answer. */
 static int authenticate(struct app *app, struct http_req *r, const struct route *rt,
                         struct route_req *rq, struct http_answer *a)
@@ -167,9 +185,7 @@ static int on_headers(void *ctx, struct http_req *r, struct http_answer *a)
 	}
 	router_match(r->method, r->path, &m);
 	rt = m.route;
-	if (!rt ||
-	    (rt->auth == AUTH_LOCAL_ONLY &&
-	     (app->cfg->cloud_mode || !http_request_from_loopback(r)))) {
+	if (!rt || (rt->auth == AUTH_LOCAL_ONLY && !local_route_visible(app, r))) {
 		http_answer_result(a, CJ_ENOTFOUND, "no route for %s %.200s", r->method, r->path);
 		return 1;
 	}

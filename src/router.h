@@ -5,7 +5,8 @@
  * Adding a route is adding a row to the table in router.c and a file with
  * its callbacks (see route.h). For every route the router checks, in this
  * order: the path matches a row (else 404); local-only routes exist only in
- * local mode and for loopback peers (else 404); authentication by the row's policy (401/403/
+ * local mode (cloud mode: 404) and answer loopback peers only (others: 404);
+ * authentication by the row's policy (401/403/
  * 503), before anything else so an unauthenticated caller learns nothing;
  * the method (405; a GET row also answers HEAD); draining (503, except rows
  * served while draining); then the row's on_headers; then the body cap
@@ -28,7 +29,7 @@ enum route_auth {
 	AUTH_JOBS_OIDC, /* Google OIDC token, email in OIDC_ALLOWED_EMAILS (§6) */
 	AUTH_ENQUEUE_OIDC, /* Google OIDC token, email in ENQUEUE_ALLOWED_EMAILS */
 	AUTH_CHANNEL_SECRET, /* X-Goog-Channel-ID/-Token of an active channel (§5.5) */
-	AUTH_LOCAL_ONLY, /* local mode, loopback peers (else 404); any token accepted */
+	AUTH_LOCAL_ONLY, /* local mode, loopback peers only (else 404); any token accepted */
 };
 
 /* Row flags. */

@@ -26,6 +26,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "clock_store.h"
 #include "crypto.h"
 #include "dispatcher.h"
 #include "enqueue.h"
@@ -34,6 +35,7 @@
 #include "idempotency.h"
 #include "jwks.h"
 #include "lease.h"
+#include "local_keys.h"
 #include "log.h"
 #include "migrate.h"
 #include "metrics.h"
@@ -59,6 +61,17 @@ static int load_token_key(struct app *app, char *err, size_t errlen)
 	return rc;
 }
 
+/* Local mode's signing key (SPEC §5.4), trusted by the verifier besides
+ * OIDC_JWKS_URL. Cloud mode never loads or trusts it. */
+static int load_local_keys(struct app *app, char *err, size_t errlen)
+{
+	int rc = local_keys_load_or_generate("./data", &app->local_keys, err, errlen);
+
+	if (!rc && local_keys_trust(app->local_keys, app->jwks))
+		rc = cj_errorf(err, errlen, CJ_EINTERNAL, "cannot trust the local signing key");
+	return rc;
+}
+
 static int open_database(struct app *app, char *err, size_t errlen)
 {
 	char why[256] = "";
@@ -81,6 +94,13 @@ static int open_database(struct app *app, char *err, size_t errlen)
 		return rc;
 	}
 	(void)applied; /* migrate_run() logs what it applied */
+	if (!app->cfg->cloud_mode) {
+		rc = clock_store_load(app->store, why, sizeof(why));
+		if (rc) {
+			snprintf(err, errlen, "local clock offset: %s", why);
+			return rc;
+		}
+	}
 	return CJ_OK;
 }
 
@@ -103,11 +123,23 @@ int app_init(struct app *app, const struct config *cfg, int with_database, char 
 	app->oidc = oidc_new(app->jwks, &cfg->oidc_issuers, &cfg->oidc_audience);
 	if (!app->oidc)
 		goto nomem;
+	if (with_database) {
+		rc = load_token_key(app, err, errlen);
+		if (!rc && !cfg->cloud_mode)
+			rc = load_local_keys(app, err, errlen);
+		if (!rc)
+			rc = open_database(app, err, errlen);
+		if (rc)
+			goto fail;
+	}
 	if (cfg->upstash_url) {
 		app->redis = redis_rest_new(cfg->upstash_url, cfg->upstash_token, NULL);
 		if (!app->redis)
 			goto nomem;
 		app->idem = idem_new_redis(app->redis);
+	} else if (app->store) {
+		/* Local mode: completed keys in the database (SPEC §5.4). */
+		app->idem = idem_new_local(app->store);
 	} else {
 		app->idem = idem_new_memory();
 	}
@@ -125,14 +157,6 @@ int app_init(struct app *app, const struct config *cfg, int with_database, char 
 	rc = enqueuer_new(cfg, app->queues, NULL, &app->enqueuer, err, errlen);
 	if (rc)
 		goto fail;
-	if (with_database) {
-		rc = load_token_key(app, err, errlen);
-		if (rc)
-			goto fail;
-		rc = open_database(app, err, errlen);
-		if (rc)
-			goto fail;
-	}
 	app->svc.cfg = cfg;
 	app->svc.redis = app->redis;
 	app->svc.store = app->store;
@@ -140,10 +164,10 @@ int app_init(struct app *app, const struct config *cfg, int with_database, char 
 	app->svc.token_key = app->token_key;
 	rc = jwks_refresh(app->jwks, ferr, sizeof(ferr));
 	if (rc)
-		log_msg(L_WARNING,
-		        "token signing keys not loaded from %s yet: %s (jobs get 503 "
-		        "until they are)",
-		        cfg->oidc_jwks_url, ferr[0] ? ferr : cj_strerror(rc));
+		log_msg(L_WARNING, "token signing keys not loaded from %s yet: %s (%s)",
+		        cfg->oidc_jwks_url, ferr[0] ? ferr : cj_strerror(rc),
+		        app->local_keys ? "tokens of the local key still verify"
+		                        : "jobs get 503 until they are");
 	return CJ_OK;
 nomem:
 	rc = CJ_ENOMEM;
@@ -157,10 +181,11 @@ void app_release(struct app *app)
 {
 	dispatcher_stop(app->dispatcher);
 	enqueuer_free(app->enqueuer);
-	store_close(app->store);
-	crypto_key_free(app->token_key);
 	lease_keeper_free(app->leases);
 	idem_free(app->idem);
+	store_close(app->store);
+	crypto_key_free(app->token_key);
+	local_keys_free(app->local_keys);
 	redis_rest_free(app->redis);
 	oidc_free(app->oidc);
 	jwks_free(app->jwks);
@@ -168,10 +193,17 @@ void app_release(struct app *app)
 	memset(app, 0, sizeof(*app));
 }
 
+/* The pushes' OIDC tokens: the local key, on real time (SPEC §5.4). */
+static int mint_push_token(void *arg, const char *audience, const char *email, char **token)
+{
+	return local_keys_mint(arg, audience, email, time_wall_s(), token);
+}
+
 /* Local mode's Cloud Tasks dispatcher, not started yet (see the top). */
 static int emulator_new(struct app *app, char *err, size_t errlen)
 {
-	struct dispatcher_options o = {app->store, app->queues, NULL, NULL, 0};
+	struct dispatcher_options o = {
+	    app->store, app->queues, app->local_keys ? mint_push_token : NULL, app->local_keys, 0};
 	char why[256] = "";
 	int rc;
 

@@ -1,10 +1,15 @@
 /*
  * test_router.c - unit tests for src/router.c: the pattern syntax, matching
  * (method, path) against the route table with 405 and HEAD, and what every
- * row of the table promises (authentication, draining, callbacks).
+ * row of the table promises (authentication, draining, callbacks), and the
+ * loopback test of local-only rows.
  */
+#include <arpa/inet.h>
 #include <check.h>
+#include <netinet/in.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 
 #include "ckrun.h"
 #include "router.h"
@@ -153,6 +158,53 @@ START_TEST(every_row_keeps_its_promises)
 	ck_assert_uint_eq(row("POST", "/enqueue/{type}")->flags, 0);
 	ck_assert_int_eq(row("GET", "/admin/dead-letters")->auth, AUTH_ENQUEUE_OIDC);
 	ck_assert_int_eq(row("POST", "/admin/dead-letters/{id}/replay")->auth, AUTH_ENQUEUE_OIDC);
+	ck_assert_int_eq(row("GET", "/emulator/certs")->auth, AUTH_LOCAL_ONLY);
+	ck_assert_int_eq(row("GET", "/emulator/clock")->auth, AUTH_LOCAL_ONLY);
+	ck_assert_int_eq(row("POST", "/emulator/clock:advance")->auth, AUTH_LOCAL_ONLY);
+}
+END_TEST
+
+static int v4_loopback(const char *addr)
+{
+	struct sockaddr_in sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	ck_assert_int_eq(inet_pton(AF_INET, addr, &sa.sin_addr), 1);
+	return http_addr_is_loopback((struct sockaddr *)&sa);
+}
+
+static int v6_loopback(const char *addr)
+{
+	struct sockaddr_in6 sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sin6_family = AF_INET6;
+	ck_assert_int_eq(inet_pton(AF_INET6, addr, &sa.sin6_addr), 1);
+	return http_addr_is_loopback((struct sockaddr *)&sa);
+}
+
+/* Local-only rows answer loopback peers only. */
+START_TEST(loopback_peers)
+{
+	struct sockaddr_un su;
+
+	ck_assert(v4_loopback("127.0.0.1"));
+	ck_assert(v4_loopback("127.255.0.9"));
+	ck_assert(!v4_loopback("10.0.0.1"));
+	ck_assert(!v4_loopback("128.0.0.1"));
+	ck_assert(!v4_loopback("0.0.0.0"));
+	ck_assert(!v4_loopback("192.168.1.127"));
+	ck_assert(v6_loopback("::1"));
+	ck_assert(v6_loopback("::ffff:127.0.0.1"));
+	ck_assert(!v6_loopback("::ffff:10.0.0.1"));
+	ck_assert(!v6_loopback("::"));
+	ck_assert(!v6_loopback("fe80::1"));
+	ck_assert(!v6_loopback("::2"));
+	memset(&su, 0, sizeof(su));
+	su.sun_family = AF_UNIX;
+	ck_assert(!http_addr_is_loopback((struct sockaddr *)&su));
+	ck_assert(!http_addr_is_loopback(NULL));
 }
 END_TEST
 
@@ -167,6 +219,7 @@ int main(void)
 	tcase_add_test(tc, methods);
 	tcase_add_test(tc, long_parameters_are_not_routes);
 	tcase_add_test(tc, every_row_keeps_its_promises);
+	tcase_add_test(tc, loopback_peers);
 	suite_add_tcase(s, tc);
 	failed = ck_run(s, CK_FORK);
 	return failed ? 1 : 0;

@@ -1,7 +1,8 @@
 /*
  * test_auth.c - SPEC §6 against the real binary: every bad-token variant is
  * answered 401 or 403 as the spec splits them, valid tokens from either
- * published key pass, a rotated-in key is picked up, no keys means 503,
+ * published key pass, a rotated-in key is picked up, no keys means 503 in
+ * cloud mode (local mode always has its own key),
  * failures are counted by reason, and tokens never reach the log.
  */
 #include <check.h>
@@ -273,11 +274,17 @@ START_TEST(rotated_key_is_picked_up)
 }
 END_TEST
 
+/* Cloud mode trusts only OIDC_JWKS_URL: with no set ever loaded, 503. */
 START_TEST(no_keys_ever_loaded_is_503)
 {
 	struct jwks_server *js = jwks_server_start();
 	char env_url[512], url[128];
-	const char *extra[] = {env_url, NULL};
+	const char *extra[] = {env_url,
+	                       "USE_CLOUD_TASKS=true",
+	                       "GCP_PROJECT_ID=p",
+	                       "GCP_REGION=r",
+	                       "TOKEN_ENCRYPTION_KEY=MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+	                       NULL};
 	struct cj_server s2, saved = S;
 	struct httpc_resp r;
 	char *tok = itest_token(&W);
@@ -292,6 +299,38 @@ START_TEST(no_keys_ever_loaded_is_503)
 	ck_assert_int_eq(r.status, 503);
 	ck_assert_str_eq(
 	    json_string_value(json_object_get(json_object_get(r.json, "jwks"), "status")), "down");
+	httpc_resp_free(&r);
+	S = saved;
+	ck_assert_int_eq(cj_server_stop(&s2), 0);
+	jwks_server_stop(js);
+	free(tok);
+}
+END_TEST
+
+/* Local mode always has its own key (SPEC §5.4): with OIDC_JWKS_URL down it
+ * stays ready, and a token of another key is 401 (unknown kid), not 503. */
+START_TEST(local_mode_without_jwks_keeps_its_own_key)
+{
+	struct jwks_server *js = jwks_server_start();
+	char env_url[512], url[128];
+	const char *extra[] = {env_url, NULL};
+	struct cj_server s2, saved = S;
+	struct httpc_resp r;
+	json_t *jw;
+	char *tok = itest_token(&W);
+
+	jwks_server_set(js, "{\"error\":\"down\"}", 0, 500);
+	snprintf(env_url, sizeof(env_url), "OIDC_JWKS_URL=%s", jwks_server_url(js));
+	itest_server(&W, &s2, extra);
+	S = s2;
+	ck_assert_int_eq(push_status(tok, NULL), 401);
+	snprintf(url, sizeof(url), "%s/health/ready", s2.base);
+	ck_assert_int_eq(httpc_get(url, NULL, &r), 0);
+	ck_assert_int_eq(r.status, 200);
+	jw = json_object_get(r.json, "jwks");
+	ck_assert_str_eq(json_string_value(json_object_get(jw, "status")), "ok");
+	ck_assert(json_is_true(json_object_get(jw, "localKey")));
+	ck_assert_int_eq(json_integer_value(json_object_get(jw, "keys")), 0);
 	httpc_resp_free(&r);
 	S = saved;
 	ck_assert_int_eq(cj_server_stop(&s2), 0);
@@ -319,6 +358,7 @@ int main(void)
 	tcase_add_test(tc, failures_are_counted_and_tokens_never_logged);
 	tcase_add_test(tc, rotated_key_is_picked_up);
 	tcase_add_test(tc, no_keys_ever_loaded_is_503);
+	tcase_add_test(tc, local_mode_without_jwks_keeps_its_own_key);
 	suite_add_tcase(s, tc);
 	failed = ck_run(s, CK_NOFORK);
 	if (cj_server_stop(&S) != 0)
