@@ -336,6 +336,8 @@ END_TEST
 
 #define NCLAIM 200
 
+static pthread_barrier_t start_line;
+
 struct claimer {
 	struct store *s;
 	int got[NCLAIM];
@@ -352,6 +354,7 @@ static void *claimer_main(void *arg)
 	struct emu_due *names;
 	size_t n;
 
+	pthread_barrier_wait(&start_line);
 	for (;;) {
 		if (emu_store_due(c->s, "race", NOW, 8, &names, &n, err, sizeof(err))) {
 			c->errors++;
@@ -388,12 +391,26 @@ START_TEST(claims_are_exclusive)
 		must_create(t.s, "race", id, NOW - i % 7);
 	}
 	memset(c, 0, sizeof(c));
+	/* Two connections open before the claimers start, and a barrier:
+	 * a race, not a relay (opening a PostgreSQL connection takes longer
+	 * than 200 claims). */
+	{
+		struct store_conn *a, *b;
+		char err[256];
+
+		ck_assert_int_eq(store_acquire(t.s, &a, err, sizeof(err)), CJ_OK);
+		ck_assert_int_eq(store_acquire(t.s, &b, err, sizeof(err)), CJ_OK);
+		store_release(a);
+		store_release(b);
+	}
+	ck_assert_int_eq(pthread_barrier_init(&start_line, NULL, 2), 0);
 	for (int i = 0; i < 2; i++) {
 		c[i].s = t.s;
 		ck_assert_int_eq(pthread_create(&th[i], NULL, claimer_main, &c[i]), 0);
 	}
 	for (int i = 0; i < 2; i++)
 		pthread_join(th[i], NULL);
+	pthread_barrier_destroy(&start_line);
 	for (int i = 0; i < NCLAIM; i++)
 		ck_assert_msg(c[0].got[i] + c[1].got[i] == 1, "task %d claimed %d times", i,
 		              c[0].got[i] + c[1].got[i]);

@@ -714,6 +714,26 @@ START_TEST(sizes)
 	ck_assert_msg(create(e, body, &r) == 200, "%s", r.body);
 	httpc_resp_free(&r);
 	free(body);
+	/* Padded to exactly 2 MiB of request: still accepted. */
+	body = sized_create("big-padded", 1024 * 1024);
+	{
+		size_t len = strlen(body), want = 2u << 20;
+		char *padded = malloc(want + 1);
+
+		memcpy(padded, body, len - 1);
+		memset(padded + len - 1, ' ', want - len);
+		padded[want - 1] = '}';
+		padded[want] = '\0';
+		ck_assert_msg(create(e, padded, &r) == 200, "%s", r.body);
+		httpc_resp_free(&r);
+		padded[want - 1] = ' ';
+		padded[want] = '\0';
+		free(body);
+		ck_assert_int_ge(asprintf(&body, "%s}", padded), 0); /* 2 MiB + 1 */
+		free(padded);
+	}
+	expect_error(e, "POST", "/queues/ping-queue/tasks", body, 400, "INVALID_ARGUMENT");
+	free(body);
 	/* One byte more: over Cloud Tasks' task size. */
 	body = sized_create("big-no", 1024 * 1024 + 1);
 	expect_error(e, "POST", "/queues/ping-queue/tasks", body, 400, "INVALID_ARGUMENT");
