@@ -633,10 +633,12 @@ static void wait_for(struct dispatcher *d, double seconds)
 {
 	struct timespec ts;
 
-	if (!isfinite(seconds) || seconds > 86400) {
+	if (!isfinite(seconds)) {
 		pthread_cond_wait(&d->wake, &d->lock);
 		return;
 	}
+	if (seconds > 86400)
+		seconds = 86400; /* wakes early, finds nothing due, waits again */
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	ts.tv_sec += (time_t)seconds;
 	ts.tv_nsec += (long)((seconds - floor(seconds)) * 1e9);

@@ -20,8 +20,11 @@
  * config) with its own server; UPSTASH_* is given to some (Redis holds the
  * idempotency keys) and not to others (the local store).
  */
+#include <arpa/inet.h>
 #include <check.h>
+#include <ifaddrs.h>
 #include <math.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1228,6 +1231,25 @@ START_TEST(sigkill_loses_no_task_and_runs_none_twice)
 }
 END_TEST
 
+/* A non-loopback IPv4 address of this host into out, or 0 when none. */
+static int outside_address(char *out, size_t len)
+{
+	struct ifaddrs *ifs, *i;
+	int found = 0;
+
+	if (getifaddrs(&ifs))
+		return 0;
+	for (i = ifs; i && !found; i = i->ifa_next) {
+		const struct sockaddr_in *sa = (const struct sockaddr_in *)i->ifa_addr;
+
+		if (!sa || sa->sin_family != AF_INET || (ntohl(sa->sin_addr.s_addr) >> 24) == 127)
+			continue;
+		found = inet_ntop(AF_INET, &sa->sin_addr, out, (socklen_t)len) != NULL;
+	}
+	freeifaddrs(ifs);
+	return found;
+}
+
 START_TEST(v2_is_local_and_loopback_only)
 {
 	static const char *const cloud[] = {
@@ -1244,6 +1266,20 @@ START_TEST(v2_is_local_and_loopback_only)
 	struct emu *e;
 	struct httpc_resp r;
 
+	const char *everywhere[] = {"BIND_ADDRESS=0.0.0.0", NULL};
+	char addr[64], url[256];
+
+	/* Local mode listening on every address: other peers get 404. */
+	if (outside_address(addr, sizeof(addr))) {
+		e = start(everywhere, 0);
+		snprintf(url, sizeof(url), "http://%s:%d/v2/" PARENT "/queues", addr, e->s.port);
+		ck_assert_int_eq(httpc_get(url, NULL, &r), 0);
+		ck_assert_int_eq(r.status, 404);
+		httpc_resp_free(&r);
+		ck_assert_int_eq(v2(e, "GET", "/queues", NULL, &r), 200);
+		httpc_resp_free(&r);
+		stop(e);
+	}
 	e = start_env(local_env(cloud, 0));
 	ck_assert_int_eq(v2(e, "GET", "/queues", NULL, &r), 404);
 	ck_assert_str_eq(httpc_json_str(&r, "error"), "not_found");
