@@ -35,9 +35,10 @@ quiet() {
   fi
 }
 
-# What the server links (meson.build's dependencies) plus the toolchain.
+# What the server links (meson.build's dependencies), the time zone files it
+# reads (tzdata), and the toolchain.
 # libjwt-dev, check and the rest are needed by the tests only (scripts/test.sh).
-packages=(gcc libc6-dev pkg-config meson ninja-build python3 ca-certificates
+packages=(gcc libc6-dev pkg-config meson ninja-build python3 ca-certificates tzdata
   libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev libssl-dev
   libpq-dev libsqlite3-dev)
 missing=()

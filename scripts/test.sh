@@ -9,10 +9,10 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 
-packages=(gcc pkg-config meson ninja-build python3 ca-certificates binutils
+packages=(gcc pkg-config meson ninja-build python3 ca-certificates tzdata binutils
   libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev libjwt-dev libssl-dev check
   libpq-dev libsqlite3-dev libhiredis-dev redis-server postgresql shellcheck
-  clang libclang-rt-14-dev)
+  clang libclang-rt-14-dev curl)
 
 install_missing() {
   local missing=()
@@ -39,6 +39,19 @@ while [ $# -gt 0 ]; do
 done
 
 install_missing
+# Node.js for the compatibility test with Google's own Cloud Tasks client
+# (tests/compat/, its dependencies pinned in package-lock.json).
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  echo "installing: nodejs npm"
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
+if [ ! -d tests/compat/node_modules/@google-cloud/tasks ]; then
+  echo "installing tests/compat's npm packages (npm ci)"
+  (cd tests/compat && npm ci --no-audit --no-fund >/dev/null)
+fi
 
 dir=build
 opts=()

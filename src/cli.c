@@ -306,7 +306,7 @@ static int cmd_token(int argc, char **argv)
 		rc = rc == CJ_ECONFIG ? EXIT_USAGE : EXIT_RUNTIME;
 		goto out;
 	}
-	rc = local_keys_mint(k, audience, email, time_wall_s(), &tok);
+	rc = local_keys_mint_now(k, audience, email, &tok);
 	if (rc) {
 		fprintf(stderr, "catchup-jobs: token: cannot sign: %s\n", cj_strerror(rc));
 		rc = EXIT_RUNTIME;

@@ -1,7 +1,8 @@
 /*
  * cli.h - the command line: serve (default), enqueue, migrate, queues, check,
- * --help, --version. Exit status per SPEC §3: 0 success, 1 runtime failure,
- * 2 usage or configuration error, 3 enqueue found the task already exists.
+ * token and clock advance (local mode), --help, --version. Exit status per
+ * SPEC §3: 0 success, 1 runtime failure, 2 usage or configuration error,
+ * 3 enqueue found the task already exists.
  */
 #ifndef CJ_CLI_H
 #define CJ_CLI_H

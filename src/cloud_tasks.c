@@ -24,6 +24,7 @@
 #include "config.h"
 #include "gauth.h"
 #include "http_client.h"
+#include "json_in.h"
 #include "log.h"
 #include "random.h"
 #include "timeutil.h"
@@ -175,7 +176,8 @@ out:
 static void google_error(const struct http_response *resp, char *status, size_t slen, char *msg,
                          size_t mlen)
 {
-	json_t *root = json_loadb(resp->body.data ? resp->body.data : "", resp->body.len, 0, NULL);
+	json_t *root =
+	    json_in_parse(resp->body.data ? resp->body.data : "", resp->body.len, 0, NULL, NULL, 0);
 	json_t *e = json_object_get(root, "error");
 	const char *s = json_string_value(json_object_get(e, "status"));
 	const char *m = json_string_value(json_object_get(e, "message"));
@@ -188,7 +190,8 @@ static void google_error(const struct http_response *resp, char *status, size_t 
 /* A 200 answer: the Task. Our own name is kept if the answer lacks one. */
 static void parse_task(const struct http_response *resp, struct cloud_task *out)
 {
-	json_t *root = json_loadb(resp->body.data ? resp->body.data : "", resp->body.len, 0, NULL);
+	json_t *root =
+	    json_in_parse(resp->body.data ? resp->body.data : "", resp->body.len, 0, NULL, NULL, 0);
 	const char *name = json_string_value(json_object_get(root, "name"));
 	const char *when = json_string_value(json_object_get(root, "scheduleTime"));
 

@@ -7,6 +7,7 @@
  * operator can fix the file without reading this code.
  */
 #include "cron.h"
+#include "tz.h"
 
 #include <ctype.h>
 #include <string.h>
@@ -163,4 +164,122 @@ int cron_matches(const struct cron_spec *c, const struct tm *tm)
 	if (c->mday_any || c->wday_any)
 		return mday_ok && wday_ok;
 	return mday_ok || wday_ok;
+}
+
+/* ---- cron_next: walking the wall clock ---- */
+
+/* A wall-clock minute being considered. */
+struct cron_cursor {
+	int64_t y;
+	int m, d, h, min;
+};
+
+static void cursor_next_month(struct cron_cursor *k)
+{
+	if (++k->m > 12) {
+		k->m = 1;
+		k->y++;
+	}
+	k->d = 1;
+	k->h = k->min = 0;
+}
+
+static void cursor_next_day(struct cron_cursor *k)
+{
+	k->d++; /* past the month's end: the month check moves on */
+	k->h = k->min = 0;
+}
+
+static void cursor_next_hour(struct cron_cursor *k)
+{
+	k->min = 0;
+	if (++k->h == 24)
+		cursor_next_day(k);
+}
+
+/* Whether the day can fire at all: cron_matches() at the first allowed hour
+ * and minute, so that the day-of-month / day-of-week rule stays in one
+ * place. */
+static int cron_day_allowed(const struct cron_spec *c, const struct cron_cursor *k, int wday)
+{
+	struct tm tm = {0};
+
+	tm.tm_min = __builtin_ctzll(c->minutes);
+	tm.tm_hour = __builtin_ctz(c->hours);
+	tm.tm_mday = k->d;
+	tm.tm_mon = k->m - 1;
+	tm.tm_wday = wday;
+	return cron_matches(c, &tm);
+}
+
+/* The instant a matching wall-clock minute fires: its first occurrence, or,
+ * when the clock jumps over it, the first whole minute after the jump. */
+static int cron_fire_at(const struct tz *zone, int64_t wall, int64_t *at)
+{
+	struct tz_mapping map;
+	struct tm tm;
+	int32_t off;
+	int rc;
+
+	if ((rc = tz_map_local(zone, wall, &map)))
+		return rc;
+	if (map.count) {
+		*at = map.earliest;
+		return CJ_OK;
+	}
+	if ((rc = tz_utc_to_local(zone, map.gap_end, &tm, &off)))
+		return rc;
+	*at = map.gap_end + (60 - tm.tm_sec) % 60;
+	return CJ_OK;
+}
+
+/* Walks matching wall-clock minutes in order, skipping whole months, days
+ * and hours that cannot match. Reading wall times in order gives their
+ * firing instants in order too (a skipped minute fires at the end of the
+ * jump, a repeated one at its first occurrence), so the first candidate
+ * that fires after `after` is the answer. Starting at the minute `after`
+ * shows is early enough: an earlier wall time fires no later than it. */
+int cron_next(const struct cron_spec *c, const struct tz *zone, int64_t after, int64_t *next)
+{
+	struct cron_cursor k;
+	int64_t days, wall, at, last_year;
+	uint64_t mins;
+	struct tm tm;
+	int rc;
+
+	if (!c->minutes || !c->hours || !c->mdays || !c->months || !c->wdays)
+		return CJ_EINVAL;
+	if (!zone && !(zone = tz_get("UTC", NULL, 0)))
+		return CJ_ENOMEM;
+	if ((rc = tz_utc_to_local(zone, after, &tm, NULL)))
+		return rc;
+	k = (struct cron_cursor){tm.tm_year + 1900LL, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+	                         tm.tm_min};
+	last_year = k.y + CRON_SEARCH_YEARS;
+	while (k.y <= last_year) {
+		if (!(c->months >> k.m & 1) || k.d > tz_days_in_month(k.y, k.m)) {
+			cursor_next_month(&k);
+			continue;
+		}
+		days = tz_days_from_civil(k.y, k.m, k.d);
+		if (!cron_day_allowed(c, &k, (int)(((days + 4) % 7 + 7) % 7))) {
+			cursor_next_day(&k);
+			continue;
+		}
+		mins = k.min < 60 ? c->minutes >> k.min << k.min : 0;
+		if (!(c->hours >> k.h & 1) || !mins) {
+			cursor_next_hour(&k);
+			continue;
+		}
+		k.min = __builtin_ctzll(mins);
+		wall = days * 86400 + k.h * 3600LL + k.min * 60LL;
+		if ((rc = cron_fire_at(zone, wall, &at)))
+			return rc;
+		if (at > after) {
+			*next = at;
+			return CJ_OK;
+		}
+		k.min++;
+	}
+	return CJ_ENOTFOUND;
 }

@@ -26,6 +26,7 @@
 #include "buf.h"
 #include "config.h"
 #include "http_client.h"
+#include "json_in.h"
 #include "log.h"
 #include "timeutil.h"
 
@@ -326,7 +327,8 @@ static int token_ok(const char *t, size_t n)
 static int parse_token(const struct http_response *resp, const char *from, char *tok,
                        long *expires_in, char *err, size_t errlen)
 {
-	json_t *root = json_loadb(resp->body.data ? resp->body.data : "", resp->body.len, 0, NULL);
+	json_t *root =
+	    json_in_parse(resp->body.data ? resp->body.data : "", resp->body.len, 0, NULL, NULL, 0);
 	json_t *at = json_object_get(root, "access_token");
 	json_t *ei = json_object_get(root, "expires_in");
 	json_t *tt = json_object_get(root, "token_type");
@@ -353,7 +355,8 @@ static int parse_token(const struct http_response *resp, const char *from, char 
  * neither member carries a secret. */
 static void oauth_error(const struct http_response *resp, char *out, size_t outlen)
 {
-	json_t *root = json_loadb(resp->body.data ? resp->body.data : "", resp->body.len, 0, NULL);
+	json_t *root =
+	    json_in_parse(resp->body.data ? resp->body.data : "", resp->body.len, 0, NULL, NULL, 0);
 	const char *e = json_string_value(json_object_get(root, "error"));
 	const char *d = json_string_value(json_object_get(root, "error_description"));
 

@@ -34,6 +34,7 @@
 #include "b64.h"
 #include "jwks.h"
 #include "random.h"
+#include "timeutil.h"
 
 #define KEY_FILE "local-signing-key.pem"
 #define KEY_BITS 2048
@@ -435,6 +436,12 @@ out:
 	free(input);
 	free(sig);
 	return rc;
+}
+
+int local_keys_mint_now(const struct local_keys *k, const char *audience, const char *email,
+                        char **out)
+{
+	return local_keys_mint(k, audience, email, time_wall_s(), out);
 }
 
 json_t *local_keys_jwks(const struct local_keys *k)

@@ -39,6 +39,10 @@ const char *local_keys_kid(const struct local_keys *k);
  * time). *out is malloc'd (free()); CJ_OK, CJ_ENOMEM, CJ_EINTERNAL. */
 int local_keys_mint(const struct local_keys *k, const char *audience, const char *email,
                     int64_t iat, char **out) CJ_WUR;
+/* local_keys_mint() issued now, on the wall clock (a token's lifetime is
+ * real time, never the business clock). */
+int local_keys_mint_now(const struct local_keys *k, const char *audience, const char *email,
+                        char **out) CJ_WUR;
 
 /* The public key as a JWK set {"keys":[{kty, alg, use, kid, n, e}]} (a new
  * reference), or NULL on ENOMEM. */

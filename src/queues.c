@@ -20,6 +20,7 @@
 #include "job_types.h"
 #include "schema.h"
 #include "timeutil.h"
+#include "tz.h"
 
 struct queues {
 	struct queue_config *q;
@@ -443,7 +444,12 @@ static int parse_schedule(const struct queues *q, struct where *w, const json_t 
 	if (cron_parse(sched, &s->cron, why, sizeof(why)))
 		return cj_errorf(w->err, w->errlen, CJ_ECONFIG, "%s: %s.schedule: %s", w->file,
 		                 w->entry, why);
-	if ((rc = get_string(w, v, "timeZone", &tz)) || (rc = get_string(w, v, "jobType", &type)))
+	if ((rc = get_string(w, v, "timeZone", &tz)))
+		return rc;
+	if (!(s->zone = tz_get(tz, why, sizeof(why))))
+		return cj_errorf(w->err, w->errlen, CJ_ECONFIG, "%s: %s.timeZone: %s", w->file,
+		                 w->entry, why);
+	if ((rc = get_string(w, v, "jobType", &type)))
 		return rc;
 	jt = job_types_find(type);
 	if (!jt)

@@ -44,6 +44,7 @@ struct schedule_config {
 	const char *name;
 	const char *schedule; /* the cron text as written */
 	const char *time_zone;
+	const struct tz *zone; /* time_zone loaded (tz.h): the cache owns it */
 	const char *job_type;
 	const json_t *payload; /* a JSON object, valid against the job's schema */
 	double attempt_deadline; /* seconds, 15 - 1800 */

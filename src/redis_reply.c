@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "b64.h"
+#include "json_in.h"
 #include "redis_rest.h"
 
 /* Our replies are a handful of scalars; these bounds only stop hostile input. */
@@ -202,6 +203,11 @@ static json_t *load(struct parse_ctx *pc, const char *body, size_t len)
 
 	if (!body) {
 		fail(pc, CJ_EUPSTREAM, "empty body");
+		return NULL;
+	}
+	/* Depth is capped before parsing: jansson recurses per level. */
+	if (!json_in_depth_ok(body, len, JSON_IN_MAX_DEPTH)) {
+		fail(pc, CJ_EUPSTREAM, "invalid upstash answer: nested too deep");
 		return NULL;
 	}
 	j = json_loadb(body, len, JSON_ALLOW_NUL, &je);

@@ -28,6 +28,7 @@
 
 #include "buf.h"
 #include "http_client.h"
+#include "json_in.h"
 #include "log.h"
 #include "redis_rest.h"
 #include "utf8.h"
@@ -232,7 +233,7 @@ static void sleep_ms(long ms)
 /* Copies the {"error": "..."} text of an answer, printable ASCII only. */
 static void answer_error_text(const struct http_response *resp, char *out, size_t outlen)
 {
-	json_t *j = json_loadb(buf_str(&resp->body), resp->body.len, 0, NULL);
+	json_t *j = json_in_parse(buf_str(&resp->body), resp->body.len, 0, NULL, NULL, 0);
 	const char *e = json_string_value(json_object_get(j, "error"));
 	size_t i, o = 0;
 

@@ -21,6 +21,7 @@
 #include "log.h"
 #include "oidc.h"
 #include "proc.h"
+#include "timeutil.h"
 
 #define NOW ((int64_t)1800000000)
 #define AUD "http://127.0.0.1:8080"
@@ -193,6 +194,13 @@ START_TEST(token_verifies_against_jwk_set)
 	free(tok);
 	ck_assert_int_eq(local_keys_mint(k, "", EMAIL, NOW, &tok), CJ_EINVAL);
 	ck_assert_ptr_null(tok);
+	/* Issued now, on real time. */
+	ck_assert_int_eq(local_keys_mint_now(k, AUD, EMAIL, &tok), CJ_OK);
+	memset(&who, 0, sizeof(who));
+	ck_assert_int_eq(verify(jw, tok, time_wall_s(), &who, &reason), CJ_OK);
+	ck_assert_int_ge(who.exp, time_wall_s() + 3590);
+	ck_assert_int_le(who.exp, time_wall_s() + 3600);
+	free(tok);
 	jwks_free(jw);
 	json_decref(set);
 	local_keys_free(k);

@@ -20,6 +20,7 @@
 #include "job_types.h"
 #include "proc.h"
 #include "queues.h"
+#include "tz.h"
 
 static char config_dir[1024];
 
@@ -104,6 +105,7 @@ START_TEST(repo_config_loads)
 	ck_assert_ptr_nonnull(s);
 	ck_assert_str_eq(s->job_type, "token-refresh");
 	ck_assert_str_eq(s->time_zone, "Etc/UTC");
+	ck_assert_str_eq(tz_name(s->zone), "Etc/UTC");
 	ck_assert_str_eq(s->schedule, "*/10 * * * *");
 	ck_assert(s->attempt_deadline == 180);
 	ck_assert(json_is_object(s->payload) && json_object_size(s->payload) == 0);
@@ -266,6 +268,12 @@ START_TEST(schedule_errors_name_the_field)
 	     "\"notification-reminder-every-5m\".attemptDeadline: must be between 15s and 1800s"},
 	    {3, "timeZone", "\"\"",
 	     "\"notification-reminder-every-5m\".timeZone: must be a non-empty string"},
+	    {3, "timeZone", "\"Mars/Olympus_Mons\"",
+	     "\"notification-reminder-every-5m\".timeZone: unknown time zone "
+	     "\"Mars/Olympus_Mons\""},
+	    {3, "timeZone", "\"../../etc/passwd\"",
+	     "\"notification-reminder-every-5m\".timeZone: time zone \"../../etc/passwd\": not an "
+	     "IANA"},
 	    {4, "name", "\"bad name!\"", "schedules[4].name: Cloud Scheduler job names"},
 	    {4, "name", "\"token-refresh-every-10m\"",
 	     "\"token-refresh-every-10m\".name: used twice"},

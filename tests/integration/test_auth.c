@@ -2,8 +2,8 @@
  * test_auth.c - SPEC §6 against the real binary: every bad-token variant is
  * answered 401 or 403 as the spec splits them, valid tokens from either
  * published key pass, a rotated-in key is picked up, no keys means 503 in
- * cloud mode (local mode always has its own key),
- * failures are counted by reason, and tokens never reach the log.
+ * cloud mode (local mode always has its own key), failures are counted by
+ * reason, and tokens never reach the log.
  */
 #include <check.h>
 #include <stdlib.h>

@@ -5,16 +5,16 @@
  * and /admin accept under the usual §6 rules; /emulator/certs verifies them;
  * the clock is read and advanced (HTTP and `clock advance`), bad values are
  * 400 / exit 2, and the offset survives a restart and a SIGKILL; a ping
- * completed just before a SIGKILL is a duplicate after the restart; peers
- * that are not loopback get 404 from the /emulator routes; cloud mode answers 404
- * there, never loads or trusts the local key, and refuses both commands
+ * completed just before a SIGKILL is a duplicate after the restart (the
+ * loopback-only rule for peers is unit-tested in tests/test_router.c: this
+ * suite sends nothing to any address but loopback); cloud mode answers 404
+ * on the /emulator routes, never loads or trusts the local key, and refuses both commands
  * with exit 2.
  *
  * Each test runs in its own temporary directory (the server's ./data).
  */
 #include <check.h>
 #include <arpa/inet.h>
-#include <ifaddrs.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -389,53 +389,6 @@ START_TEST(completed_task_is_a_duplicate_after_sigkill)
 }
 END_TEST
 
-/* A non-loopback IPv4 address of this host into out, or 0 when none. */
-static int outside_address(char *out, size_t len)
-{
-	struct ifaddrs *ifs, *i;
-	int found = 0;
-
-	if (getifaddrs(&ifs))
-		return 0;
-	for (i = ifs; i && !found; i = i->ifa_next) {
-		const struct sockaddr_in *sa = (const struct sockaddr_in *)i->ifa_addr;
-
-		if (!sa || sa->sin_family != AF_INET || (ntohl(sa->sin_addr.s_addr) >> 24) == 127)
-			continue;
-		found = inet_ntop(AF_INET, &sa->sin_addr, out, (socklen_t)len) != NULL;
-	}
-	freeifaddrs(ifs);
-	return found;
-}
-
-START_TEST(emulator_routes_answer_loopback_only)
-{
-	const char *extra[] = {"BIND_ADDRESS=0.0.0.0", NULL};
-	char addr[64], url[256];
-	struct cj_server s;
-	struct httpc_resp r;
-
-	if (!outside_address(addr, sizeof(addr)))
-		return; /* no address but loopback: nothing to test from */
-	start(&s, extra);
-	snprintf(url, sizeof(url), "http://%s:%d/emulator/clock", addr, s.port);
-	ck_assert_int_eq(httpc_get(url, NULL, &r), 0);
-	ck_assert_int_eq(r.status, 404);
-	httpc_resp_free(&r);
-	snprintf(url, sizeof(url), "http://%s:%d/emulator/certs", addr, s.port);
-	ck_assert_int_eq(httpc_get(url, NULL, &r), 0);
-	ck_assert_int_eq(r.status, 404);
-	httpc_resp_free(&r);
-	snprintf(url, sizeof(url), "http://%s:%d/health/live", addr, s.port);
-	ck_assert_int_eq(httpc_get(url, NULL, &r), 0);
-	ck_assert_int_eq(r.status, 200);
-	httpc_resp_free(&r);
-	ck_assert_int_eq(get(&s, "/emulator/clock", NULL, &r), 200);
-	httpc_resp_free(&r);
-	ck_assert_int_eq(cj_server_stop(&s), 0);
-}
-END_TEST
-
 START_TEST(cloud_mode_has_no_local_key)
 {
 	static const char *const cloud[] = {
@@ -523,7 +476,6 @@ int main(void)
 	tcase_add_test(tc, clock_read_and_advanced);
 	tcase_add_test(tc, clock_survives_restart_and_sigkill);
 	tcase_add_test(tc, completed_task_is_a_duplicate_after_sigkill);
-	tcase_add_test(tc, emulator_routes_answer_loopback_only);
 	tcase_add_test(tc, cloud_mode_has_no_local_key);
 	tcase_add_test(tc, token_usage_errors);
 	suite_add_tcase(s, tc);

@@ -90,7 +90,11 @@ int httpc_request(const char *method, const char *url, const char *const *header
 		curl_easy_setopt(x.c, CURLOPT_POSTFIELDS, "");
 		curl_easy_setopt(x.c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)0);
 	}
-	return exchange_finish(&x, r) == CURLE_OK ? 0 : -1;
+	if (exchange_finish(&x, r) == CURLE_OK)
+		return 0;
+	/* No answer: callers free nothing (httpc.h), so nothing is kept. */
+	httpc_resp_free(r);
+	return -1;
 }
 
 struct reader {
