@@ -26,19 +26,16 @@
 #include "dispatcher.h"
 
 #include <errno.h>
-#include <jansson.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
-#include "b64.h"
 #include "clock.h"
-#include "http_client.h"
+#include "emulator_push.h"
 #include "log.h"
 #include "metrics.h"
 #include "queues.h"
@@ -47,7 +44,6 @@
 
 #define SWEEP_EVERY_S 600.0 /* business seconds between tombstone sweeps */
 #define STORE_RETRY_S 1.0 /* after a failed store call */
-#define MAX_RESPONSE (1u << 20) /* answers are read and dropped up to here */
 
 struct dqueue {
 	const struct queue_config *qc;
@@ -68,7 +64,7 @@ struct job {
 struct dispatcher {
 	struct store *store;
 	const struct queues *queues;
-	dispatcher_mint_fn mint;
+	emu_mint_fn mint;
 	void *mint_arg;
 	int max_workers;
 
@@ -98,38 +94,6 @@ struct dispatcher {
 int dispatcher_burst_size(double rate)
 {
 	return rate < 1 ? 1 : (int)floor(rate);
-}
-
-int dispatcher_grpc_code(int s)
-{
-	if (s >= 200 && s < 300)
-		return 0; /* OK */
-	switch (s) {
-	case 400:
-		return 3; /* INVALID_ARGUMENT */
-	case 401:
-		return 16; /* UNAUTHENTICATED */
-	case 403:
-		return 7; /* PERMISSION_DENIED */
-	case 404:
-		return 5; /* NOT_FOUND */
-	case 409:
-		return 10; /* ABORTED */
-	case 429:
-		return 8; /* RESOURCE_EXHAUSTED */
-	case 499:
-		return 1; /* CANCELLED */
-	case 501:
-		return 12; /* UNIMPLEMENTED */
-	case 503:
-		return 14; /* UNAVAILABLE */
-	case 504:
-		return 4; /* DEADLINE_EXCEEDED */
-	default:
-		return s >= 400 && s < 500 ? 9 /* FAILED_PRECONDITION */
-		    : s >= 500             ? 13 /* INTERNAL */
-		                           : 2 /* UNKNOWN */;
-	}
 }
 
 /* Caller holds d->lock. */
@@ -183,175 +147,9 @@ void dispatcher_queues_changed(struct dispatcher *d)
 	pthread_mutex_unlock(&d->lock);
 }
 
-/* ---- one attempt ---- */
-
-/* Headers the task may not set: Cloud Tasks sets or replaces them. */
-static int reserved_header(const char *name, int has_token)
-{
-	static const char *const fixed[] = {"Host",       "Content-Length", "Transfer-Encoding",
-	                                    "Connection", "Expect",         "User-Agent",
-	                                    NULL};
-
-	for (int i = 0; fixed[i]; i++)
-		if (!strcasecmp(name, fixed[i]))
-			return 1;
-	return !strncasecmp(name, "X-CloudTasks-", 13) || !strncasecmp(name, "X-Google-", 9) ||
-	    !strncasecmp(name, "X-AppEngine-", 12) ||
-	    (has_token && !strcasecmp(name, "Authorization"));
-}
-
-struct push {
-	char *lines[80]; /* "Name: value", malloc'd */
-	int n;
-	unsigned char *body;
-	size_t body_len;
-};
-
-static void push_release(struct push *p)
-{
-	for (int i = 0; i < p->n; i++)
-		free(p->lines[i]);
-	free(p->body);
-}
-
-static int add_line(struct push *p, const char *fmt, ...) CJ_PRINTF(2, 3);
-static int add_line(struct push *p, const char *fmt, ...)
-{
-	va_list ap;
-	int rc;
-
-	if (p->n >= (int)(sizeof(p->lines) / sizeof(p->lines[0])) - 1)
-		return -1;
-	va_start(ap, fmt);
-	rc = vasprintf(&p->lines[p->n], fmt, ap);
-	va_end(ap);
-	if (rc < 0)
-		return -1;
-	p->n++;
-	return 0;
-}
-
-/* The request Cloud Tasks would send for this attempt of t. */
-static int build_push(struct dispatcher *d, const struct emu_task *t, struct push *p)
-{
-	json_t *headers = json_loads(t->headers ? t->headers : "{}", 0, NULL), *v;
-	int has_token = t->oidc_email != NULL, typed = 0, accept = 0, rc = 0;
-	const char *k;
-	char *token = NULL;
-
-	memset(p, 0, sizeof(*p));
-	json_object_foreach(headers, k, v)
-	{
-		if (reserved_header(k, has_token) || !json_is_string(v))
-			continue;
-		typed |= !strcasecmp(k, "Content-Type");
-		accept |= !strcasecmp(k, "Accept");
-		rc |= add_line(p, "%s: %s", k, json_string_value(v));
-	}
-	json_decref(headers);
-	/* libcurl's defaults would otherwise go out: no Content-Type unless
-	 * the task set one (REFERENCE), no Accept. */
-	if (!typed)
-		rc |= add_line(p, "Content-Type:");
-	if (!accept)
-		rc |= add_line(p, "Accept:");
-	rc |= add_line(p, "User-Agent: Google-Cloud-Tasks");
-	rc |= add_line(p, "X-CloudTasks-QueueName: %s", t->queue);
-	rc |= add_line(p, "X-CloudTasks-TaskName: %s", t->id);
-	rc |= add_line(p, "X-CloudTasks-TaskRetryCount: %d", t->dispatch_count - 1);
-	rc |= add_line(p, "X-CloudTasks-TaskExecutionCount: %d", t->response_count);
-	rc |= add_line(p, "X-CloudTasks-TaskETA: %.6f", t->schedule_time);
-	if (t->dispatch_count > 1 && t->last_status)
-		rc |= add_line(p, "X-CloudTasks-TaskPreviousResponse: %d", t->last_status);
-	if (t->dispatch_count > 1 && t->retry_reason)
-		rc |= add_line(p, "X-CloudTasks-TaskRetryReason: %s", t->retry_reason);
-	if (has_token && d->mint) {
-		const char *aud = t->oidc_audience ? t->oidc_audience : t->url;
-
-		if (d->mint(d->mint_arg, aud, t->oidc_email, &token) == CJ_OK && token)
-			rc |= add_line(p, "Authorization: Bearer %s", token);
-		else
-			log_msg(L_WARNING, "no OIDC token for task %s: the push goes without one",
-			        t->name);
-		free(token);
-	}
-	if (t->body_b64 && *t->body_b64 &&
-	    b64_decode(t->body_b64, strlen(t->body_b64), &p->body, &p->body_len))
-		rc = -1;
-	return rc ? CJ_ENOMEM : CJ_OK;
-}
-
-static int cancelled(void *arg)
-{
-	return atomic_load(&((struct dispatcher *)arg)->cancel);
-}
-
-/* How an attempt ended. */
-struct result {
-	int answered;
-	int status;
-	int code; /* google.rpc.Code */
-	char message[256];
-	const char *metric; /* 2xx, 4xx, 5xx, timeout, error */
-};
-
-static void send_push(struct dispatcher *d, const struct emu_task *t, struct result *res)
-{
-	struct http_request req = {0};
-	struct http_response resp;
-	struct push p;
-	char cerr[256];
-	int rc;
-
-	memset(res, 0, sizeof(*res));
-	if (atomic_load(&d->cancel) || build_push(d, t, &p)) {
-		res->code = 14;
-		res->metric = "error";
-		snprintf(res->message, sizeof(res->message), "%s",
-		         atomic_load(&d->cancel) ? "the emulator stopped before the push"
-		                                 : "out of memory building the push");
-		if (!atomic_load(&d->cancel))
-			push_release(&p);
-		return;
-	}
-	p.lines[p.n] = NULL;
-	req.method = t->method;
-	req.url = t->url;
-	req.headers = (const char *const *)p.lines;
-	req.body = p.body_len ? (const char *)p.body : NULL;
-	req.body_len = p.body_len;
-	req.timeout_ms = (long)(t->dispatch_deadline * 1000);
-	req.max_response = MAX_RESPONSE;
-	req.upstream = "emulator";
-	req.op = "dispatch";
-	req.cancelled = cancelled;
-	req.cancel_arg = d;
-	rc = http_do(&req, &resp, cerr, sizeof(cerr));
-	push_release(&p);
-	if (rc == CJ_OK) {
-		res->answered = 1;
-		res->status = (int)resp.status;
-		res->code = dispatcher_grpc_code(res->status);
-		res->metric = res->status < 300 ? "2xx" : res->status < 500 ? "4xx" : "5xx";
-		snprintf(res->message, sizeof(res->message), "HTTP %d", res->status);
-	} else if (rc == CJ_ETIMEOUT && !atomic_load(&d->cancel)) {
-		res->code = 4;
-		res->metric = "timeout";
-		snprintf(res->message, sizeof(res->message),
-		         "no answer within the dispatch deadline of %.9gs", t->dispatch_deadline);
-	} else {
-		res->code = 14;
-		res->metric = "error";
-		snprintf(res->message, sizeof(res->message), "%s",
-		         atomic_load(&d->cancel) ? "the emulator stopped during the attempt"
-		                                 : cerr);
-	}
-	http_response_release(&resp);
-}
-
 /* Records the attempt's outcome; *retry_at gets the next attempt's time (0:
  * the task ended). */
-static void record(struct dispatcher *d, const struct job *job, const struct result *res,
+static void record(struct dispatcher *d, const struct job *job, const struct emu_push_result *res,
                    double dispatched, double *retry_at)
 {
 	const struct emu_task *t = &job->task;
@@ -398,14 +196,20 @@ static void record(struct dispatcher *d, const struct job *job, const struct res
 		*retry_at = a.schedule_time;
 }
 
+static int cancelled(void *arg)
+{
+	return atomic_load(&((struct dispatcher *)arg)->cancel);
+}
+
 static void run_job(struct dispatcher *d, struct job *job, double *retry_at)
 {
 	struct log_ctx ctx = LOG_CTX_INIT;
-	struct result res;
+	struct emu_push_result res;
+	struct emu_push_ctx push = {d->mint, d->mint_arg, cancelled, d};
 	double dispatched = clock_now();
 	int64_t start = time_mono_ms();
 
-	send_push(d, &job->task, &res);
+	emu_push_send(&push, &job->task, &res);
 	record(d, job, &res, dispatched, retry_at);
 	metrics_emulator_dispatch(job->q->qc->name, res.metric);
 	ctx.queue = job->task.queue;

@@ -8,10 +8,9 @@
  * schedule order, as many as each queue may start now: a token bucket of
  * maxDispatchesPerSecond (burst dispatcher_burst_size(), on real time) and
  * at most maxConcurrentDispatches in flight. Worker threads, created on
- * demand up to DISPATCHER_MAX_WORKERS, run one attempt each at a time: the
- * task's request plus Cloud Tasks' headers and, for an oidcToken, a token
- * from the mint callback; the task's dispatchDeadline is the request's
- * timeout. A 2xx answer completes the task; anything else, or no answer in
+ * demand up to DISPATCHER_MAX_WORKERS, run one attempt each at a time
+ * (emulator_push.h: the task's request as Cloud Tasks sends it, with the
+ * task's dispatchDeadline as its timeout). A 2xx answer completes the task; anything else, or no answer in
  * time, is a failed attempt retried after queues_backoff() counted from its
  * end on the business clock, until maxAttempts, then the task is deleted.
  * The HTTP server's threads never wait for a push.
@@ -39,6 +38,7 @@
 #include <stddef.h>
 
 #include "cj.h"
+#include "emulator_push.h"
 #include "emulator_store.h"
 
 #define DISPATCHER_MAX_WORKERS 256
@@ -54,7 +54,7 @@ typedef int (*dispatcher_mint_fn)(void *arg, const char *audience, const char *e
 struct dispatcher_options {
 	struct store *store; /* borrowed; outlives the dispatcher */
 	const struct queues *queues; /* borrowed; the queues dispatched */
-	dispatcher_mint_fn mint; /* NULL: pushes carry no token */
+	emu_mint_fn mint; /* NULL: pushes carry no token (emulator_push.h) */
 	void *mint_arg;
 	int max_workers; /* 0: DISPATCHER_MAX_WORKERS */
 };
@@ -90,8 +90,5 @@ void dispatcher_stop(struct dispatcher *d);
 
 /* The token bucket's burst for a rate: the rate, at least 1. */
 int dispatcher_burst_size(double max_dispatches_per_second);
-
-/* The google.rpc.Code Cloud Tasks reports for an HTTP answer (0 for 2xx). */
-int dispatcher_grpc_code(int http_status);
 
 #endif

@@ -14,6 +14,7 @@
 #include "ckrun.h"
 #include "clock.h"
 #include "dispatcher.h"
+#include "emulator_push.h"
 #include "emulator_store.h"
 #include "http_client.h"
 #include "migrate.h"
@@ -118,17 +119,17 @@ static const char *hdr(json_t *req, const char *name)
 
 START_TEST(codes_and_burst)
 {
-	ck_assert_int_eq(dispatcher_grpc_code(200), 0);
-	ck_assert_int_eq(dispatcher_grpc_code(204), 0);
-	ck_assert_int_eq(dispatcher_grpc_code(400), 3);
-	ck_assert_int_eq(dispatcher_grpc_code(404), 5);
-	ck_assert_int_eq(dispatcher_grpc_code(409), 10);
-	ck_assert_int_eq(dispatcher_grpc_code(418), 9);
-	ck_assert_int_eq(dispatcher_grpc_code(429), 8);
-	ck_assert_int_eq(dispatcher_grpc_code(500), 13);
-	ck_assert_int_eq(dispatcher_grpc_code(503), 14);
-	ck_assert_int_eq(dispatcher_grpc_code(504), 4);
-	ck_assert_int_eq(dispatcher_grpc_code(302), 2);
+	ck_assert_int_eq(emu_push_grpc_code(200), 0);
+	ck_assert_int_eq(emu_push_grpc_code(204), 0);
+	ck_assert_int_eq(emu_push_grpc_code(400), 3);
+	ck_assert_int_eq(emu_push_grpc_code(404), 5);
+	ck_assert_int_eq(emu_push_grpc_code(409), 10);
+	ck_assert_int_eq(emu_push_grpc_code(418), 9);
+	ck_assert_int_eq(emu_push_grpc_code(429), 8);
+	ck_assert_int_eq(emu_push_grpc_code(500), 13);
+	ck_assert_int_eq(emu_push_grpc_code(503), 14);
+	ck_assert_int_eq(emu_push_grpc_code(504), 4);
+	ck_assert_int_eq(emu_push_grpc_code(302), 2);
 	ck_assert_int_eq(dispatcher_burst_size(0.5), 1);
 	ck_assert_int_eq(dispatcher_burst_size(20), 20);
 	ck_assert_int_eq(dispatcher_burst_size(7.9), 7);
