@@ -23,6 +23,7 @@ struct store;
 struct enqueuer;
 struct gauth;
 struct crypto_key;
+struct dispatcher;
 struct local_keys;
 struct scheduler;
 
@@ -39,6 +40,7 @@ struct app {
 	struct local_keys *local_keys; /* local mode: signs local tokens; NULL in cloud mode */
 	struct enqueuer *enqueuer;
 	struct scheduler *scheduler; /* local mode, while serving: the embedded Cloud Scheduler */
+	struct dispatcher *dispatcher; /* local mode's Cloud Tasks; NULL in cloud mode */
 	struct job_services svc; /* what handlers get */
 	atomic_int draining; /* SIGTERM received: refuse new work */
 	atomic_int redis_fault; /* Upstash answered 401/400: a configuration fault */

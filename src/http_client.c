@@ -255,6 +255,8 @@ int http_do(const struct http_request *req, struct http_response *resp, char *er
 		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req->method);
 		counter.method = req->method;
 	}
+	if (req->method && !strcmp(req->method, "HEAD"))
+		curl_easy_setopt(h, CURLOPT_NOBODY, 1L); /* no body follows the answer */
 	if (req->method && !strcmp(req->method, "POST") && !req->body) {
 		curl_easy_setopt(h, CURLOPT_POSTFIELDS, "");
 		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)0);

@@ -83,6 +83,13 @@ int http_request_peer_loopback(const struct http_req *r)
 	return ci && http_addr_is_loopback(ci->client_addr);
 }
 
+void http_request_set_max_body(struct http_req *r, size_t max_body)
+{
+	r->body.max = max_body;
+	r->body_too_big =
+	    r->content_length >= 0 && (unsigned long long)r->content_length > max_body;
+}
+
 void http_answer_json(struct http_answer *a, int status, json_t *body)
 {
 	a->status = status;

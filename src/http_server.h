@@ -93,6 +93,9 @@ void http_server_stop(struct http_server *s);
 const char *http_request_header(const struct http_req *r, const char *name);
 /* Query argument or NULL. Present but empty is "". */
 const char *http_request_query(const struct http_req *r, const char *name);
+/* Replaces the server's body cap for this one request (a route with a cap of
+ * its own). Only from on_headers, before any body byte is read. */
+void http_request_set_max_body(struct http_req *r, size_t max_body);
 
 /* 1 when the request's peer is a loopback address (127.0.0.0/8, ::1,
  * ::ffff:127.0.0.0/104); 0 otherwise or when unknown. */

@@ -21,6 +21,7 @@ enum metric_id {
 	M_DEAD_LETTERS,
 	M_CLAIMS_LOST,
 	M_LAST_ATTEMPT_IN_PROGRESS,
+	M_EMULATOR_DISPATCHES,
 	M_COUNT
 };
 
@@ -46,6 +47,8 @@ static const struct {
     [M_LAST_ATTEMPT_IN_PROGRESS] = {"catchup_jobs_last_attempt_in_progress_total", COUNTER,
                                     "Last attempts answered 409 in_progress (the claim's "
                                     "holder answers for the task)."},
+    [M_EMULATOR_DISPATCHES] = {"catchup_jobs_emulator_dispatches_total", COUNTER,
+                               "Local mode's Cloud Tasks: attempts, by queue and result."},
 };
 
 static const double bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
@@ -234,6 +237,14 @@ void metrics_claim_lost(void)
 void metrics_last_attempt_in_progress(void)
 {
 	add(M_LAST_ATTEMPT_IN_PROGRESS, "", 1);
+}
+
+void metrics_emulator_dispatch(const char *queue, const char *result)
+{
+	char l[128];
+
+	labels2(l, sizeof(l), "queue", queue, "result", result);
+	add(M_EMULATOR_DISPATCHES, l, 1);
 }
 
 static int render_series(struct buf *out, const char *name, const struct series *s)

@@ -31,6 +31,10 @@ void metrics_enqueue(const char *type, const char *result);
 void metrics_dead_letter(const char *type);
 void metrics_claim_lost(void);
 void metrics_last_attempt_in_progress(void);
+/* Local mode's Cloud Tasks: one attempt of queue ended; result: 2xx, 4xx,
+ * 5xx (the class of the answer), timeout (no answer within the dispatch
+ * deadline), error (no answer: connection refused, stopped). */
+void metrics_emulator_dispatch(const char *queue, const char *result);
 
 /* Appends the whole exposition to out. CJ_OK or CJ_ENOMEM/CJ_ETOOBIG. */
 int metrics_render(struct buf *out) CJ_WUR;

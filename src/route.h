@@ -24,7 +24,8 @@
 
 /* One request on a route; owned by the router, zeroed before on_headers. */
 struct route_req {
-	char param[512]; /* the {param} of the pattern, as sent (no percent-decoding) */
+	char
+	    param[1024]; /* the {param} of the pattern (a /v2 path holds a 500-character task id) */
 	struct oidc_identity who; /* the caller, on routes the router authenticated by OIDC */
 	char channel_user[128]; /* the channel's user, on AUTH_CHANNEL_SECRET routes */
 	void *state; /* the handler's own; freed by its on_done */

@@ -4,7 +4,8 @@
  * Routes (SPEC §5): /jobs/{type}, /enqueue/{type}, /admin/dead-letters,
  * /admin/dead-letters/{id}/replay, /health/live, /health/ready, /metrics,
  * /webhooks/google-calendar, and in local mode /emulator/certs,
- * /emulator/clock and /emulator/clock:advance. The router owns no route's logic: each row
+ * /emulator/clock, /emulator/clock:advance and /v2/... (the Cloud Tasks
+ * API, emulator_api.h). The router owns no route's logic: each row
  * names the module that answers it.
  */
 #include "router.h"
@@ -14,6 +15,7 @@
 
 #include "admin_api.h"
 #include "auth.h"
+#include "emulator_api.h"
 #include "enqueue_api.h"
 #include "job_runner.h"
 #include "local_api.h"
@@ -52,19 +54,24 @@ static void not_implemented(struct app *app, struct http_req *r, struct route_re
 	                  r->path);
 }
 
-/* pattern, method, authentication, flags, on_headers, on_body, on_done */
+/* pattern, method, authentication, flags, on_headers, on_body, on_done, body cap */
 static const struct route routes[] = {
-    {"/jobs/{type}", "POST", AUTH_JOBS_OIDC, ROUTE_OWN_CHECKS, jobs_headers, jobs_body, jobs_done},
-    {"/enqueue/{type}", "POST", AUTH_ENQUEUE_OIDC, 0, enqueue_api_headers, enqueue_api_body, NULL},
-    {"/admin/dead-letters", "GET", AUTH_ENQUEUE_OIDC, 0, admin_api_list, NULL, NULL},
-    {"/admin/dead-letters/{id}/replay", "POST", AUTH_ENQUEUE_OIDC, 0, NULL, admin_api_replay, NULL},
-    {"/health/live", "GET", AUTH_NONE, ROUTE_WHILE_DRAINING, ops_live, NULL, NULL},
-    {"/health/ready", "GET", AUTH_NONE, ROUTE_WHILE_DRAINING, ops_ready, NULL, NULL},
-    {"/metrics", "GET", AUTH_NONE, ROUTE_WHILE_DRAINING, ops_metrics, NULL, NULL},
-    {"/webhooks/google-calendar", "POST", AUTH_NONE, 0, NULL, not_implemented, NULL},
-    {"/emulator/certs", "GET", AUTH_LOCAL_ONLY, 0, local_api_certs, NULL, NULL},
-    {"/emulator/clock", "GET", AUTH_LOCAL_ONLY, 0, local_api_clock, NULL, NULL},
-    {"/emulator/clock:advance", "POST", AUTH_LOCAL_ONLY, 0, NULL, local_api_clock_advance, NULL},
+    {"/jobs/{type}", "POST", AUTH_JOBS_OIDC, ROUTE_OWN_CHECKS, jobs_headers, jobs_body, jobs_done,
+     0},
+    {"/enqueue/{type}", "POST", AUTH_ENQUEUE_OIDC, 0, enqueue_api_headers, enqueue_api_body, NULL,
+     0},
+    {"/admin/dead-letters", "GET", AUTH_ENQUEUE_OIDC, 0, admin_api_list, NULL, NULL, 0},
+    {"/admin/dead-letters/{id}/replay", "POST", AUTH_ENQUEUE_OIDC, 0, NULL, admin_api_replay, NULL,
+     0},
+    {"/health/live", "GET", AUTH_NONE, ROUTE_WHILE_DRAINING, ops_live, NULL, NULL, 0},
+    {"/health/ready", "GET", AUTH_NONE, ROUTE_WHILE_DRAINING, ops_ready, NULL, NULL, 0},
+    {"/metrics", "GET", AUTH_NONE, ROUTE_WHILE_DRAINING, ops_metrics, NULL, NULL, 0},
+    {"/webhooks/google-calendar", "POST", AUTH_NONE, 0, NULL, not_implemented, NULL, 0},
+    {"/v2/{path...}", "*", AUTH_LOCAL_ONLY, ROUTE_OWN_CHECKS, emulator_api_headers,
+     emulator_api_body, NULL, EMULATOR_API_MAX_BODY},
+    {"/emulator/certs", "GET", AUTH_LOCAL_ONLY, 0, local_api_certs, NULL, NULL, 0},
+    {"/emulator/clock", "GET", AUTH_LOCAL_ONLY, 0, local_api_clock, NULL, NULL, 0},
+    {"/emulator/clock:advance", "POST", AUTH_LOCAL_ONLY, 0, NULL, local_api_clock_advance, NULL, 0},
 };
 
 struct req_state {
@@ -104,10 +111,12 @@ int router_pattern_match(const char *pattern, const char *path, char *param, siz
 	return 1;
 }
 
-/* A GET row also answers HEAD (libmicrohttpd leaves the body out). */
+/* A GET row also answers HEAD (libmicrohttpd leaves the body out); a "*"
+ * row answers every method. */
 static int method_fits(const char *method, const char *row)
 {
-	return !strcmp(method, row) || (!strcmp(method, "HEAD") && !strcmp(row, "GET"));
+	return !strcmp(row, "*") || !strcmp(method, row) ||
+	    (!strcmp(method, "HEAD") && !strcmp(row, "GET"));
 }
 
 void router_match(const char *method, const char *path, struct route_match *out)
@@ -180,6 +189,8 @@ static int on_headers(void *ctx, struct http_req *r, struct http_answer *a)
 		http_answer_result(a, CJ_ENOTFOUND, "no route for %s %.200s", r->method, r->path);
 		return 1;
 	}
+	if (rt->max_body)
+		http_request_set_max_body(r, rt->max_body);
 	memcpy(st->rq.param, m.param, sizeof(st->rq.param));
 	if (!(rt->flags & ROUTE_OWN_CHECKS)) {
 		if (authenticate(app, r, rt, &st->rq, a))

@@ -42,19 +42,22 @@ struct route {
 	 * suffix) or "/v2/{path...}" (the rest of the path, '/' included). At
 	 * most one {param}; it never matches an empty string. */
 	const char *pattern;
-	const char *method; /* this row's one method; rows may share a pattern */
+	/* This row's one method (rows may share a pattern), or "*": every
+	 * method, the handler tells them apart. */
+	const char *method;
 	enum route_auth auth;
 	unsigned flags;
 	route_headers_fn on_headers;
 	route_body_fn on_body;
 	route_done_fn on_done;
+	size_t max_body; /* the body cap of this route; 0: MAX_BODY_BYTES */
 };
 
 struct route_match {
 	const struct route *route; /* NULL: no row's pattern matches the path */
 	int method_ok; /* 0: the path matches, but no row takes the method (405) */
 	char allowed[64]; /* the methods of the rows matching the path: "GET, POST" */
-	char param[512];
+	char param[1024];
 };
 
 /* Matches (method, path) against the route table. */

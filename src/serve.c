@@ -4,6 +4,17 @@
  * Signals: SIGTERM and SIGINT are blocked in every thread and taken by the
  * main thread with sigtimedwait(), so no code runs in signal context;
  * SIGPIPE is ignored (a client that hangs up must not kill the process).
+ *
+ * Local mode's Cloud Tasks (dispatcher.h) pushes to this very server, so
+ * its life is ordered around the listener's. Start: the dispatcher is made
+ * (recovering attempts a killed process left) before the listener opens, so
+ * /v2 requests find it, and its loop starts once the listener is up, so no
+ * push meets a refused connection. Stop: (1) dispatcher_quiesce(): no new
+ * attempt; (2) drain(): requests in flight finish within the grace, pushes
+ * to ourselves included (the dispatcher records their answers); (3)
+ * dispatcher_stop(): attempts still unanswered (targets elsewhere) are cut
+ * and recorded as unanswered, threads joined; (4) the HTTP server stops;
+ * (5) the store closes in app_release().
  */
 #include "serve.h"
 
@@ -17,6 +28,7 @@
 
 #include "clock_store.h"
 #include "crypto.h"
+#include "dispatcher.h"
 #include "enqueue.h"
 #include "http_client.h"
 #include "http_server.h"
@@ -169,6 +181,7 @@ fail:
 void app_release(struct app *app)
 {
 	scheduler_free(app->scheduler);
+	dispatcher_stop(app->dispatcher);
 	enqueuer_free(app->enqueuer);
 	lease_keeper_free(app->leases);
 	idem_free(app->idem);
@@ -180,6 +193,26 @@ void app_release(struct app *app)
 	jwks_free(app->jwks);
 	queues_free(app->queues);
 	memset(app, 0, sizeof(*app));
+}
+
+/* The pushes' OIDC tokens: the local key, on real time (SPEC §5.4). */
+static int mint_push_token(void *arg, const char *audience, const char *email, char **token)
+{
+	return local_keys_mint_now(arg, audience, email, token);
+}
+
+/* Local mode's Cloud Tasks dispatcher, not started yet (see the top). */
+static int emulator_new(struct app *app, char *err, size_t errlen)
+{
+	struct dispatcher_options o = {
+	    app->store, app->queues, app->local_keys ? mint_push_token : NULL, app->local_keys, 0};
+	char why[256] = "";
+	int rc;
+
+	rc = dispatcher_new(&o, &app->dispatcher, why, sizeof(why));
+	if (rc)
+		snprintf(err, errlen, "local Cloud Tasks: %s", why);
+	return rc;
 }
 
 /* A connection is a descriptor (and a thread): lift the soft limit to the
@@ -278,9 +311,19 @@ int serve_run(const struct config *cfg)
 		http_client_global_cleanup();
 		return rc == CJ_ECONFIG ? 2 : 1;
 	}
+	if (!cfg->cloud_mode && (rc = emulator_new(&app, err, sizeof(err)))) {
+		fprintf(stderr, "catchup-jobs: %s\n", err);
+		app_release(&app);
+		http_client_global_cleanup();
+		return 1;
+	}
 	happ = router_http_app(&app);
 	srv = http_server_start(cfg->bind_address, (int)cfg->port, (size_t)cfg->max_body_bytes,
 	                        &happ, err, sizeof(err));
+	if (srv && app.dispatcher && dispatcher_start(app.dispatcher, err, sizeof(err))) {
+		http_server_stop(srv);
+		srv = NULL;
+	}
 	if (!srv) {
 		fprintf(stderr, "catchup-jobs: %s\n", err);
 		app_release(&app);
@@ -302,7 +345,10 @@ int serve_run(const struct config *cfg)
 	} while (!sig);
 	log_msg(L_INFO, "received %s", sig == SIGTERM ? "SIGTERM" : "SIGINT");
 	scheduler_stop(app.scheduler);
+	dispatcher_quiesce(app.dispatcher);
 	drain(&app, srv);
+	dispatcher_stop(app.dispatcher);
+	app.dispatcher = NULL;
 	http_server_stop(srv);
 	app_release(&app);
 	http_client_global_cleanup();

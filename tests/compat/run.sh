@@ -19,15 +19,15 @@ dir=$(mktemp -d)
 pid=""
 # shellcheck disable=SC2317 # called through the EXIT trap
 cleanup() {
-  [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+  if [ -n "$pid" ]; then kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true; fi
   rm -rf "$dir"
 }
 trap cleanup EXIT
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 
-(cd "$dir" && env -i PATH="$PATH" PORT="$port" DATABASE_URL="sqlite:$dir/catchup.db" \
+(cd "$dir" && exec env -i PATH="$PATH" PORT="$port" DATABASE_URL="sqlite:$dir/catchup.db" \
   CONFIG_DIR="$root/config" OIDC_JWKS_URL="http://127.0.0.1:9/certs" LOG_LEVEL=info \
-  exec "$bin" serve >"$dir/server.log" 2>&1) &
+  "$bin" serve >"$dir/server.log" 2>&1) &
 pid=$!
 for _ in $(seq 1 100); do
   curl -fsS "http://127.0.0.1:$port/health/live" >/dev/null 2>&1 && break

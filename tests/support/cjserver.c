@@ -16,13 +16,13 @@ static const char *bin(void)
 	return b ? b : "./build/catchup-jobs";
 }
 
-int cj_server_start(struct cj_server *s, char *const env[])
+static int start_on(struct cj_server *s, char *const env[], int port)
 {
 	char *full[128], port_env[32], url[96], path_env[1024];
 	char *argv[] = {(char *)bin(), "serve", NULL};
 	int n = 0, i;
 
-	s->port = free_port();
+	s->port = port;
 	snprintf(s->base, sizeof(s->base), "http://127.0.0.1:%d", s->port);
 	snprintf(port_env, sizeof(port_env), "PORT=%d", s->port);
 	snprintf(path_env, sizeof(path_env), "PATH=%s",
@@ -45,6 +45,16 @@ int cj_server_start(struct cj_server *s, char *const env[])
 		return -1;
 	}
 	return 0;
+}
+
+int cj_server_start(struct cj_server *s, char *const env[])
+{
+	return start_on(s, env, free_port());
+}
+
+int cj_server_restart(struct cj_server *s, char *const env[])
+{
+	return start_on(s, env, s->port);
 }
 
 int cj_server_stop(struct cj_server *s)

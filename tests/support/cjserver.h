@@ -18,6 +18,9 @@ struct cj_server {
 /* env: NULL-terminated "NAME=value" (PORT and BIND_ADDRESS are set here).
  * The child gets a clean environment plus PATH. 0 or -1 (output printed). */
 int cj_server_start(struct cj_server *s, char *const env[]);
+/* Starts the server again on s's port, after it stopped or was killed
+ * (tasks and tokens name that port). 0 or -1. */
+int cj_server_restart(struct cj_server *s, char *const env[]);
 /* SIGTERM and wait (up to 15 s); returns the exit status, or -1. */
 int cj_server_stop(struct cj_server *s);
 /* The server's log so far (malloc'd). */
