@@ -8,13 +8,16 @@ for q in string.gmatch(os.getenv("BENCH_QUEUES"), "[^,]+") do
 end
 local counter = 0
 local prefix = ""
+local threads = 0
 
+-- setup() runs in the main script: each thread gets its own number.
 function setup(thread)
-  thread:set("prefix", string.format("t%d", math.random(1, 1000000000)))
+  threads = threads + 1
+  thread:set("tid", threads)
 end
 
 function init(args)
-  prefix = prefix .. string.format("%d", math.random(1, 1000000000))
+  prefix = string.format("%d-%d", tid, os.time())
 end
 
 function request()

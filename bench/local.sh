@@ -23,7 +23,7 @@ work=$(mktemp -d)
 pid=""
 cleanup() {
   [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-  rm -rf "$work"
+  if [ -n "${BENCH_KEEP:-}" ]; then echo "kept $work" >&2; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
 
@@ -40,11 +40,16 @@ json.dump(q, open(d + "/queues.json", "w"))
 json.dump({"schedules": []}, open(d + "/schedules.json", "w"))
 PY
 
-(cd "$work" && env -i PATH="$PATH" PORT="$port" CONFIG_DIR="$work/config" \
+bin="$PWD/build-bench/catchup-jobs"
+(cd "$work" && exec env -i PATH="$PATH" PORT="$port" CONFIG_DIR="$work/config" \
   OIDC_JWKS_URL="http://127.0.0.1:9/certs" LOG_LEVEL=info \
-  exec "$OLDPWD/build-bench/catchup-jobs" serve >"$work/server.log" 2>&1) &
+  "$bin" serve >"$work/server.log" 2>&1) &
 pid=$!
-until curl -fs "http://127.0.0.1:$port/health/live" >/dev/null 2>&1; do sleep 0.1; done
+for _ in $(seq 1 100); do
+  curl -fs "http://127.0.0.1:$port/health/live" >/dev/null 2>&1 && break
+  kill -0 "$pid" 2>/dev/null || { cat "$work/server.log" >&2; exit 1; }
+  sleep 0.1
+done
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
 completed() {
@@ -81,7 +86,10 @@ probe=$!
 BENCH_PORT=$port BENCH_QUEUES=$queues wrk -t2 -c32 -d"${duration}s" --latency \
   -s bench/emulator_create.lua "http://127.0.0.1:$port" >"$work/wrk.txt"
 wait "$probe"
-created=$(awk '/requests in/ {print $1}' "$work/wrk.txt")
+sent=$(awk '/requests in/ {print $1}' "$work/wrk.txt")
+refused=$(awk '/Non-2xx/ {print $NF}' "$work/wrk.txt")
+created=$((sent - ${refused:-0}))
+[ "${refused:-0}" -eq 0 ] || echo "warning: $refused creates were refused" >&2
 probes=$(wc -l <"$work/probes")
 total=$((created + probes))
 

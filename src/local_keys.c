@@ -18,6 +18,7 @@
 #include "local_keys.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <openssl/bio.h>
 #include <openssl/bn.h>
@@ -46,17 +47,38 @@
  * like Google's key ids. */
 #define KID_BYTES 20
 
+/* Pushes reuse a minted token for this long (of its 3600 s): an RS256
+ * signature costs about a millisecond, and a reused token also hits the
+ * verifier's cache of verified tokens. */
+#define TOKEN_REUSE_S 300
+#define TOKEN_CACHE_SLOTS 8
+
+struct token_slot {
+	char *audience, *email, *token;
+	int64_t iat;
+};
+
 struct local_keys {
 	EVP_PKEY *pkey; /* private and public */
 	char kid[2 * KID_BYTES + 1];
 	char *n; /* base64url modulus */
 	char *e; /* base64url exponent */
+	/* The one mutable part: recently minted tokens, guarded by lock. */
+	pthread_mutex_t lock;
+	struct token_slot slots[TOKEN_CACHE_SLOTS];
+	unsigned next_slot;
 };
 
 void local_keys_free(struct local_keys *k)
 {
 	if (!k)
 		return;
+	for (unsigned i = 0; i < TOKEN_CACHE_SLOTS; i++) {
+		free(k->slots[i].audience);
+		free(k->slots[i].email);
+		free(k->slots[i].token);
+	}
+	pthread_mutex_destroy(&k->lock);
 	EVP_PKEY_free(k->pkey);
 	free(k->n);
 	free(k->e);
@@ -118,6 +140,12 @@ static int keys_new(EVP_PKEY *pkey, struct local_keys **out)
 
 	if (!k)
 		goto fail;
+	if (pthread_mutex_init(&k->lock, NULL)) {
+		free(k);
+		k = NULL;
+		rc = CJ_EINTERNAL;
+		goto fail;
+	}
 	k->pkey = pkey;
 	pkey = NULL;
 	rc = derive_kid(k->pkey, k->kid);
@@ -442,6 +470,57 @@ int local_keys_mint_now(const struct local_keys *k, const char *audience, const 
                         char **out)
 {
 	return local_keys_mint(k, audience, email, time_wall_s(), out);
+}
+
+int local_keys_mint_cached(const struct local_keys *key, const char *audience, const char *email,
+                           char **out)
+{
+	/* The token cache is the one mutable part of the keys, behind its lock. */
+	struct local_keys *k = (struct local_keys *)key;
+	int64_t now = time_wall_s();
+	struct token_slot *sl;
+	char *tok = NULL;
+	unsigned i;
+	int rc;
+
+	*out = NULL;
+	pthread_mutex_lock(&k->lock);
+	for (i = 0; i < TOKEN_CACHE_SLOTS; i++) {
+		sl = &k->slots[i];
+		if (sl->token && now >= sl->iat && now - sl->iat < TOKEN_REUSE_S &&
+		    !strcmp(sl->audience, audience) && !strcmp(sl->email, email)) {
+			*out = strdup(sl->token);
+			pthread_mutex_unlock(&k->lock);
+			return *out ? CJ_OK : CJ_ENOMEM;
+		}
+	}
+	pthread_mutex_unlock(&k->lock);
+	/* Signing happens outside the lock; two threads may both mint. */
+	rc = local_keys_mint(k, audience, email, now, &tok);
+	if (rc)
+		return rc;
+	*out = strdup(tok);
+	if (!*out) {
+		free(tok);
+		return CJ_ENOMEM;
+	}
+	pthread_mutex_lock(&k->lock);
+	sl = &k->slots[k->next_slot++ % TOKEN_CACHE_SLOTS];
+	free(sl->audience);
+	free(sl->email);
+	free(sl->token);
+	sl->audience = strdup(audience);
+	sl->email = strdup(email);
+	sl->token = tok;
+	sl->iat = now;
+	if (!sl->audience || !sl->email) {
+		free(sl->audience);
+		free(sl->email);
+		free(sl->token);
+		memset(sl, 0, sizeof(*sl));
+	}
+	pthread_mutex_unlock(&k->lock);
+	return CJ_OK;
 }
 
 json_t *local_keys_jwks(const struct local_keys *k)

@@ -268,7 +268,7 @@ static int post_slot(struct scheduler *s, const struct entry *e, const char *whe
 
 	/* Issued on real time, never the business clock: a token's lifetime is
 	 * judged by real clocks. */
-	rc = local_keys_mint_now(s->o.keys, s->o.audience, s->o.email, &token);
+	rc = local_keys_mint_cached(s->o.keys, s->o.audience, s->o.email, &token);
 	if (rc) {
 		snprintf(cerr, cerrlen, "cannot sign its token");
 		return rc;

@@ -198,7 +198,7 @@ void app_release(struct app *app)
 /* The pushes' OIDC tokens: the local key, on real time (SPEC §5.4). */
 static int mint_push_token(void *arg, const char *audience, const char *email, char **token)
 {
-	return local_keys_mint_now(arg, audience, email, token);
+	return local_keys_mint_cached(arg, audience, email, token);
 }
 
 /* Local mode's Cloud Tasks dispatcher, not started yet (see the top). */

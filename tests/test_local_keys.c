@@ -129,6 +129,31 @@ START_TEST(generate_then_load_same_key)
 }
 END_TEST
 
+/* Pushes reuse a recent token per (audience, email): same string back,
+ * a different one for another identity or audience. */
+START_TEST(cached_tokens_are_reused_per_identity)
+{
+	char *tmp = make_temp_dir();
+	struct local_keys *k = load(tmp);
+	char *a = NULL, *b = NULL, *c = NULL, *d = NULL;
+
+	ck_assert_int_eq(local_keys_mint_cached(k, "aud-1", "x@example.com", &a), CJ_OK);
+	ck_assert_int_eq(local_keys_mint_cached(k, "aud-1", "x@example.com", &b), CJ_OK);
+	ck_assert_int_eq(local_keys_mint_cached(k, "aud-1", "y@example.com", &c), CJ_OK);
+	ck_assert_int_eq(local_keys_mint_cached(k, "aud-2", "x@example.com", &d), CJ_OK);
+	ck_assert_str_eq(a, b);
+	ck_assert_str_ne(a, c);
+	ck_assert_str_ne(a, d);
+	free(a);
+	free(b);
+	free(c);
+	free(d);
+	local_keys_free(k);
+	remove_tree(tmp);
+	free(tmp);
+}
+END_TEST
+
 START_TEST(jwk_set_shape)
 {
 	char *tmp = make_temp_dir();
@@ -398,6 +423,7 @@ int main(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, generate_then_load_same_key);
 	tcase_add_test(tc, jwk_set_shape);
+	tcase_add_test(tc, cached_tokens_are_reused_per_identity);
 	tcase_add_test(tc, token_verifies_against_jwk_set);
 	tcase_add_test(tc, trust_adds_only_this_key);
 	tcase_add_test(tc, claims_exactly_googles);
