@@ -19,32 +19,6 @@
 #include "store.h"
 #include "timeutil.h"
 
-struct tdb {
-	struct store *s;
-	char *url;
-	char *dir;
-};
-
-static void tdb_open(struct tdb *t, int b)
-{
-	char err[512];
-
-	t->url = pgtest_backend_url(b, &t->dir);
-	ck_assert_ptr_nonnull(t->url);
-	ck_assert_msg(store_open(t->url, &t->s, err, sizeof(err)) == CJ_OK, "%s", err);
-	ck_assert_msg(migrate_run(t->s, NULL, err, sizeof(err)) == CJ_OK, "%s", err);
-}
-
-static void tdb_close(struct tdb *t)
-{
-	store_close(t->s);
-	if (t->dir) {
-		remove_tree(t->dir);
-		free(t->dir);
-	}
-	free(t->url);
-}
-
 static void sql(struct store *s, const char *q)
 {
 	char err[512];
@@ -76,11 +50,11 @@ static void on_wake(void *arg)
 
 START_TEST(advance_is_saved_and_loaded)
 {
-	struct tdb t;
+	struct pgtest_db t;
 	int64_t off = -1, before;
 	char err[256];
 
-	tdb_open(&t, _i);
+	pgtest_db_open(&t, _i);
 	/* No row yet: offset 0. */
 	ck_assert_int_eq(clock_store_load(t.s, err, sizeof(err)), CJ_OK);
 	ck_assert_int_eq(clock_offset_s(), 0);
@@ -101,17 +75,17 @@ START_TEST(advance_is_saved_and_loaded)
 	ck_assert_int_eq(clock_store_load(t.s, err, sizeof(err)), CJ_OK);
 	ck_assert_int_eq(clock_offset_s(), 90000);
 	clock_unsubscribe(on_wake, NULL);
-	tdb_close(&t);
+	pgtest_db_close(&t);
 }
 END_TEST
 
 START_TEST(refused_advances_change_nothing)
 {
-	struct tdb t;
+	struct pgtest_db t;
 	int64_t off = -1;
 	char err[256];
 
-	tdb_open(&t, _i);
+	pgtest_db_open(&t, _i);
 	ck_assert_int_eq(clock_store_advance(t.s, 0, &off, err, sizeof(err)), CJ_EINVAL);
 	ck_assert_int_eq(clock_store_advance(t.s, -5, &off, err, sizeof(err)), CJ_EINVAL);
 	ck_assert_int_eq(clock_store_advance(t.s, INT64_MAX, &off, err, sizeof(err)), CJ_EINVAL);
@@ -125,33 +99,33 @@ START_TEST(refused_advances_change_nothing)
 	sql(t.s, "DROP TABLE emulator_state");
 	ck_assert_int_ne(clock_store_advance(t.s, 60, &off, err, sizeof(err)), CJ_OK);
 	ck_assert_int_eq(clock_offset_s(), 0);
-	tdb_close(&t);
+	pgtest_db_close(&t);
 }
 END_TEST
 
 START_TEST(stored_offset_only_grows)
 {
-	struct tdb t;
+	struct pgtest_db t;
 	int64_t off = -1;
 	char err[256];
 
-	tdb_open(&t, _i);
+	pgtest_db_open(&t, _i);
 	/* Another writer got further: a smaller value does not replace it. */
 	sql(t.s, "INSERT INTO emulator_state (key, value) VALUES ('clock_offset', '1000000')");
 	ck_assert_int_eq(clock_store_advance(t.s, 10, &off, err, sizeof(err)), CJ_OK);
 	ck_assert_int_eq(off, 10);
 	ck_assert_str_eq(stored(t.s), "1000000");
-	tdb_close(&t);
+	pgtest_db_close(&t);
 }
 END_TEST
 
 START_TEST(damaged_row_is_reported)
 {
 	static const char *const bad[] = {"-5", "abc", "", "12x"};
-	struct tdb t;
+	struct pgtest_db t;
 	char err[256], q[200];
 
-	tdb_open(&t, _i);
+	pgtest_db_open(&t, _i);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		sql(t.s, "DELETE FROM emulator_state");
 		snprintf(q, sizeof(q),
@@ -162,7 +136,7 @@ START_TEST(damaged_row_is_reported)
 		ck_assert_int_eq(clock_store_load(t.s, err, sizeof(err)), CJ_ESTORAGE);
 		ck_assert_ptr_nonnull(strstr(err, "clock_offset"));
 	}
-	tdb_close(&t);
+	pgtest_db_close(&t);
 }
 END_TEST
 

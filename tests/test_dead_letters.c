@@ -21,32 +21,6 @@
 #include "proc.h"
 #include "store.h"
 
-struct tdb {
-	struct store *s;
-	char *url;
-	char *dir;
-};
-
-static void tdb_open(struct tdb *t, int b)
-{
-	char err[512];
-
-	t->url = pgtest_backend_url(b, &t->dir);
-	ck_assert_ptr_nonnull(t->url);
-	ck_assert_msg(store_open(t->url, &t->s, err, sizeof(err)) == CJ_OK, "%s", err);
-	ck_assert_msg(migrate_run(t->s, NULL, err, sizeof(err)) == CJ_OK, "%s", err);
-}
-
-static void tdb_close(struct tdb *t)
-{
-	store_close(t->s);
-	if (t->dir) {
-		remove_tree(t->dir);
-		free(t->dir);
-	}
-	free(t->url);
-}
-
 static void add(struct store *s, const char *type, int64_t at, char *id)
 {
 	struct dead_letter dl = {type, "q", "task", NULL, 1, "boom", at};
@@ -57,7 +31,7 @@ static void add(struct store *s, const char *type, int64_t at, char *id)
 
 START_TEST(insert_and_get)
 {
-	struct tdb t;
+	struct pgtest_db t;
 	json_t *payload =
 	    json_pack("{s:s,s:[i,i],s:{s:b}}", "userId", "u1", "n", 1, 2, "o", "x", 1);
 	struct dead_letter dl = {
@@ -66,7 +40,7 @@ START_TEST(insert_and_get)
 	char id[DEAD_LETTER_ID_LEN + 1], err[256];
 	json_t *o;
 
-	tdb_open(&t, _i);
+	pgtest_db_open(&t, _i);
 	ck_assert_int_eq(dead_letters_insert(t.s, &dl, id, err, sizeof(err)), CJ_OK);
 	ck_assert_uint_eq(strlen(id), 32);
 	ck_assert_uint_eq(strspn(id, "0123456789abcdef"), 32);
@@ -85,13 +59,13 @@ START_TEST(insert_and_get)
 	ck_assert(json_is_null(json_object_get(o, "replayedAt")));
 	json_decref(o);
 	json_decref(payload);
-	tdb_close(&t);
+	pgtest_db_close(&t);
 }
 END_TEST
 
 START_TEST(nothing_refused_for_its_content)
 {
-	struct tdb t;
+	struct pgtest_db t;
 	char id[DEAD_LETTER_ID_LEN + 1], err[256], *long_err = malloc(5001);
 	struct dead_letter dl = {NULL, NULL, NULL, NULL, 0, NULL, 42};
 	json_t *o, *arr = json_array();
@@ -100,7 +74,7 @@ START_TEST(nothing_refused_for_its_content)
 	long_err[5000] = '\0';
 	long_err[1999] = '\xc3'; /* a 2-byte character across the cut */
 	long_err[2000] = '\xa9';
-	tdb_open(&t, _i);
+	pgtest_db_open(&t, _i);
 	ck_assert_int_eq(dead_letters_insert(t.s, &dl, id, err, sizeof(err)), CJ_OK);
 	ck_assert_int_eq(dead_letters_get(t.s, id, &o, err, sizeof(err)), CJ_OK);
 	ck_assert_str_eq(json_string_value(json_object_get(o, "type")), "unknown");
@@ -123,7 +97,7 @@ START_TEST(nothing_refused_for_its_content)
 	ck_assert_int_eq(dead_letters_insert(t.s, &dl, id, err, sizeof(err)), CJ_EINVAL);
 	json_decref(arr);
 	free(long_err);
-	tdb_close(&t);
+	pgtest_db_close(&t);
 }
 END_TEST
 
@@ -179,12 +153,12 @@ static size_t walk(struct store *s, const char *type, long limit, char ids[][33]
 
 START_TEST(listing_pages_newest_first)
 {
-	struct tdb t;
+	struct pgtest_db t;
 	char ids[64][33], seen[64][33], err[256], *next;
 	json_t *items;
 	size_t n;
 
-	tdb_open(&t, _i);
+	pgtest_db_open(&t, _i);
 	for (int i = 0; i < 25; i++)
 		add(t.s, i % 3 ? "token-refresh" : "calendar-sync", 1000 + i / 4, ids[i]);
 	/* All in one page: newest first, next null. */
@@ -211,13 +185,13 @@ START_TEST(listing_pages_newest_first)
 	ck_assert_uint_eq(n, 9);
 	ck_assert_uint_eq(walk(t.s, "token-refresh", 4, seen, 64), 16);
 	ck_assert_uint_eq(walk(t.s, "nothing-like-it", 4, seen, 64), 0);
-	tdb_close(&t);
+	pgtest_db_close(&t);
 }
 END_TEST
 
 START_TEST(limits_and_cursors)
 {
-	struct tdb t;
+	struct pgtest_db t;
 	char err[256], *next, id[33];
 	json_t *items;
 	char *c1 = b64url_encode("abc", 3), *c2 = b64url_encode("1:xyz", 5);
@@ -227,7 +201,7 @@ START_TEST(limits_and_cursors)
 	char *past = b64url_encode("-3:0123456789abcdef0123456789abcdef", 35);
 	const char *bad[] = {"garbage!", c1, c2, c3, c4};
 
-	tdb_open(&t, _i);
+	pgtest_db_open(&t, _i);
 	add(t.s, "ping", 5, id);
 	ck_assert_int_eq(dead_letters_list(t.s, NULL, 0, NULL, &items, &next, err, sizeof(err)),
 	                 CJ_EINVAL);
@@ -261,17 +235,17 @@ START_TEST(limits_and_cursors)
 	free(c4);
 	free(ok);
 	free(past);
-	tdb_close(&t);
+	pgtest_db_close(&t);
 }
 END_TEST
 
 START_TEST(replay_marks)
 {
-	struct tdb t;
+	struct pgtest_db t;
 	char id[33], err[256];
 	json_t *o;
 
-	tdb_open(&t, _i);
+	pgtest_db_open(&t, _i);
 	add(t.s, "ping", 5, id);
 	ck_assert_int_eq(
 	    dead_letters_mark_replayed(t.s, id, 777, "replay-task-1", err, sizeof(err)), CJ_OK);
@@ -290,7 +264,7 @@ START_TEST(replay_marks)
 	    dead_letters_get(t.s, "x'; DROP TABLE dead_letters; --", &o, err, sizeof(err)),
 	    CJ_ENOTFOUND);
 	ck_assert_ptr_null(o);
-	tdb_close(&t);
+	pgtest_db_close(&t);
 }
 END_TEST
 

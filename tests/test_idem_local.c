@@ -24,32 +24,6 @@
 
 #define DAY 86400L
 
-struct tdb {
-	struct store *s;
-	char *url;
-	char *dir;
-};
-
-static void tdb_open(struct tdb *t, int b)
-{
-	char err[512];
-
-	t->url = pgtest_backend_url(b, &t->dir);
-	ck_assert_ptr_nonnull(t->url);
-	ck_assert_msg(store_open(t->url, &t->s, err, sizeof(err)) == CJ_OK, "%s", err);
-	ck_assert_msg(migrate_run(t->s, NULL, err, sizeof(err)) == CJ_OK, "%s", err);
-}
-
-static void tdb_close(struct tdb *t)
-{
-	store_close(t->s);
-	if (t->dir) {
-		remove_tree(t->dir);
-		free(t->dir);
-	}
-	free(t->url);
-}
-
 static void sql(struct store *s, const char *q)
 {
 	char err[512];
@@ -70,7 +44,7 @@ static int64_t count(struct store *s, const char *q)
 	return n;
 }
 
-static struct idem *open_idem(struct tdb *t)
+static struct idem *open_idem(struct pgtest_db *t)
 {
 	struct idem *s = idem_new_local(t->s);
 
@@ -114,13 +88,13 @@ static int release(struct idem *s, const struct idem_claim *c)
 
 START_TEST(protocol_state_machine)
 {
-	struct tdb t;
+	struct pgtest_db t;
 	struct idem *s;
 	struct idem_claim a, other, c, d;
 	int lost = -1;
 	char err[256];
 
-	tdb_open(&t, _i);
+	pgtest_db_open(&t, _i);
 	s = open_idem(&t);
 	prepare(&a, "sm");
 	prepare(&other, "sm");
@@ -152,20 +126,20 @@ START_TEST(protocol_state_machine)
 	ck_assert_int_eq(claim(s, &d, 60), IDEM_CLAIMED);
 	ck_assert_int_eq(idem_ping(s, &(int64_t){0}, err, sizeof(err)), CJ_OK);
 	idem_free(s);
-	tdb_close(&t);
+	pgtest_db_close(&t);
 }
 END_TEST
 
 START_TEST(completed_keys_survive_a_new_process)
 {
-	struct tdb t;
+	struct pgtest_db t;
 	struct idem *first, *second;
 	struct idem_claim done, running, again, again2;
 	struct store_rows *rows = NULL;
 	char err[256];
 	int64_t before = time_wall_s();
 
-	tdb_open(&t, _i);
+	pgtest_db_open(&t, _i);
 	first = open_idem(&t);
 	prepare(&done, "q/finished");
 	prepare(&running, "q/cut-off");
@@ -195,17 +169,17 @@ START_TEST(completed_keys_survive_a_new_process)
 	/* A claim held by the dead process does not outlive it. */
 	ck_assert_int_eq(claim(second, &again2, 60), IDEM_CLAIMED);
 	idem_free(second);
-	tdb_close(&t);
+	pgtest_db_close(&t);
 }
 END_TEST
 
 START_TEST(expired_rows_do_not_count)
 {
-	struct tdb t;
+	struct pgtest_db t;
 	struct idem *s, *s2;
 	struct idem_claim a, b;
 
-	tdb_open(&t, _i);
+	pgtest_db_open(&t, _i);
 	s = open_idem(&t);
 	prepare(&a, "ttl");
 	ck_assert_int_eq(claim(s, &a, 60), IDEM_CLAIMED);
@@ -221,18 +195,18 @@ START_TEST(expired_rows_do_not_count)
 	ck_assert_int_eq(
 	    count(t.s, "SELECT COUNT(*) FROM idempotency_keys WHERE expires_at > 1000"), 1);
 	idem_free(s2);
-	tdb_close(&t);
+	pgtest_db_close(&t);
 }
 END_TEST
 
 START_TEST(expired_rows_swept_in_bounded_batches)
 {
-	struct tdb t;
+	struct pgtest_db t;
 	struct idem *s;
 	int64_t latency;
 	char err[256];
 
-	tdb_open(&t, _i);
+	pgtest_db_open(&t, _i);
 	/* 1500 expired rows and one live one. */
 	sql(t.s,
 	    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1500) "
@@ -249,20 +223,20 @@ START_TEST(expired_rows_swept_in_bounded_batches)
 	ck_assert_int_eq(count(t.s, "SELECT COUNT(*) FROM idempotency_keys"), 501);
 	ck_assert_int_eq(count(t.s, "SELECT COUNT(*) FROM idempotency_keys WHERE key = 'live'"), 1);
 	idem_free(s);
-	tdb_close(&t);
+	pgtest_db_close(&t);
 }
 END_TEST
 
 START_TEST(complete_retried_after_the_row_failed)
 {
-	struct tdb t;
+	struct pgtest_db t;
 	struct idem *s, *s2;
 	struct idem_claim a, b, stranger;
 	enum idem_state st;
 	int lost = -1, rc;
 	char err[256];
 
-	tdb_open(&t, _i);
+	pgtest_db_open(&t, _i);
 	s = open_idem(&t);
 	prepare(&a, "retry");
 	ck_assert_int_eq(claim(s, &a, 60), IDEM_CLAIMED);
@@ -280,13 +254,13 @@ START_TEST(complete_retried_after_the_row_failed)
 	prepare(&b, "retry");
 	ck_assert_int_eq(claim(s2, &b, 60), IDEM_DUPLICATE);
 	idem_free(s2);
-	tdb_close(&t);
+	pgtest_db_close(&t);
 }
 END_TEST
 
 START_TEST(database_down_is_unavailable)
 {
-	struct tdb t;
+	struct pgtest_db t;
 	struct idem *s;
 	struct idem_claim a;
 	enum idem_state st;
@@ -295,7 +269,7 @@ START_TEST(database_down_is_unavailable)
 
 	if (!pgtest_owned())
 		return; /* someone else's server: not ours to stop */
-	tdb_open(&t, PGTEST_POSTGRES);
+	pgtest_db_open(&t, PGTEST_POSTGRES);
 	s = open_idem(&t);
 	prepare(&a, "down");
 	ck_assert_int_eq(pgtest_server_stop(), 0);
@@ -304,7 +278,7 @@ START_TEST(database_down_is_unavailable)
 	ck_assert_int_eq(pgtest_server_start(), 0);
 	ck_assert_int_eq(claim(s, &a, 60), IDEM_CLAIMED);
 	idem_free(s);
-	tdb_close(&t);
+	pgtest_db_close(&t);
 }
 END_TEST
 
@@ -335,11 +309,11 @@ START_TEST(concurrent_claims_one_winner)
 {
 	struct racer racers[RACERS];
 	pthread_barrier_t start;
-	struct tdb t;
+	struct pgtest_db t;
 	struct idem *s;
 	int i, claimed = 0, in_progress = 0;
 
-	tdb_open(&t, _i);
+	pgtest_db_open(&t, _i);
 	s = open_idem(&t);
 	ck_assert_int_eq(pthread_barrier_init(&start, NULL, RACERS), 0);
 	for (i = 0; i < RACERS; i++) {
@@ -359,7 +333,7 @@ START_TEST(concurrent_claims_one_winner)
 	ck_assert_int_eq(claimed, 1);
 	ck_assert_int_eq(in_progress, RACERS - 1);
 	idem_free(s);
-	tdb_close(&t);
+	pgtest_db_close(&t);
 }
 END_TEST
 

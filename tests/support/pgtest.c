@@ -22,8 +22,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <check.h>
+
+#include "migrate.h"
 #include "proc.h"
 #include "random.h"
+#include "store.h"
 
 /* Set once by pgtest_start() in the owning process, read-only afterwards. */
 static struct {
@@ -396,4 +400,24 @@ char *pgtest_backend_url(int b, char **tmpdir)
 const char *pgtest_backend_name(int b)
 {
 	return b == PGTEST_POSTGRES ? "postgres" : "sqlite";
+}
+
+void pgtest_db_open(struct pgtest_db *t, int b)
+{
+	char err[512];
+
+	t->url = pgtest_backend_url(b, &t->dir);
+	ck_assert_ptr_nonnull(t->url);
+	ck_assert_msg(store_open(t->url, &t->s, err, sizeof(err)) == CJ_OK, "%s", err);
+	ck_assert_msg(migrate_run(t->s, NULL, err, sizeof(err)) == CJ_OK, "%s", err);
+}
+
+void pgtest_db_close(struct pgtest_db *t)
+{
+	store_close(t->s);
+	if (t->dir) {
+		remove_tree(t->dir);
+		free(t->dir);
+	}
+	free(t->url);
 }

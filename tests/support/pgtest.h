@@ -50,4 +50,17 @@ int pgtest_server_start(void);
 char *pgtest_backend_url(int b, char **tmpdir);
 const char *pgtest_backend_name(int b);
 
+/* A fresh database with every migration applied, on backend b, for one
+ * test: open with pgtest_db_open() (check assertions on failure), close with
+ * pgtest_db_close(), which also removes a SQLite database's directory. */
+struct store;
+struct pgtest_db {
+	struct store *s;
+	char *url;
+	char *dir; /* SQLite: its temporary directory; NULL on PostgreSQL */
+};
+
+void pgtest_db_open(struct pgtest_db *t, int b);
+void pgtest_db_close(struct pgtest_db *t);
+
 #endif
