@@ -270,7 +270,7 @@ out:
 	return rc;
 }
 
-static int make_dir(const char *dir, char *err, size_t errlen)
+int crypto_make_private_dir(const char *dir, char *err, size_t errlen)
 {
 	char buf[4096];
 	size_t n = strlen(dir);
@@ -307,7 +307,7 @@ int crypto_key_load_or_generate(const char *dir, struct crypto_key **out, int *g
 		*generated = 0;
 	if (!dir)
 		dir = ".";
-	rc = make_dir(dir, err, errlen);
+	rc = crypto_make_private_dir(dir, err, errlen);
 	if (rc)
 		return rc;
 	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, CRYPTO_KEY_FILE) >= sizeof(path)) {

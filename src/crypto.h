@@ -47,6 +47,10 @@ int crypto_key_from_base64(const char *b64, struct crypto_key **out, char *err,
  * err naming the file. CJ_ENOMEM, CJ_EINTERNAL (no randomness). */
 int crypto_key_load_or_generate(const char *dir, struct crypto_key **out, int *generated, char *err,
                                 size_t errlen) CJ_WUR;
+/* Creates dir and its missing parents with mode 0700 (existing ones are
+ * left as they are): where local mode keeps its key files. CJ_OK, or
+ * CJ_ECONFIG with err naming the directory. */
+int crypto_make_private_dir(const char *dir, char *err, size_t errlen) CJ_WUR;
 /* A new random key. CJ_OK, CJ_ENOMEM or CJ_EINTERNAL. */
 int crypto_key_generate(struct crypto_key **out) CJ_WUR;
 /* The key in base64 (malloc'd; free with crypto_secret_free(p, strlen(p))),

@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "b64.h"
+#include "crypto.h"
 #include "jwks.h"
 #include "random.h"
 #include "timeutil.h"
@@ -166,31 +167,6 @@ fail:
 }
 
 /* --- The key file -------------------------------------------------------- */
-
-static int make_private_dir(const char *dir, char *err, size_t errlen)
-{
-	char buf[4096];
-	size_t n = strlen(dir);
-
-	if (n == 0 || n >= sizeof(buf))
-		return cj_errorf(err, errlen, CJ_ECONFIG,
-		                 "key directory name is empty or too long");
-	memcpy(buf, dir, n + 1);
-	for (char *p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, 0700) && errno != EEXIST)
-			goto fail;
-		*p = '/';
-	}
-	if (mkdir(buf, 0700) && errno != EEXIST)
-		goto fail;
-	return CJ_OK;
-fail:
-	return cj_errorf(err, errlen, CJ_ECONFIG, "cannot create directory %s: %s", buf,
-	                 strerror(errno));
-}
 
 /* Reads an open key file: a regular file, private to its owner, holding an
  * RSA private key of at least 2048 bits. */
@@ -337,7 +313,7 @@ int local_keys_load_or_generate(const char *dir, struct local_keys **out, char *
 	*out = NULL;
 	if (!dir)
 		dir = ".";
-	rc = make_private_dir(dir, err, errlen);
+	rc = crypto_make_private_dir(dir, err, errlen);
 	if (rc)
 		return rc;
 	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, KEY_FILE) >= sizeof(path))
