@@ -118,6 +118,41 @@ enum job_outcome job_fail(struct job_ctx *ctx, enum job_outcome outcome, const c
 	return outcome;
 }
 
+enum job_outcome job_outcome_of(int rc)
+{
+	switch (rc) {
+	case CJ_OK:
+		return JOB_OK;
+	case CJ_EUNAVAIL:
+	case CJ_ETIMEOUT:
+	case CJ_ECONFLICT:
+	case CJ_ECONFIG:
+	case CJ_ESTORAGE:
+	case CJ_ENOMEM:
+	case CJ_EINTERNAL:
+	case CJ_ENOKEYS:
+		return JOB_RETRY;
+	default:
+		return JOB_PERMANENT;
+	}
+}
+
+enum job_outcome job_fail_rc(struct job_ctx *ctx, int rc, const char *code, const char *fmt,
+                             ...)
+{
+	enum job_outcome outcome = job_outcome_of(rc);
+	va_list ap;
+
+	/* A failure reported as CJ_OK is a bug in the caller: never complete it. */
+	if (outcome == JOB_OK)
+		outcome = JOB_RETRY;
+	snprintf(ctx->error_code, sizeof(ctx->error_code), "%s", code);
+	va_start(ap, fmt);
+	vsnprintf(ctx->error_msg, sizeof(ctx->error_msg), fmt, ap);
+	va_end(ap);
+	return outcome;
+}
+
 void job_abort_all(void)
 {
 	pthread_once(&cond_once, init_cond);

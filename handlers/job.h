@@ -33,6 +33,7 @@ struct store;
 struct enqueuer;
 struct redis_rest;
 struct crypto_key;
+struct google_api;
 struct job_type;
 
 /* The clients a handler may use; a member is NULL when not configured. All
@@ -43,6 +44,7 @@ struct job_services {
 	struct enqueuer *enqueuer;
 	struct redis_rest *redis;
 	const struct crypto_key *token_key;
+	struct google_api *google; /* OAuth refresh and People/Calendar calls */
 };
 
 struct job_ctx {
@@ -54,9 +56,17 @@ struct job_ctx {
 	 * claim may lapse (src/lease.h); NULL when it runs without a claim. */
 	const atomic_llong *stop_at_ms;
 	const struct job_services *svc;
+	/* A stable key for this job: the same on every delivery of one task
+	 * (its idempotency key, else queue/task, else "" when it has none).
+	 * Handlers derive once-only effects from it (follow-up task ids,
+	 * outbox keys). */
+	char key[1024];
 	json_t *result; /* owned; set with job_set_result() */
 	char error_code[64];
 	char error_msg[256];
+	/* Seconds the upstream asked us to wait (its Retry-After); 0 = none.
+	 * Passed on in the 503 answer of a JOB_RETRY. */
+	int retry_after_s;
 };
 
 void job_ctx_init(struct job_ctx *ctx, const struct job_type *type, const json_t *payload,
@@ -75,6 +85,16 @@ int job_sleep_ms(const struct job_ctx *ctx, long ms);
 void job_set_result(struct job_ctx *ctx, json_t *result);
 enum job_outcome job_fail(struct job_ctx *ctx, enum job_outcome outcome, const char *code,
                           const char *fmt, ...) CJ_PRINTF(4, 5);
+
+/* The one place that maps a result code (cj.h) to an outcome: transient
+ * codes (CJ_EUNAVAIL, CJ_ETIMEOUT, CJ_ECONFLICT, CJ_ECONFIG, CJ_ESTORAGE,
+ * CJ_ENOMEM, CJ_EINTERNAL, CJ_ENOKEYS) are JOB_RETRY, the rest (CJ_EINVAL,
+ * CJ_ENOTFOUND, CJ_EUPSTREAM, CJ_EAUTH, CJ_EFORBIDDEN, CJ_ETOOBIG,
+ * CJ_EEXISTS) JOB_PERMANENT. Records code and message like job_fail(). */
+enum job_outcome job_fail_rc(struct job_ctx *ctx, int rc, const char *code, const char *fmt,
+                             ...) CJ_PRINTF(4, 5);
+/* The outcome job_fail_rc() gives rc, without recording anything. */
+enum job_outcome job_outcome_of(int rc);
 
 /* For struct http_request.cancelled: stops a transfer at the deadline or at
  * shutdown. arg is the struct job_ctx. */

@@ -379,6 +379,16 @@ static void settle_claim(struct app *app, struct job_request *st, int complete)
 	}
 }
 
+/* What a run did, for operators reading the log (SPEC §7 results). Results
+ * hold counts and ids, never tokens. */
+static void log_result(const struct job_request *st, const struct job_ctx *ctx)
+{
+	char *text = ctx->result ? json_dumps(ctx->result, JSON_COMPACT) : NULL;
+
+	log_msg(L_INFO, "job %s completed: %.1500s", st->type->name, text ? text : "{}");
+	free(text);
+}
+
 /* The one place where job outcomes become answers (§5.1 step 7). */
 static void answer_outcome(struct app *app, struct job_request *st, struct job_ctx *ctx,
                            enum job_outcome outcome, struct http_answer *a)
@@ -387,6 +397,7 @@ static void answer_outcome(struct app *app, struct job_request *st, struct job_c
 	case JOB_OK:
 		settle_claim(app, st, 1);
 		st->outcome = "completed";
+		log_result(st, ctx);
 		http_answer_json(a, 200,
 		                 json_pack("{s:s, s:o}", "status", "completed", "result",
 		                           ctx->result ? json_incref(ctx->result) : json_object()));
@@ -396,6 +407,8 @@ static void answer_outcome(struct app *app, struct job_request *st, struct job_c
 		st->outcome = "retry";
 		answer_retry(a, ctx->error_code,
 		             ctx->error_msg[0] ? ctx->error_msg : "transient failure");
+		if (ctx->retry_after_s > 0)
+			snprintf(a->retry_after, sizeof(a->retry_after), "%d", ctx->retry_after_s);
 		answer_done(app, st, a, st->payload, ctx->error_msg);
 		return;
 	case JOB_PERMANENT:
@@ -597,12 +610,14 @@ void job_runner_body(struct app *app, struct http_req *r, struct job_request *st
 		if (claim_key(app, st, key, a))
 			return;
 	} else {
+		key[0] = '\0';
 		log_msg(L_INFO, "job %s has no idempotency key; running without a claim",
 		        st->type->name);
 	}
 
 	job_ctx_init(&ctx, st->type, st->payload, st->retry_count < 0 ? 0 : st->retry_count,
 	             time_mono_ms() + (budget - DEADLINE_MARGIN_S) * 1000, &app->svc);
+	snprintf(ctx.key, sizeof(ctx.key), "%s", key);
 	if (st->lease)
 		ctx.stop_at_ms = lease_stop_at(st->lease);
 	outcome = run_handler(app, st, &ctx);
