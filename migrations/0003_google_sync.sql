@@ -15,3 +15,7 @@ ALTER TABLE calendar_events ADD COLUMN sync_run TEXT;
 
 -- Attendees are matched to contacts by e-mail, case-insensitively.
 CREATE INDEX contacts_user_email_lower ON contacts (user_id, LOWER(email));
+
+-- One user per e-mail address, whatever its case (`user add` exits 3 on a
+-- second one).
+CREATE UNIQUE INDEX users_email_lower ON users (LOWER(email));
