@@ -21,6 +21,7 @@ struct lease_keeper;
 struct queues;
 struct store;
 struct enqueuer;
+struct google_api;
 struct gauth;
 struct crypto_key;
 struct dispatcher;
@@ -39,6 +40,7 @@ struct app {
 	struct crypto_key *token_key;
 	struct local_keys *local_keys; /* local mode: signs local tokens; NULL in cloud mode */
 	struct enqueuer *enqueuer;
+	struct google_api *google; /* users' Google calls (OAuth, People, Calendar) */
 	struct scheduler *scheduler; /* local mode, while serving: the embedded Cloud Scheduler */
 	struct dispatcher *dispatcher; /* local mode's Cloud Tasks; NULL in cloud mode */
 	struct job_services svc; /* what handlers get */

@@ -63,12 +63,16 @@ struct google_error {
 	char message[256]; /* one line for logs and job answers (never a token) */
 };
 
-/* How long a call may take and how it is cancelled. */
+/* Until when calls may run and how they are cancelled: a job passes its
+ * deadline (monotonic, time_mono_ms()) and job_cancelled_cb. */
 struct google_call {
-	long timeout_ms; /* whole call; > 0 */
+	int64_t deadline_ms; /* monotonic; each call's timeout is what is left */
 	int (*cancelled)(void *arg); /* may be NULL */
 	void *cancel_arg;
 };
+
+/* Milliseconds left before call->deadline_ms (0 when past). */
+long google_call_left_ms(const struct google_call *call);
 
 enum google_service { GOOGLE_PEOPLE, GOOGLE_CALENDAR };
 
@@ -101,9 +105,5 @@ int google_api_call(struct google_api *g, enum google_service svc, const char *m
 /* Percent-encodes s for a URL path segment or query value (everything but
  * A-Z a-z 0-9 - . _ ~). Returns a malloc'd string, NULL on ENOMEM. */
 char *google_url_escape(const char *s);
-
-/* Parses RFC 3339 ("2026-12-01T10:00:00Z", "...-08:00", fractions allowed)
- * into Unix seconds. CJ_OK or CJ_EINVAL. */
-int google_parse_time(const char *s, int64_t *out) CJ_WUR;
 
 #endif

@@ -22,6 +22,7 @@ enum metric_id {
 	M_CLAIMS_LOST,
 	M_LAST_ATTEMPT_IN_PROGRESS,
 	M_EMULATOR_DISPATCHES,
+	M_PROVIDER_ERRORS,
 	M_COUNT
 };
 
@@ -49,6 +50,9 @@ static const struct {
                                     "holder answers for the task)."},
     [M_EMULATOR_DISPATCHES] = {"catchup_jobs_emulator_dispatches_total", COUNTER,
                                "Local mode's Cloud Tasks: attempts, by queue and result."},
+    [M_PROVIDER_ERRORS] = {"catchup_jobs_provider_errors_total", COUNTER,
+                           "Provider calls refused for a configuration fault (keys, OAuth "
+                           "client), by provider and reason."},
 };
 
 static const double bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
@@ -227,6 +231,14 @@ void metrics_dead_letter(const char *type)
 
 	labels2(l, sizeof(l), "type", type, NULL, NULL);
 	add(M_DEAD_LETTERS, l, 1);
+}
+
+void metrics_provider_error(const char *provider, const char *reason)
+{
+	char l[128];
+
+	labels2(l, sizeof(l), "provider", provider, "reason", reason);
+	add(M_PROVIDER_ERRORS, l, 1);
 }
 
 void metrics_claim_lost(void)

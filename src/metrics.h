@@ -29,6 +29,9 @@ void metrics_upstream(const char *upstream, const char *op, double seconds);
 /* result: created, duplicate, invalid, error */
 void metrics_enqueue(const char *type, const char *result);
 void metrics_dead_letter(const char *type);
+/* catchup_jobs_provider_errors_total{provider,reason}: provider is google,
+ * twilio or sendgrid; reason a short code (e.g. "invalid_client"). */
+void metrics_provider_error(const char *provider, const char *reason);
 void metrics_claim_lost(void);
 void metrics_last_attempt_in_progress(void);
 /* Local mode's Cloud Tasks: one attempt of queue ended; result: 2xx, 4xx,

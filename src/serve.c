@@ -30,6 +30,7 @@
 #include "crypto.h"
 #include "dispatcher.h"
 #include "enqueue.h"
+#include "google_api.h"
 #include "http_client.h"
 #include "http_server.h"
 #include "idempotency.h"
@@ -158,7 +159,11 @@ int app_init(struct app *app, const struct config *cfg, int with_database, char 
 	rc = enqueuer_new(cfg, app->queues, NULL, &app->enqueuer, err, errlen);
 	if (rc)
 		goto fail;
+	rc = google_api_new(cfg, &app->google, err, errlen);
+	if (rc)
+		goto fail;
 	app->svc.cfg = cfg;
+	app->svc.google = app->google;
 	app->svc.redis = app->redis;
 	app->svc.store = app->store;
 	app->svc.enqueuer = app->enqueuer;
@@ -183,6 +188,7 @@ void app_release(struct app *app)
 	scheduler_free(app->scheduler);
 	dispatcher_stop(app->dispatcher);
 	enqueuer_free(app->enqueuer);
+	google_api_free(app->google);
 	lease_keeper_free(app->leases);
 	idem_free(app->idem);
 	store_close(app->store);

@@ -61,22 +61,25 @@ struct user_token {
 int user_tokens_seal(const struct crypto_key *key, const char *user_id, enum token_kind kind,
                      const char *token, char **out) CJ_WUR;
 
-/* A token for user_id valid for at least min_valid_s more seconds, refreshing
- * it when it is not (or always, with force: the API refused it). Results:
+/* A token for user_id valid for at least min_valid_s more seconds,
+ * refreshing it when it is not. refused_expires_at (0: none) names a token
+ * the API refused (401): one with that expiry is refreshed whatever its
+ * expiry says, while a newer stored one is used as it is. Results:
  *   CJ_OK          *out filled (status ok)
  *   CJ_ENOTFOUND   no such user (gerr->message says so)
- *   CJ_EAUTH       gerr->kind GOOGLE_ERR_REVOKED: the account is revoked, or
- *                  was found revoked now; out->status says which account
- *                  state holds. kind GOOGLE_ERR_NONE + out->status
- *                  ACCOUNT_NONE: the user has no Google account (or no
- *                  refresh token)
+ *   CJ_EAUTH       gerr->kind GOOGLE_ERR_REVOKED: the account is revoked,
+ *                  or was found revoked now (out->status ACCOUNT_REVOKED);
+ *                  gerr->kind GOOGLE_ERR_NONE: the user has no Google
+ *                  account or no refresh token (out->status ACCOUNT_NONE)
  *   CJ_ECONFLICT   another run is refreshing and did not finish in time
+ *   CJ_ECONFIG     the refresh token does not decrypt under this key, or
+ *                  the OAuth client is refused / not configured
  *   others         google_api.h's codes for the refresh call, and the
  *                  store's; CJ_EUPSTREAM also marks the account 'error'
  * out is set (zeroed at least) on every path; release it always. */
 int user_token_get(const struct user_tokens_deps *d, const char *user_id, int64_t min_valid_s,
-                   int force, const struct google_call *call, struct user_token *out,
-                   struct google_error *gerr) CJ_WUR;
+                   int64_t refused_expires_at, const struct google_call *call,
+                   struct user_token *out, struct google_error *gerr) CJ_WUR;
 void user_token_release(struct user_token *t);
 
 /* google_api_call() as user_id: takes a token (min 5 min), and on a 401
