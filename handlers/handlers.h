@@ -8,5 +8,8 @@
 #include "job.h"
 
 enum job_outcome handle_ping(struct job_ctx *ctx);
+enum job_outcome handle_token_refresh(struct job_ctx *ctx);
+enum job_outcome handle_google_contacts_sync(struct job_ctx *ctx);
+enum job_outcome handle_calendar_sync(struct job_ctx *ctx);
 
 #endif

@@ -12,6 +12,9 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/sha.h>
+
+#include "enqueue.h"
 #include "timeutil.h"
 
 /* Set once at shutdown; sleepers wait on abort_cond under abort_lock. */
@@ -165,4 +168,54 @@ void job_abort_all(void)
 int job_aborting(void)
 {
 	return atomic_load(&aborting);
+}
+
+void job_task_id(char *out, size_t outlen, const char *prefix, const char *a, const char *b,
+                 const char *c)
+{
+	static const char hex[] = "0123456789abcdef";
+	const char *parts[] = {a, b, c};
+	unsigned char md[SHA256_DIGEST_LENGTH];
+	unsigned char in[3 * (8 + 1024)];
+	size_t n = 0;
+	char digest[33];
+
+	for (size_t i = 0; i < 3 && parts[i]; i++) {
+		/* Lengths first, so ("ab","c") and ("a","bc") differ. Parts are ids
+		 * and keys of at most 1,024 bytes; longer ones are cut. */
+		unsigned long long len = strlen(parts[i]);
+
+		if (len > 1024)
+			len = 1024;
+		memcpy(in + n, &len, 8);
+		memcpy(in + n + 8, parts[i], len);
+		n += 8 + len;
+	}
+	SHA256(in, n, md);
+	for (int i = 0; i < 16; i++) {
+		digest[2 * i] = hex[md[i] >> 4];
+		digest[2 * i + 1] = hex[md[i] & 15];
+	}
+	digest[32] = '\0';
+	snprintf(out, outlen, "%s-%s", prefix, digest);
+}
+
+int job_enqueue(struct job_ctx *ctx, const char *type, const json_t *payload, const char *task_id,
+                int *created, char *err, size_t errlen)
+{
+	struct enqueue_request req = ENQUEUE_REQUEST_INIT;
+	struct enqueue_result res;
+	int rc;
+
+	*created = 0;
+	if (!ctx->svc->enqueuer)
+		return cj_errorf(err, errlen, CJ_ECONFIG, "no enqueuer configured");
+	req.type = type;
+	req.payload = payload;
+	req.task_id = task_id;
+	rc = enqueue_job(ctx->svc->enqueuer, &req, &res, err, errlen);
+	if (rc == CJ_EEXISTS)
+		return CJ_OK;
+	*created = rc == CJ_OK;
+	return rc;
 }

@@ -96,6 +96,20 @@ enum job_outcome job_fail_rc(struct job_ctx *ctx, int rc, const char *code, cons
 /* The outcome job_fail_rc() gives rc, without recording anything. */
 enum job_outcome job_outcome_of(int rc);
 
+/* A Cloud Tasks task id derived from parts, so that every run that means
+ * the same effect names the same task (a second create is a 409):
+ * "{prefix}-" + 32 hex characters of SHA-256 over the parts (NULL ends
+ * them; at most 4). out must hold JOB_TASK_ID_MAX bytes. */
+#define JOB_TASK_ID_MAX 160
+void job_task_id(char *out, size_t outlen, const char *prefix, const char *a, const char *b,
+                 const char *c);
+/* Enqueues type with payload (borrowed) as task task_id (NULL: random)
+ * through svc->enqueuer. CJ_OK with *created 1, or 0 when a task of that
+ * name exists already (an overlapping run made it: not an error); other
+ * codes as enqueue_job(), err saying why. */
+int job_enqueue(struct job_ctx *ctx, const char *type, const json_t *payload, const char *task_id,
+                int *created, char *err, size_t errlen) CJ_WUR;
+
 /* For struct http_request.cancelled: stops a transfer at the deadline or at
  * shutdown. arg is the struct job_ctx. */
 int job_cancelled_cb(void *arg);

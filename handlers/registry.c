@@ -15,6 +15,9 @@ static const struct {
 	const char *type;
 	job_fn run;
 } handlers[] = {
+    {"token-refresh", handle_token_refresh},
+    {"google-contacts-sync", handle_google_contacts_sync},
+    {"calendar-sync", handle_calendar_sync},
     {"ping", handle_ping},
 };
 

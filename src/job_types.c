@@ -12,9 +12,15 @@
 		"userId", FT_STRING, (req), 1, 128, NULL                                           \
 	}
 
-static const struct field_spec user_optional[] = {USER_ID(0), FIELD_END};
+/* Scans page with an opaque cursor carried by their follow-up task (§7). */
+#define CURSOR                                                                                     \
+	{                                                                                          \
+		"cursor", FT_STRING, 0, 1, 500, NULL                                               \
+	}
+
+static const struct field_spec user_optional[] = {USER_ID(0), CURSOR, FIELD_END};
 static const struct field_spec user_required[] = {USER_ID(1), FIELD_END};
-static const struct field_spec no_fields[] = {FIELD_END};
+static const struct field_spec cursor_only[] = {CURSOR, FIELD_END};
 static const struct field_spec contacts_sync[] = {
     USER_ID(1),
     {"full", FT_BOOL, 0, 0, 0, NULL},
@@ -40,11 +46,11 @@ static const struct job_type types[] = {
     {"suggestion-generation", "suggestion-generation-queue", user_optional},
     {"suggestion-regeneration", "suggestion-regeneration-queue", user_required},
     {"batch-notifications", "batch-notifications-queue", user_optional},
-    {"notification-reminder", "notification-reminder-queue", no_fields},
+    {"notification-reminder", "notification-reminder-queue", cursor_only},
     {"token-health-reminder", "token-health-reminder-queue", user_optional},
     {"webhook-renewal", "webhook-renewal-queue", user_optional},
-    {"webhook-health-check", "webhook-health-check-queue", no_fields},
-    {"adaptive-sync", "adaptive-sync-queue", no_fields},
+    {"webhook-health-check", "webhook-health-check-queue", cursor_only},
+    {"adaptive-sync", "adaptive-sync-queue", cursor_only},
     {"ping", "ping-queue", ping_fields},
 };
 

@@ -96,7 +96,12 @@ START_TEST(schemas_match_the_spec)
 	f = job_types_find("token-refresh")->fields;
 	ck_assert_str_eq(f[0].name, "userId");
 	ck_assert_int_eq(f[0].required, 0);
-	ck_assert_ptr_null(job_types_find("adaptive-sync")->fields[0].name);
+	ck_assert_str_eq(f[1].name, "cursor");
+	ck_assert_int_eq(f[1].max, 500);
+	f = job_types_find("adaptive-sync")->fields;
+	ck_assert_str_eq(f[0].name, "cursor");
+	ck_assert_int_eq(f[0].required, 0);
+	ck_assert_ptr_null(f[1].name);
 	f = job_types_find("ping")->fields;
 	ck_assert_str_eq(f[0].name, "fail");
 	ck_assert_str_eq(f[1].name, "sleepMs");

@@ -11,7 +11,8 @@
 #include "handlers.h"
 #include "registry.h"
 
-static const char *const implemented[] = {"ping", NULL};
+static const char *const implemented[] = {"token-refresh", "google-contacts-sync", "calendar-sync",
+                                           "ping", NULL};
 
 static int is_implemented(const char *name)
 {
