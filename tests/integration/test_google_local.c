@@ -9,6 +9,7 @@
  * it; and no token reaches the log or the command output.
  */
 #include <check.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -225,6 +226,104 @@ START_TEST(user_added_synced_and_refreshed_by_the_scheduler)
 }
 END_TEST
 
+
+/* The contacts sync state of the user, or NULL. */
+static json_t *contacts_sync(json_t *user)
+{
+	json_t *st;
+	size_t i;
+
+	json_array_foreach(json_object_get(user, "sync"), i, st)
+	{
+		if (!strcmp(json_string_value(json_object_get(st, "kind")), "contacts"))
+			return st;
+	}
+	return NULL;
+}
+
+static long people_calls(void)
+{
+	json_t *st = gfake_get(&g, "stats");
+	long v = (long)json_integer_value(json_object_get(json_object_get(st, "people"), "calls"));
+
+	json_decref(st);
+	return v;
+}
+
+START_TEST(killed_mid_sync_the_task_runs_again_and_nothing_is_lost)
+{
+	struct cj_server s;
+	char *args[] = {"user", "add", "--email", "k@example.com", "--id", "kill-user",
+	                "--google-refresh-token", "rt-kill", NULL};
+	char *adv[] = {"clock", "advance", "900", NULL};
+	char *tok, *out = NULL, *err = NULL, path[256];
+	const char *cursor = NULL;
+	char *cur = NULL;
+	int64_t deadline;
+	long total = 0;
+	json_t *user = NULL;
+
+	ck_assert_int_eq(gfake_control(&g, "reset", "{}"), 0);
+	ck_assert_int_eq(gfake_control(&g, "accounts", "{\"refreshToken\":\"rt-kill\"}"), 0);
+	ck_assert_int_eq(gfake_control(&g, "contacts",
+	                               "{\"refreshToken\":\"rt-kill\",\"generate\":{\"count\":2500}}"),
+	                 0);
+	/* The first page is slow: the server dies while it is in flight. */
+	ck_assert_int_eq(gfake_control(&g, "fail",
+	                               "{\"target\":\"people\",\"count\":1,\"status\":0,"
+	                               "\"delayMs\":3000}"),
+	                 0);
+	ck_assert_int_eq(cj_server_start(&s, local_env(NULL)), 0);
+	ck_assert_int_eq(run_cli(&s, args, &out, &err), 0);
+	free(out);
+	free(err);
+	deadline = time_mono_ms() + 20000;
+	while (people_calls() < 1 && time_mono_ms() < deadline)
+		usleep(50 * 1000);
+	ck_assert_int_ge(people_calls(), 1);
+	proc_signal(&s.proc, SIGKILL);
+	ck_assert_int_eq(proc_wait(&s.proc, 10000), 0);
+
+	ck_assert_int_eq(cj_server_restart(&s, local_env(NULL)), 0);
+	/* The attempt without an answer is retried after its backoff. */
+	ck_assert_int_eq(run_cli(&s, adv, NULL, NULL), 0);
+	tok = admin_token(&s);
+	deadline = time_mono_ms() + 60000;
+	for (;;) {
+		json_t *st;
+
+		json_decref(user);
+		user = admin_get(&s, tok, "/admin/users/kill-user");
+		st = contacts_sync(user);
+		if ((st && json_is_integer(json_object_get(st, "lastSyncAt"))) ||
+		    time_mono_ms() > deadline)
+			break;
+		usleep(200 * 1000);
+	}
+	ck_assert_msg(contacts_sync(user) &&
+	                  json_is_integer(json_object_get(contacts_sync(user), "lastSyncAt")),
+	              "the contacts sync did not complete after the restart");
+	json_decref(user);
+	do {
+		json_t *page;
+		const json_t *next;
+
+		snprintf(path, sizeof(path), "/admin/users/kill-user/contacts?limit=500%s%s",
+		         cursor ? "&cursor=" : "", cursor ? cursor : "");
+		page = admin_get(&s, tok, path);
+		total += (long)json_array_size(json_object_get(page, "contacts"));
+		next = json_object_get(page, "next");
+		free(cur);
+		cur = json_is_string(next) ? strdup(json_string_value(next)) : NULL;
+		cursor = cur;
+		json_decref(page);
+	} while (cursor);
+	ck_assert_int_eq(total, 2500);
+	ck_assert_int_eq(cj_server_stop(&s), 0);
+	free(tok);
+}
+END_TEST
+
 static void setup(void)
 {
 	dir = make_temp_dir();
@@ -251,6 +350,7 @@ int main(void)
 	tcase_set_timeout(tc, 180);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, user_added_synced_and_refreshed_by_the_scheduler);
+	tcase_add_test(tc, killed_mid_sync_the_task_runs_again_and_nothing_is_lost);
 	suite_add_tcase(su, tc);
 	sr = srunner_create(su);
 	srunner_run_all(sr, CK_NORMAL);
