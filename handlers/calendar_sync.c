@@ -1,7 +1,7 @@
 /*
  * calendar_sync.c - the calendar-sync job (SPEC §7): one of the user's
  * Google calendars into `calendar_events`, and what the events say about
- * whom the user met.
+ * whom the user met; through the shared sync loop (google_sync.h).
  *
  * events.list pages through the changes since the stored sync token
  * (incremental) or, for a full sync, every event ending after 90 days ago
@@ -25,35 +25,30 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
-#include "buf.h"
 #include "clock.h"
 #include "google_job.h"
+#include "google_sync.h"
 #include "handlers.h"
 #include "random.h"
 #include "store.h"
-#include "sync_state.h"
 #include "timeutil.h"
 #include "tz.h"
 
 #define FULL_SYNC_DAYS 90
 #define KIND_MAX (9 + 128 + 1)
 
-struct run {
-	struct job_ctx *ctx;
-	const char *user_id;
+/* The job's own part of the sync (google_sync.arg). */
+struct cal {
 	const char *calendar_id;
 	char kind[KIND_MAX];
-	const char *run_id;
 	const struct tz *zone; /* the user's, for all-day events */
-	int full;
-	int64_t prev_sync_at;
-	long upserted, deleted, pages, touched;
+	long touched;
+	int regenerated;
 };
 
 /* A start or end: dateTime, or an all-day date at local midnight. */
-static int event_time(const struct run *run, const json_t *when, int64_t *out, int *all_day)
+static int event_time(const struct cal *cal, const json_t *when, int64_t *out, int *all_day)
 {
 	const char *dt = json_string_value(json_object_get(when, "dateTime"));
 	const char *date = json_string_value(json_object_get(when, "date"));
@@ -74,7 +69,7 @@ static int event_time(const struct run *run, const json_t *when, int64_t *out, i
 		tm.tm_mon = (int)strtol(date + 5, &end, 10) - 1;
 		tm.tm_mday = (int)strtol(date + 8, &end, 10);
 		if (tm.tm_year < 70 || tm.tm_mon < 0 || tm.tm_mon > 11 || tm.tm_mday < 1 ||
-		    tm.tm_mday > 31 || tz_local_to_utc(run->zone, &tm, TZ_FOLD_EARLIER, out))
+		    tm.tm_mday > 31 || tz_local_to_utc(cal->zone, &tm, TZ_FOLD_EARLIER, out))
 			return -1;
 		*all_day = 1;
 		return 0;
@@ -111,16 +106,10 @@ static char *attendee_emails(const json_t *event)
 	return text;
 }
 
-struct page {
-	struct run *run;
-	const json_t *items;
-	long upserted, deleted;
-};
-
-static int write_event(struct store_conn *c, struct page *pg, const json_t *ev, char *err,
-                       size_t errlen)
+static int write_event(struct store_conn *c, struct google_sync *s, const json_t *ev,
+                       enum sync_item *did, char *err, size_t errlen)
 {
-	struct run *run = pg->run;
+	const struct cal *cal = s->arg;
 	const char *eid = json_string_value(json_object_get(ev, "id"));
 	const char *status = json_string_value(json_object_get(ev, "status"));
 	const char *updated = json_string_value(json_object_get(ev, "updated"));
@@ -133,20 +122,20 @@ static int write_event(struct store_conn *c, struct page *pg, const json_t *ev, 
 	if (!eid || !eid[0])
 		return CJ_OK;
 	if (status && !strcmp(status, "cancelled")) {
-		struct store_param p[] = {store_p_text(run->user_id), store_p_text(run->calendar_id),
+		struct store_param p[] = {store_p_text(s->user_id), store_p_text(cal->calendar_id),
 		                          store_p_text(eid)};
 
 		rc = store_conn_exec(c,
 		                     "DELETE FROM calendar_events WHERE user_id = $1 AND "
 		                     "calendar_id = $2 AND event_id = $3",
 		                     p, 3, &rows, err, errlen);
-		if (!rc)
-			pg->deleted += store_rows_changes(rows);
+		if (!rc && store_rows_changes(rows))
+			*did = SYNC_ITEM_DELETED;
 		store_rows_free(rows);
 		return rc;
 	}
-	if (event_time(run, json_object_get(ev, "start"), &start, &all_day) ||
-	    event_time(run, json_object_get(ev, "end"), &end, &all_day_end) || end < start)
+	if (event_time(cal, json_object_get(ev, "start"), &start, &all_day) ||
+	    event_time(cal, json_object_get(ev, "end"), &end, &all_day_end) || end < start)
 		return CJ_OK; /* an event without usable times cannot block or prove a meeting */
 	if (updated && !time_parse_rfc3339(updated, &t))
 		gupd = (int64_t)t;
@@ -158,8 +147,8 @@ static int write_event(struct store_conn *c, struct page *pg, const json_t *ev, 
 	{
 		struct store_param p[] = {
 		    store_p_text(id),
-		    store_p_text(run->user_id),
-		    store_p_text(run->calendar_id),
+		    store_p_text(s->user_id),
+		    store_p_text(cal->calendar_id),
 		    store_p_text(eid),
 		    store_p_text(json_string_value(json_object_get(ev, "summary"))),
 		    store_p_int(start),
@@ -169,7 +158,7 @@ static int write_event(struct store_conn *c, struct page *pg, const json_t *ev, 
 		    store_p_text(attendees),
 		    store_p_text(json_string_value(json_object_get(ev, "etag"))),
 		    gupd ? store_p_int(gupd) : store_p_null(),
-		    store_p_text(run->run_id),
+		    store_p_text(s->run_id),
 		    store_p_int(now),
 		};
 
@@ -188,40 +177,24 @@ static int write_event(struct store_conn *c, struct page *pg, const json_t *ev, 
 	}
 	free(attendees);
 	if (!rc)
-		pg->upserted++;
+		*did = SYNC_ITEM_UPSERTED;
 	return rc;
-}
-
-static int write_page(struct store_conn *c, void *arg, char *err, size_t errlen)
-{
-	struct page *pg = arg;
-	const json_t *ev;
-	size_t i;
-
-	pg->upserted = pg->deleted = 0;
-	json_array_foreach(pg->items, i, ev)
-	{
-		int rc = write_event(c, pg, ev, err, errlen);
-
-		if (rc)
-			return rc;
-	}
-	return CJ_OK;
 }
 
 /* 410: the calendar's rows go; the full sync that follows brings back
  * what Google still has. */
-static int clear_calendar(struct run *run, char *err, size_t errlen)
+static int clear_calendar(struct google_sync *s, char *err, size_t errlen)
 {
-	struct store_param p[] = {store_p_text(run->user_id), store_p_text(run->calendar_id)};
+	const struct cal *cal = s->arg;
+	struct store_param p[] = {store_p_text(s->user_id), store_p_text(cal->calendar_id)};
 	struct store_rows *rows = NULL;
 	int rc;
 
-	rc = store_exec(run->ctx->svc->store,
+	rc = store_exec(s->ctx->svc->store,
 	                "DELETE FROM calendar_events WHERE user_id = $1 AND calendar_id = $2", p, 2,
 	                &rows, err, errlen);
 	if (!rc)
-		run->deleted += store_rows_changes(rows);
+		s->deleted += store_rows_changes(rows);
 	store_rows_free(rows);
 	return rc;
 }
@@ -240,24 +213,20 @@ static int met_cmp(const void *a, const void *b)
 	return c ? c : (x->end < y->end ? 1 : x->end > y->end ? -1 : 0);
 }
 
-struct finish {
-	struct run *run;
-	const char *token;
-	long deleted, touched;
-};
-
 /* Moves last_contacted_at forward for the attendees of ended events. */
-static int touch_contacts(struct store_conn *c, struct finish *f, int64_t now, char *err,
-                          size_t errlen)
+static int touch_contacts(struct store_conn *c, struct google_sync *s, char *err, size_t errlen)
 {
-	struct run *run = f->run;
-	struct store_param p[] = {store_p_text(run->user_id), store_p_text(run->calendar_id),
-	                          store_p_int(now), store_p_text(run->run_id),
-	                          store_p_int(run->prev_sync_at)};
+	struct cal *cal = s->arg;
+	int64_t now = clock_now_s();
+	struct store_param p[] = {store_p_text(s->user_id), store_p_text(cal->calendar_id),
+	                          store_p_int(now), store_p_text(s->run_id),
+	                          store_p_int(s->prev_sync_at)};
 	struct store_rows *rows = NULL;
 	struct met *met = NULL;
 	size_t n = 0, cap = 0;
 	int rc;
+
+	cal->touched = 0; /* the transaction may run again */
 
 	rc = store_conn_exec(c,
 	                     "SELECT attendee_emails, end_at FROM calendar_events WHERE "
@@ -302,7 +271,7 @@ static int touch_contacts(struct store_conn *c, struct finish *f, int64_t now, c
 		qsort(met, n, sizeof(*met), met_cmp);
 	/* Sorted by e-mail, latest end first: one UPDATE per person. */
 	for (size_t i = 0; !rc && i < n; i++) {
-		struct store_param u[] = {store_p_text(run->user_id), store_p_text(met[i].email),
+		struct store_param u[] = {store_p_text(s->user_id), store_p_text(met[i].email),
 		                          store_p_int(met[i].end), store_p_int(now)};
 		struct store_rows *r = NULL;
 
@@ -314,7 +283,7 @@ static int touch_contacts(struct store_conn *c, struct finish *f, int64_t now, c
 		                     "(last_contacted_at IS NULL OR last_contacted_at < $3)",
 		                     u, 4, &r, err, errlen);
 		if (!rc)
-			f->touched += store_rows_changes(r);
+			cal->touched += store_rows_changes(r);
 		store_rows_free(r);
 	}
 	for (size_t i = 0; i < n; i++)
@@ -325,39 +294,29 @@ static int touch_contacts(struct store_conn *c, struct finish *f, int64_t now, c
 	return rc;
 }
 
-static int write_finish(struct store_conn *c, void *arg, char *err, size_t errlen)
+static int delete_unseen(struct store_conn *c, struct google_sync *s, long *deleted, char *err,
+                         size_t errlen)
 {
-	struct finish *f = arg;
-	struct run *run = f->run;
-	int64_t now = clock_now_s();
+	const struct cal *cal = s->arg;
+	struct store_param p[] = {store_p_text(s->user_id), store_p_text(cal->calendar_id),
+	                          store_p_text(s->run_id)};
+	struct store_rows *rows = NULL;
 	int rc;
 
-	f->deleted = f->touched = 0;
-	if (run->full) {
-		struct store_param p[] = {store_p_text(run->user_id), store_p_text(run->calendar_id),
-		                          store_p_text(run->run_id)};
-		struct store_rows *rows = NULL;
-
-		rc = store_conn_exec(c,
-		                     "DELETE FROM calendar_events WHERE user_id = $1 AND "
-		                     "calendar_id = $2 AND (sync_run IS NULL OR sync_run <> $3)",
-		                     p, 3, &rows, err, errlen);
-		if (rc)
-			return rc;
-		f->deleted = store_rows_changes(rows);
-		store_rows_free(rows);
-	}
-	rc = touch_contacts(c, f, now, err, errlen);
-	if (rc)
-		return rc;
-	return sync_state_record(c, run->user_id, run->kind, f->token, now, run->full,
-	                         run->upserted + run->deleted + f->deleted, err, errlen);
+	rc = store_conn_exec(c,
+	                     "DELETE FROM calendar_events WHERE user_id = $1 AND "
+	                     "calendar_id = $2 AND (sync_run IS NULL OR sync_run <> $3)",
+	                     p, 3, &rows, err, errlen);
+	if (!rc)
+		*deleted += store_rows_changes(rows);
+	store_rows_free(rows);
+	return rc;
 }
 
-static int page_query(struct buf *q, const struct run *run, const char *sync_token,
+static int page_query(struct google_sync *s, struct buf *q, const char *sync_token,
                       const char *page_token)
 {
-	char *cal = google_url_escape(run->calendar_id);
+	char *cal = google_url_escape(((const struct cal *)s->arg)->calendar_id);
 	char *st = sync_token ? google_url_escape(sync_token) : NULL;
 	char *pt = page_token ? google_url_escape(page_token) : NULL;
 	char since[40] = "";
@@ -380,14 +339,15 @@ static int page_query(struct buf *q, const struct run *run, const char *sync_tok
 }
 
 /* The user's zone, for all-day events; CJ_ENOTFOUND without the user. */
-static int load_zone(struct run *run, char *err, size_t errlen)
+static int load_zone(struct job_ctx *ctx, const char *user_id, struct cal *cal, char *err,
+                     size_t errlen)
 {
-	struct store_param p[] = {store_p_text(run->user_id)};
+	struct store_param p[] = {store_p_text(user_id)};
 	struct store_rows *rows = NULL;
 	char zerr[128];
 	int rc;
 
-	rc = store_exec(run->ctx->svc->store, "SELECT timezone FROM users WHERE id = $1", p, 1,
+	rc = store_exec(ctx->svc->store, "SELECT timezone FROM users WHERE id = $1", p, 1,
 	                &rows, err, errlen);
 	if (rc)
 		return rc;
@@ -395,160 +355,76 @@ static int load_zone(struct run *run, char *err, size_t errlen)
 		store_rows_free(rows);
 		return CJ_ENOTFOUND;
 	}
-	run->zone = store_rows_text(rows, 0) ? tz_get(store_rows_text(rows, 0), zerr, sizeof(zerr))
+	cal->zone = store_rows_text(rows, 0) ? tz_get(store_rows_text(rows, 0), zerr, sizeof(zerr))
 	                                     : NULL;
-	if (!run->zone)
-		run->zone = tz_get("Etc/UTC", zerr, sizeof(zerr));
+	if (!cal->zone)
+		cal->zone = tz_get("Etc/UTC", zerr, sizeof(zerr));
 	store_rows_free(rows);
-	return run->zone ? CJ_OK : cj_errorf(err, errlen, CJ_EINTERNAL, "no UTC zone");
+	return cal->zone ? CJ_OK : cj_errorf(err, errlen, CJ_EINTERNAL, "no UTC zone");
 }
 
-/* Step 1: one suggestion-regeneration per user and minute. */
-static int enqueue_regeneration(struct run *run, int *enqueued, char *err, size_t errlen)
+/* Step 1: when events changed, one suggestion-regeneration per user and
+ * minute. */
+static int enqueue_regeneration(struct google_sync *s, char *err, size_t errlen)
 {
+	struct cal *cal = s->arg;
 	char bucket[32], task[JOB_TASK_ID_MAX];
-	json_t *payload = json_pack("{s:s}", "userId", run->user_id);
+	json_t *payload;
 	int created, rc;
 
+	if (s->upserted + s->deleted == 0)
+		return CJ_OK;
+	payload = json_pack("{s:s}", "userId", s->user_id);
 	if (!payload)
 		return CJ_ENOMEM;
 	snprintf(bucket, sizeof(bucket), "%lld", (long long)(clock_now_s() / 60));
-	job_task_id(task, sizeof(task), "suggestion-regeneration", run->user_id, bucket, NULL);
-	rc = job_enqueue(run->ctx, "suggestion-regeneration", payload, task, &created, err, errlen);
+	job_task_id(task, sizeof(task), "suggestion-regeneration", s->user_id, bucket, NULL);
+	rc = job_enqueue(s->ctx, "suggestion-regeneration", payload, task, &created, err, errlen);
 	json_decref(payload);
-	*enqueued = rc == CJ_OK;
+	cal->regenerated = rc == CJ_OK;
+	if (rc)
+		snprintf(err + strlen(err), errlen - strlen(err), " (suggestion-regeneration)");
 	return rc;
 }
 
 enum job_outcome handle_calendar_sync(struct job_ctx *ctx)
 {
-	struct run run = {0};
-	struct user_tokens_deps d;
-	struct google_call call;
-	struct google_error gerr;
-	struct buf q;
-	char *sync_token = NULL, *page_token = NULL, err[512] = "", run_id[33];
-	const char *cal = json_string_value(json_object_get(ctx->payload, "calendarId"));
+	const char *cal_id = json_string_value(json_object_get(ctx->payload, "calendarId"));
+	struct google_sync s = {0};
+	struct cal cal = {0};
 	enum job_outcome outcome;
-	int rc, regenerated = 0;
+	char err[512] = "";
+	int rc;
 
-	run.ctx = ctx;
-	run.user_id = json_string_value(json_object_get(ctx->payload, "userId"));
-	run.calendar_id = cal ? cal : "primary";
-	run.full = json_is_true(json_object_get(ctx->payload, "full"));
-	snprintf(run.kind, sizeof(run.kind), "calendar:%s", run.calendar_id);
+	cal.calendar_id = cal_id ? cal_id : "primary";
+	snprintf(cal.kind, sizeof(cal.kind), "calendar:%s", cal.calendar_id);
+	s.ctx = ctx;
+	s.user_id = json_string_value(json_object_get(ctx->payload, "userId"));
+	s.kind = cal.kind;
+	s.service = GOOGLE_CALENDAR;
+	s.items_field = "items";
+	s.full = json_is_true(json_object_get(ctx->payload, "full"));
+	s.arg = &cal;
+	s.query = page_query;
+	s.write_item = write_event;
+	s.delete_unseen = delete_unseen;
+	s.on_expired = clear_calendar;
+	s.before_finish = enqueue_regeneration;
+	s.finish_tx = touch_contacts;
 	if (!ctx->svc->store)
 		return job_fail_rc(ctx, CJ_ECONFIG, "no_database", "no database configured");
-	if (ctx->key[0])
-		run.run_id = ctx->key;
-	else if (random_hex(run_id, sizeof(run_id), 16) == CJ_OK)
-		run.run_id = run_id;
-	else
-		return job_fail_rc(ctx, CJ_EINTERNAL, "internal", "no randomness for a run id");
-	rc = load_zone(&run, err, sizeof(err));
+	rc = load_zone(ctx, s.user_id, &cal, err, sizeof(err));
 	if (rc == CJ_ENOTFOUND)
 		return job_fail(ctx, JOB_PERMANENT, "user_not_found", "userId: no such user");
-	if (!rc)
-		rc = sync_state_read(ctx->svc->store, run.user_id, run.kind, &sync_token,
-		                     &run.prev_sync_at, err, sizeof(err));
 	if (rc)
-		return google_job_store_fail(ctx, rc, "reading the calendar sync state", err);
-	if (run.full || !sync_token) {
-		run.full = 1;
-		free(sync_token);
-		sync_token = NULL;
-	}
-	google_job_deps(ctx, &d);
-	google_job_call(ctx, &call);
-	buf_init(&q, 64 * 1024);
-	for (;;) {
-		json_t *answer = NULL;
-		const char *next_page, *next_sync;
-		struct page pg = {0};
-
-		rc = page_query(&q, &run, sync_token, page_token);
-		if (!rc)
-			rc = user_api_call(&d, run.user_id, GOOGLE_CALENDAR, "GET", buf_str(&q), NULL,
-			                   &call, &answer, &gerr);
-		else
-			snprintf(gerr.message, sizeof(gerr.message), "out of memory");
-		if (rc == CJ_EUPSTREAM && gerr.kind == GOOGLE_ERR_SYNC_EXPIRED && sync_token) {
-			run.full = 1;
-			run.upserted = run.deleted = 0;
-			free(sync_token);
-			free(page_token);
-			sync_token = page_token = NULL;
-			rc = clear_calendar(&run, err, sizeof(err));
-			if (rc) {
-				outcome = google_job_store_fail(ctx, rc, "clearing the calendar", err);
-				goto out;
-			}
-			continue;
-		}
-		if (rc) {
-			if (!google_job_unusable(ctx, rc, &gerr, &outcome))
-				outcome = google_job_fail(ctx, rc, &gerr);
-			goto out;
-		}
-		run.pages++;
-		pg.run = &run;
-		pg.items = json_object_get(answer, "items");
-		rc = store_transact(ctx->svc->store, write_page, &pg, err, sizeof(err));
-		if (rc) {
-			json_decref(answer);
-			outcome = google_job_store_fail(ctx, rc, "writing a page of events", err);
-			goto out;
-		}
-		run.upserted += pg.upserted;
-		run.deleted += pg.deleted;
-		next_page = json_string_value(json_object_get(answer, "nextPageToken"));
-		next_sync = json_string_value(json_object_get(answer, "nextSyncToken"));
-		free(page_token);
-		page_token = next_page && next_page[0] ? strdup(next_page) : NULL;
-		if (next_page && next_page[0] && !page_token) {
-			json_decref(answer);
-			outcome = job_fail_rc(ctx, CJ_ENOMEM, "out_of_memory", "out of memory");
-			goto out;
-		}
-		if (!page_token) {
-			struct finish f = {&run, next_sync && next_sync[0] ? next_sync : NULL, 0, 0};
-
-			if (run.upserted + run.deleted > 0) {
-				rc = enqueue_regeneration(&run, &regenerated, err, sizeof(err));
-				if (rc) {
-					json_decref(answer);
-					outcome = job_fail_rc(ctx, rc, "enqueue_failed",
-					                      "enqueuing suggestion-regeneration: %s", err);
-					goto out;
-				}
-			}
-			rc = store_transact(ctx->svc->store, write_finish, &f, err, sizeof(err));
-			json_decref(answer);
-			if (rc) {
-				outcome = google_job_store_fail(ctx, rc, "finishing the calendar sync",
-				                                err);
-				goto out;
-			}
-			run.deleted += f.deleted;
-			run.touched = f.touched;
-			break;
-		}
-		json_decref(answer);
-		if (job_should_stop(ctx)) {
-			outcome = job_fail(ctx, JOB_RETRY, "deadline_exceeded",
-			                   "stopped after %ld pages of events", run.pages);
-			goto out;
-		}
-	}
-	job_set_result(ctx, json_pack("{s:s, s:b, s:I, s:I, s:I, s:I, s:b}", "calendarId",
-	                              run.calendar_id, "full", run.full, "upserted",
-	                              (json_int_t)run.upserted, "deleted", (json_int_t)run.deleted,
-	                              "pages", (json_int_t)run.pages, "contactsTouched",
-	                              (json_int_t)run.touched, "regenerationEnqueued", regenerated));
-	outcome = JOB_OK;
-out:
-	buf_release(&q);
-	free(sync_token);
-	free(page_token);
+		return google_job_store_fail(ctx, rc, "reading the user's time zone", err);
+	outcome = google_sync_run(&s);
+	if (outcome == JOB_OK && !s.skipped)
+		job_set_result(ctx, json_pack("{s:s, s:b, s:I, s:I, s:I, s:I, s:b}", "calendarId",
+		                              cal.calendar_id, "full", s.full, "upserted",
+		                              (json_int_t)s.upserted, "deleted", (json_int_t)s.deleted,
+		                              "pages", (json_int_t)s.pages, "contactsTouched",
+		                              (json_int_t)cal.touched, "regenerationEnqueued",
+		                              cal.regenerated));
 	return outcome;
 }
