@@ -1,9 +1,9 @@
 /*
  * cli.c - the command line (SPEC §3): serve (default), enqueue, migrate,
- * queues, check, and in local mode token and clock advance; --help,
- * --version. Every error is one line on stderr naming
- * its subject; exit status 0 success, 1 runtime failure, 2 usage or
- * configuration error, 3 the task already exists.
+ * queues, check, user add / user list (user_cmd.h), and in local mode token
+ * and clock advance; --help, --version. Every error is one line on stderr
+ * naming its subject; exit status 0 success, 1 runtime failure, 2 usage or
+ * configuration error, 3 the task or the user already exists.
  */
 #include "cli.h"
 
@@ -25,6 +25,7 @@
 #include "serve.h"
 #include "store.h"
 #include "timeutil.h"
+#include "user_cmd.h"
 
 static void usage(FILE *out)
 {
@@ -44,13 +45,21 @@ static void usage(FILE *out)
 	        "       catchup-jobs clock advance SECONDS\n"
 	        "                                       local mode: move the running server's\n"
 	        "                                       clock forward; prints the new clock\n"
+	        "       catchup-jobs user add --email E [--phone +E164] [--timezone IANA]\n"
+	        "                [--notify sms|email] [--waking HH:MM-HH:MM]\n"
+	        "                [--google-refresh-token T | --google-refresh-token-file PATH|-]\n"
+	        "                [--id ID]\n"
+	        "                                       create a user (defaults Etc/UTC, email,\n"
+	        "                                       08:00-21:00, a random id); prints its id;\n"
+	        "                                       with a token, enqueues its first syncs\n"
+	        "       catchup-jobs user list          print every user, one JSON object a line\n"
 	        "       catchup-jobs --help | --version\n"
 	        "\n"
 	        "Exit status: 0 success, 1 runtime failure, 2 usage or configuration error,\n"
-	        "3 the task already exists.\n\n");
+	        "3 the task (enqueue) or the user (user add) already exists.\n\n");
 }
 
-static int load_config(struct config *cfg)
+int cli_load_config(struct config *cfg)
 {
 	char err[512];
 	int rc = config_load(cfg, NULL, NULL, err, sizeof(err));
@@ -160,7 +169,7 @@ static int cmd_enqueue(int argc, char **argv)
 		fprintf(stderr, "catchup-jobs: JSON payload: %s\n", jerr.text);
 		return EXIT_USAGE;
 	}
-	rc = load_config(&cfg);
+	rc = cli_load_config(&cfg);
 	if (rc) {
 		json_decref(payload);
 		return rc;
@@ -255,7 +264,7 @@ static int cmd_migrate(const struct config *cfg)
  * usage error (exit 2). */
 static int load_local_config(struct config *cfg, const char *what)
 {
-	int rc = load_config(cfg);
+	int rc = cli_load_config(cfg);
 
 	if (rc)
 		return rc;
@@ -421,12 +430,14 @@ int cli_main(int argc, char **argv)
 		return cmd_token(argc, argv);
 	if (!strcmp(cmd, "clock"))
 		return cmd_clock(argc, argv);
+	if (!strcmp(cmd, "user"))
+		return user_cmd_run(argc, argv);
 	if (!strcmp(cmd, "serve") || !strcmp(cmd, "check") || !strcmp(cmd, "queues") ||
 	    !strcmp(cmd, "migrate")) {
 		rc = no_extra_args(argc, argv, 2);
 		if (rc)
 			return rc;
-		rc = load_config(&cfg);
+		rc = cli_load_config(&cfg);
 		if (rc)
 			return rc;
 		if (!strcmp(cmd, "serve"))

@@ -22,10 +22,13 @@
 #include "http_server.h"
 #include "oidc.h"
 
+/* A pattern holds at most this many {param}s (router.h). */
+#define ROUTE_MAX_PARAMS 2
+
 /* One request on a route; owned by the router, zeroed before on_headers. */
 struct route_req {
-	char
-	    param[1024]; /* the {param} of the pattern (a /v2 path holds a 500-character task id) */
+	char param[1024]; /* the first {param} (a /v2 path holds a 500-character task id) */
+	char param2[256]; /* the second {param} ("/admin/users/{id}/contacts/{contactId}"), or "" */
 	struct oidc_identity who; /* the caller, on routes the router authenticated by OIDC */
 	char channel_user[128]; /* the channel's user, on AUTH_CHANNEL_SECRET routes */
 	void *state; /* the handler's own; freed by its on_done */

@@ -2,7 +2,8 @@
  * router.c - the route table and the checks every route gets; see router.h.
  *
  * Routes (SPEC §5): /jobs/{type}, /enqueue/{type}, /admin/dead-letters,
- * /admin/dead-letters/{id}/replay, /health/live, /health/ready, /metrics,
+ * /admin/dead-letters/{id}/replay, /admin/users[/{id}[/contacts[/{contactId}]]]
+ * (app data, app_api.h), /health/live, /health/ready, /metrics,
  * /webhooks/google-calendar, and in local mode /emulator/certs,
  * /emulator/clock, /emulator/clock:advance and /v2/... (the Cloud Tasks
  * API, emulator_api.h). The router owns no route's logic: each row
@@ -14,6 +15,7 @@
 #include <string.h>
 
 #include "admin_api.h"
+#include "app_api.h"
 #include "auth.h"
 #include "emulator_api.h"
 #include "enqueue_api.h"
@@ -63,6 +65,12 @@ static const struct route routes[] = {
     {"/admin/dead-letters", "GET", AUTH_ENQUEUE_OIDC, 0, admin_api_list, NULL, NULL, 0},
     {"/admin/dead-letters/{id}/replay", "POST", AUTH_ENQUEUE_OIDC, 0, NULL, admin_api_replay, NULL,
      0},
+    {"/admin/users", "GET", AUTH_ENQUEUE_OIDC, 0, app_api_users_list, NULL, NULL, 0},
+    {"/admin/users/{id}", "GET", AUTH_ENQUEUE_OIDC, 0, app_api_user_get, NULL, NULL, 0},
+    {"/admin/users/{id}/contacts", "GET", AUTH_ENQUEUE_OIDC, 0, app_api_contacts_list, NULL, NULL,
+     0},
+    {"/admin/users/{id}/contacts/{contactId}", "PATCH", AUTH_ENQUEUE_OIDC, 0, NULL,
+     app_api_contact_patch, NULL, 0},
     {"/health/live", "GET", AUTH_NONE, ROUTE_WHILE_DRAINING, ops_live, NULL, NULL, 0},
     {"/health/ready", "GET", AUTH_NONE, ROUTE_WHILE_DRAINING, ops_ready, NULL, NULL, 0},
     {"/metrics", "GET", AUTH_NONE, ROUTE_WHILE_DRAINING, ops_metrics, NULL, NULL, 0},
@@ -85,30 +93,68 @@ const struct route *router_table(size_t *count)
 	return routes;
 }
 
-int router_pattern_match(const char *pattern, const char *path, char *param, size_t paramlen)
+/* Matches path against pattern from its k-th {param} on; see router.h. A
+ * parameter followed by another one is one whole segment, so the pattern
+ * must go on with '/' after it; the last one is the text between the
+ * pattern's prefix and suffix. */
+static int match_from(const char *pattern, const char *path, char *const out[ROUTE_MAX_PARAMS],
+                      const size_t lens[ROUTE_MAX_PARAMS], int k)
 {
 	const char *open = strchr(pattern, '{'), *close = open ? strchr(open, '}') : NULL;
-	size_t pre, suf, len = strlen(path), n;
+	size_t pre, suf, len, n;
 	int rest;
 
-	if (paramlen)
-		param[0] = '\0';
 	if (!open)
 		return !strcmp(pattern, path);
-	if (!close)
+	if (!close || k >= ROUTE_MAX_PARAMS || !lens[k])
 		return 0;
-	rest = close - open > 4 && !strncmp(close - 3, "...", 3);
 	pre = (size_t)(open - pattern);
+	if (strncmp(path, pattern, pre))
+		return 0;
+	path += pre;
+	if (strchr(close + 1, '{')) {
+		n = strcspn(path, "/");
+		if (close[1] != '/' || !n || n >= lens[k])
+			return 0;
+		memcpy(out[k], path, n);
+		out[k][n] = '\0';
+		return match_from(close + 1, path + n, out, lens, k + 1);
+	}
+	rest = close - open > 4 && !strncmp(close - 3, "...", 3);
+	len = strlen(path);
 	suf = strlen(close + 1);
-	if (len < pre + suf + 1 || strncmp(path, pattern, pre) ||
-	    strcmp(path + len - suf, close + 1))
+	if (len < suf + 1 || strcmp(path + len - suf, close + 1))
 		return 0;
-	n = len - pre - suf;
-	if ((!rest && memchr(path + pre, '/', n)) || n >= paramlen)
+	n = len - suf;
+	if ((!rest && memchr(path, '/', n)) || n >= lens[k])
 		return 0;
-	memcpy(param, path + pre, n);
-	param[n] = '\0';
+	memcpy(out[k], path, n);
+	out[k][n] = '\0';
 	return 1;
+}
+
+int router_pattern_match2(const char *pattern, const char *path, char *param, size_t paramlen,
+                          char *param2, size_t param2len)
+{
+	char *const out[ROUTE_MAX_PARAMS] = {param, param2};
+	const size_t lens[ROUTE_MAX_PARAMS] = {param ? paramlen : 0, param2 ? param2len : 0};
+	int ok;
+
+	if (lens[0])
+		param[0] = '\0';
+	if (lens[1])
+		param2[0] = '\0';
+	ok = match_from(pattern, path, out, lens, 0);
+	if (!ok && lens[0])
+		param[0] = '\0';
+	if (!ok && lens[1])
+		param2[0] = '\0';
+	return ok;
+}
+
+int router_pattern_match(const char *pattern, const char *path, char *param, size_t paramlen)
+{
+	return router_pattern_match2(pattern, path, param, paramlen, NULL, 0);
 }
 
 /* A GET row also answers HEAD (libmicrohttpd leaves the body out); a "*"
@@ -121,14 +167,15 @@ static int method_fits(const char *method, const char *row)
 
 void router_match(const char *method, const char *path, struct route_match *out)
 {
-	char param[sizeof(out->param)];
+	char param[sizeof(out->param)], param2[sizeof(out->param2)];
 	size_t i, used;
 
 	memset(out, 0, sizeof(*out));
 	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
 		const struct route *rt = &routes[i];
 
-		if (!router_pattern_match(rt->pattern, path, param, sizeof(param)))
+		if (!router_pattern_match2(rt->pattern, path, param, sizeof(param), param2,
+		                           sizeof(param2)))
 			continue;
 		used = strlen(out->allowed);
 		snprintf(out->allowed + used, sizeof(out->allowed) - used, "%s%s", used ? ", " : "",
@@ -138,6 +185,7 @@ void router_match(const char *method, const char *path, struct route_match *out)
 		out->route = rt;
 		out->method_ok = method_fits(method, rt->method);
 		memcpy(out->param, param, sizeof(param));
+		memcpy(out->param2, param2, sizeof(param2));
 	}
 }
 
@@ -192,6 +240,7 @@ static int on_headers(void *ctx, struct http_req *r, struct http_answer *a)
 	if (rt->max_body)
 		http_request_set_max_body(r, rt->max_body);
 	memcpy(st->rq.param, m.param, sizeof(st->rq.param));
+	memcpy(st->rq.param2, m.param2, sizeof(st->rq.param2));
 	if (!(rt->flags & ROUTE_OWN_CHECKS)) {
 		if (authenticate(app, r, rt, &st->rq, a))
 			return 1;

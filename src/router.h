@@ -39,8 +39,11 @@ enum route_auth {
 struct route {
 	/* "/metrics" (fixed), "/jobs/{type}" (one segment, no '/'),
 	 * "/admin/dead-letters/{id}/replay" (a segment between a prefix and a
-	 * suffix) or "/v2/{path...}" (the rest of the path, '/' included). At
-	 * most one {param}; it never matches an empty string. */
+	 * suffix), "/v2/{path...}" (the rest of the path, '/' included) or
+	 * "/admin/users/{id}/contacts/{contactId}" (two parameters). At most
+	 * ROUTE_MAX_PARAMS {param}s; one followed by another must be a whole
+	 * segment ("/{a}/", not "/{a}:x/"), and only the last may be a
+	 * {name...}. A parameter never matches an empty string. */
 	const char *pattern;
 	/* This row's one method (rows may share a pattern), or "*": every
 	 * method, the handler tells them apart. */
@@ -58,6 +61,7 @@ struct route_match {
 	int method_ok; /* 0: the path matches, but no row takes the method (405) */
 	char allowed[64]; /* the methods of the rows matching the path: "GET, POST" */
 	char param[1024];
+	char param2[256];
 };
 
 /* Matches (method, path) against the route table. */
@@ -67,6 +71,12 @@ void router_match(const char *method, const char *path, struct route_match *out)
  * the {param} (or "") is copied into param. 1 on a match; 0 otherwise, also
  * when the parameter does not fit in paramlen. */
 int router_pattern_match(const char *pattern, const char *path, char *param, size_t paramlen);
+/* As router_pattern_match, for patterns with up to two parameters: the
+ * second {param} (or "") is copied into param2. A pattern with two
+ * parameters and no room for the second (param2 NULL) never matches. On no
+ * match both are "". */
+int router_pattern_match2(const char *pattern, const char *path, char *param, size_t paramlen,
+                          char *param2, size_t param2len);
 
 /* The route table (static storage), e.g. for tests and listings. */
 const struct route *router_table(size_t *count);

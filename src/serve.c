@@ -48,16 +48,19 @@
 #include "store.h"
 #include "timeutil.h"
 
-/* The token key: TOKEN_ENCRYPTION_KEY, or in local mode one generated once
- * into ./data/ (cloud mode requires the variable; config.c enforces it). */
+int app_token_key_load(const struct config *cfg, struct crypto_key **out, int *generated, char *err,
+                       size_t errlen)
+{
+	*generated = 0;
+	if (cfg->token_encryption_key)
+		return crypto_key_from_base64(cfg->token_encryption_key, out, err, errlen);
+	return crypto_key_load_or_generate("./data", out, generated, err, errlen);
+}
+
 static int load_token_key(struct app *app, char *err, size_t errlen)
 {
-	int generated = 0, rc;
+	int generated, rc = app_token_key_load(app->cfg, &app->token_key, &generated, err, errlen);
 
-	if (app->cfg->token_encryption_key)
-		return crypto_key_from_base64(app->cfg->token_encryption_key, &app->token_key, err,
-		                              errlen);
-	rc = crypto_key_load_or_generate("./data", &app->token_key, &generated, err, errlen);
 	if (!rc && generated)
 		log_msg(L_INFO, "generated a token encryption key in ./data (local mode)");
 	return rc;
@@ -74,12 +77,13 @@ static int load_local_keys(struct app *app, char *err, size_t errlen)
 	return rc;
 }
 
-static int open_database(struct app *app, char *err, size_t errlen)
+int app_open_database(const struct config *cfg, struct store **out, char *err, size_t errlen)
 {
 	char why[256] = "";
 	int applied = 0, rc;
 
-	rc = store_open(app->cfg->database_url, &app->store, why, sizeof(why));
+	*out = NULL;
+	rc = store_open(cfg->database_url, out, why, sizeof(why));
 	if (rc == CJ_EINVAL || rc == CJ_ECONFIG) {
 		/* The URL itself is wrong: a configuration error (exit 2). */
 		snprintf(err, errlen, "invalid DATABASE_URL: %s", why);
@@ -89,21 +93,25 @@ static int open_database(struct app *app, char *err, size_t errlen)
 		snprintf(err, errlen, "database: %s", why);
 		return rc;
 	}
-	rc = migrate_run(app->store, &applied, why, sizeof(why));
+	rc = migrate_run(*out, &applied, why, sizeof(why));
 	if (rc) {
-		snprintf(err, errlen, "database migrations (%s): %s",
-		         store_url_redacted(app->store), why);
-		return rc;
+		snprintf(err, errlen, "database migrations (%s): %s", store_url_redacted(*out),
+		         why);
+		goto fail;
 	}
 	(void)applied; /* migrate_run() logs what it applied */
-	if (!app->cfg->cloud_mode) {
-		rc = clock_store_load(app->store, why, sizeof(why));
+	if (!cfg->cloud_mode) {
+		rc = clock_store_load(*out, why, sizeof(why));
 		if (rc) {
 			snprintf(err, errlen, "local clock offset: %s", why);
-			return rc;
+			goto fail;
 		}
 	}
 	return CJ_OK;
+fail:
+	store_close(*out);
+	*out = NULL;
+	return rc;
 }
 
 int app_init(struct app *app, const struct config *cfg, int with_database, char *err, size_t errlen)
@@ -130,7 +138,7 @@ int app_init(struct app *app, const struct config *cfg, int with_database, char 
 		if (!rc && !cfg->cloud_mode)
 			rc = load_local_keys(app, err, errlen);
 		if (!rc)
-			rc = open_database(app, err, errlen);
+			rc = app_open_database(cfg, &app->store, err, errlen);
 		if (rc)
 			goto fail;
 	}

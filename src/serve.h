@@ -19,6 +19,21 @@ int app_init(struct app *app, const struct config *cfg, int with_database, char 
              size_t errlen) CJ_WUR;
 void app_release(struct app *app);
 
+/* The token key of SPEC §4: TOKEN_ENCRYPTION_KEY when set (config.c requires
+ * it in cloud mode), else local mode's key in ./data/token-encryption.key,
+ * generated there once (*generated set to 1; the caller says so). For
+ * app_init() and the commands that seal tokens. *out is the caller's
+ * (crypto_key_free()). CJ_ECONFIG names the variable or the file. */
+int app_token_key_load(const struct config *cfg, struct crypto_key **out, int *generated, char *err,
+                       size_t errlen) CJ_WUR;
+/* Opens DATABASE_URL with every pending migration applied and, in local
+ * mode, the stored clock offset loaded: what app_init() and the commands
+ * that use the database start from. *out is the caller's (store_close()).
+ * CJ_ECONFIG for a malformed URL (a usage error); the store's or the
+ * migrations' codes otherwise; err says which. */
+int app_open_database(const struct config *cfg, struct store **out, char *err,
+                      size_t errlen) CJ_WUR;
+
 /* Runs the server until SIGTERM/SIGINT. Returns the process exit status. */
 int serve_run(const struct config *cfg);
 

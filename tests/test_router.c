@@ -1,11 +1,13 @@
 /*
- * test_router.c - unit tests for src/router.c: the pattern syntax, matching
+ * test_router.c - unit tests for src/router.c: the pattern syntax (one
+ * parameter and two), matching
  * (method, path) against the route table with 405 and HEAD, and what every
  * row of the table promises (authentication, draining, callbacks), and the
  * loopback test of local-only rows.
  */
 #include <arpa/inet.h>
 #include <check.h>
+#include <stdio.h>
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -51,6 +53,51 @@ START_TEST(patterns)
 }
 END_TEST
 
+/* Two parameters: the first is a whole segment, the second as a single one. */
+START_TEST(two_parameter_patterns)
+{
+	const char *pat = "/u/{id}/c/{cid}";
+	char p[32], q[32], small[4];
+
+	ck_assert(router_pattern_match2(pat, "/u/ann/c/c1", p, sizeof(p), q, sizeof(q)));
+	ck_assert_str_eq(p, "ann");
+	ck_assert_str_eq(q, "c1");
+	ck_assert(
+	    router_pattern_match2("/u/{id}/c/{cid}:x", "/u/a/c/b:x", p, sizeof(p), q, sizeof(q)));
+	ck_assert_str_eq(q, "b");
+	/* Either parameter empty, or a '/' inside, or the fixed text off. */
+	ck_assert(!router_pattern_match2(pat, "/u//c/c1", p, sizeof(p), q, sizeof(q)));
+	ck_assert(!router_pattern_match2(pat, "/u/ann/c/", p, sizeof(p), q, sizeof(q)));
+	ck_assert(!router_pattern_match2(pat, "/u/ann/c/c1/x", p, sizeof(p), q, sizeof(q)));
+	ck_assert(!router_pattern_match2(pat, "/u/a/b/c/c1", p, sizeof(p), q, sizeof(q)));
+	ck_assert(!router_pattern_match2(pat, "/u/ann/d/c1", p, sizeof(p), q, sizeof(q)));
+	ck_assert(!router_pattern_match2(pat, "/u/ann", p, sizeof(p), q, sizeof(q)));
+	ck_assert(!router_pattern_match2(pat, "/u/ann/c", p, sizeof(p), q, sizeof(q)));
+	/* No match leaves both empty. */
+	ck_assert_str_eq(p, "");
+	ck_assert_str_eq(q, "");
+	/* A first parameter that is not a whole segment never matches. */
+	ck_assert(
+	    !router_pattern_match2("/u/{id}:x/{cid}", "/u/a:x/b", p, sizeof(p), q, sizeof(q)));
+	/* The last may take the rest of the path. */
+	ck_assert(
+	    router_pattern_match2("/u/{id}/f/{rest...}", "/u/a/f/x/y", p, sizeof(p), q, sizeof(q)));
+	ck_assert_str_eq(p, "a");
+	ck_assert_str_eq(q, "x/y");
+	/* Neither may overflow its buffer; no room for the second is no match. */
+	ck_assert(router_pattern_match2(pat, "/u/abc/c/xyz", small, sizeof(small), q, sizeof(q)));
+	ck_assert(!router_pattern_match2(pat, "/u/abcd/c/xyz", small, sizeof(small), q, sizeof(q)));
+	ck_assert(!router_pattern_match2(pat, "/u/abc/c/wxyz", p, sizeof(p), small, sizeof(small)));
+	ck_assert(!router_pattern_match(pat, "/u/ann/c/c1", p, sizeof(p)));
+	ck_assert(!router_pattern_match2(pat, "/u/ann/c/c1", p, sizeof(p), NULL, 0));
+	/* One-parameter patterns leave the second empty. */
+	snprintf(q, sizeof(q), "stale");
+	ck_assert(router_pattern_match2("/jobs/{type}", "/jobs/ping", p, sizeof(p), q, sizeof(q)));
+	ck_assert_str_eq(p, "ping");
+	ck_assert_str_eq(q, "");
+}
+END_TEST
+
 START_TEST(matches_routes)
 {
 	struct route_match m;
@@ -69,6 +116,21 @@ START_TEST(matches_routes)
 	ck_assert_str_eq(m.param, "abc123");
 	ck_assert_ptr_null(match("POST", "/admin/dead-letters//replay", &m));
 	ck_assert_ptr_null(match("POST", "/admin/dead-letters/x/replayed", &m));
+	ck_assert_str_eq(match("GET", "/admin/users", &m), "/admin/users");
+	ck_assert_str_eq(match("GET", "/admin/users/u-1", &m), "/admin/users/{id}");
+	ck_assert_str_eq(m.param, "u-1");
+	ck_assert_str_eq(match("GET", "/admin/users/u-1/contacts", &m),
+	                 "/admin/users/{id}/contacts");
+	ck_assert_str_eq(m.param, "u-1");
+	ck_assert_str_eq(match("PATCH", "/admin/users/u-1/contacts/c-9", &m),
+	                 "/admin/users/{id}/contacts/{contactId}");
+	ck_assert_str_eq(m.param, "u-1");
+	ck_assert_str_eq(m.param2, "c-9");
+	ck_assert(m.method_ok);
+	ck_assert_ptr_null(match("GET", "/admin/users/", &m));
+	ck_assert_ptr_null(match("GET", "/admin/users//contacts", &m));
+	ck_assert_ptr_null(match("PATCH", "/admin/users/u-1/contacts/", &m));
+	ck_assert_ptr_null(match("PATCH", "/admin/users/u-1/contacts/c-9/x", &m));
 	ck_assert_str_eq(match("GET", "/health/live", &m), "/health/live");
 	ck_assert_str_eq(match("GET", "/health/ready", &m), "/health/ready");
 	ck_assert_str_eq(match("GET", "/metrics", &m), "/metrics");
@@ -97,6 +159,13 @@ START_TEST(methods)
 	ck_assert_str_eq(match("HEAD", "/webhooks/google-calendar", &m),
 	                 "/webhooks/google-calendar");
 	ck_assert(!m.method_ok);
+	ck_assert_str_eq(match("GET", "/admin/users/u/contacts/c", &m),
+	                 "/admin/users/{id}/contacts/{contactId}");
+	ck_assert(!m.method_ok);
+	ck_assert_str_eq(m.allowed, "PATCH");
+	ck_assert_str_eq(match("POST", "/admin/users", &m), "/admin/users");
+	ck_assert(!m.method_ok);
+	ck_assert_str_eq(m.allowed, "GET");
 }
 END_TEST
 
@@ -130,10 +199,15 @@ START_TEST(every_row_keeps_its_promises)
 
 	for (i = 0; i < n; i++) {
 		const char *open = strchr(t[i].pattern, '{');
+		const char *second = open ? strchr(open + 1, '{') : NULL;
 
 		ck_assert_msg(t[i].pattern[0] == '/', "%s", t[i].pattern);
-		ck_assert_msg(!open || (strchr(open, '}') && !strchr(open + 1, '{')), "%s",
-		              t[i].pattern);
+		/* At most two parameters; the first of two is a whole segment. */
+		ck_assert_msg(!open || strchr(open, '}'), "%s", t[i].pattern);
+		ck_assert_msg(!second ||
+		                  (strchr(second, '}') && !strchr(second + 1, '{') &&
+		                   strchr(open, '}')[1] == '/'),
+		              "%s", t[i].pattern);
 		ck_assert_msg(t[i].on_headers || t[i].on_body, "%s answers nothing", t[i].pattern);
 		ck_assert(t[i].method && strcmp(t[i].method, "HEAD"));
 		for (j = i + 1; j < n; j++)
@@ -158,6 +232,11 @@ START_TEST(every_row_keeps_its_promises)
 	ck_assert_uint_eq(row("POST", "/enqueue/{type}")->flags, 0);
 	ck_assert_int_eq(row("GET", "/admin/dead-letters")->auth, AUTH_ENQUEUE_OIDC);
 	ck_assert_int_eq(row("POST", "/admin/dead-letters/{id}/replay")->auth, AUTH_ENQUEUE_OIDC);
+	ck_assert_int_eq(row("GET", "/admin/users")->auth, AUTH_ENQUEUE_OIDC);
+	ck_assert_int_eq(row("GET", "/admin/users/{id}")->auth, AUTH_ENQUEUE_OIDC);
+	ck_assert_int_eq(row("GET", "/admin/users/{id}/contacts")->auth, AUTH_ENQUEUE_OIDC);
+	ck_assert_int_eq(row("PATCH", "/admin/users/{id}/contacts/{contactId}")->auth,
+	                 AUTH_ENQUEUE_OIDC);
 	ck_assert_int_eq(row("GET", "/emulator/certs")->auth, AUTH_LOCAL_ONLY);
 	ck_assert_int_eq(row("GET", "/emulator/clock")->auth, AUTH_LOCAL_ONLY);
 	ck_assert_int_eq(row("POST", "/emulator/clock:advance")->auth, AUTH_LOCAL_ONLY);
@@ -215,6 +294,7 @@ int main(void)
 	int failed;
 
 	tcase_add_test(tc, patterns);
+	tcase_add_test(tc, two_parameter_patterns);
 	tcase_add_test(tc, matches_routes);
 	tcase_add_test(tc, methods);
 	tcase_add_test(tc, long_parameters_are_not_routes);
