@@ -111,7 +111,8 @@ label, t0, t1, c0, c1, hz, s0, s1, n = sys.argv[1:]
 wall = float(t1) - float(t0); cpu = (int(c1) - int(c0)) / int(hz); st = float(s1) - float(s0)
 print(f"{label}: wall {wall:.2f} s, server CPU {cpu:.2f} s, {st:.0f} database calls ({st/int(n):.2f} per item)")
 PY
-  grep "job $1 completed" "$work/server.log" | tail -1 | sed 's/.*"message":"\([^"]*\)".*/  \1/' | sed 's/\\"/"/g'
+  grep "job $1 completed" "$work/server.log" | tail -1 |
+    python3 -c 'import json, sys; print("  " + json.loads(sys.stdin.read())["message"])'
 }
 
 echo "backend: $backend"
