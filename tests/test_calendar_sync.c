@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "ckrun.h"
 #include "gfake.h"
 #include "job_harness.h"
 
@@ -42,12 +43,6 @@ static void setup(int backend)
 	add_contact("bob", "bob@example.com");
 	add_contact("cy", "cy@example.com");
 	now = (long long)clock_now_s();
-}
-
-static json_int_t res_int(const struct job_run *r, const char *name)
-{
-	ck_assert_msg(json_is_integer(json_object_get(r->result, name)), "result lacks %s", name);
-	return json_integer_value(json_object_get(r->result, name));
 }
 
 static void run_ok(const char *payload, const char *key, struct job_run *r)
@@ -87,8 +82,8 @@ START_TEST(full_then_incremental_moves_last_contacted)
 	ck_assert_str_eq(json_string_value(json_object_get(r.result, "calendarId")), "primary");
 	ck_assert(json_is_true(json_object_get(r.result, "full")));
 	/* The one from 200 days ago is outside the 90-day window. */
-	ck_assert_int_eq(res_int(&r, "upserted"), 3);
-	ck_assert_int_eq(res_int(&r, "contactsTouched"), 1);
+	ck_assert_int_eq(job_run_int(&r, "upserted"), 3);
+	ck_assert_int_eq(job_run_int(&r, "contactsTouched"), 1);
 	ck_assert(json_is_true(json_object_get(r.result, "regenerationEnqueued")));
 	job_run_release(&r);
 	ck_assert_int_eq(last_contacted("ann"), now - 3600);
@@ -110,8 +105,8 @@ START_TEST(full_then_incremental_moves_last_contacted)
 	                 0);
 	run_ok("{\"userId\":\"u1\"}", "k2", &r);
 	ck_assert(json_is_false(json_object_get(r.result, "full")));
-	ck_assert_int_eq(res_int(&r, "upserted"), 1);
-	ck_assert_int_eq(res_int(&r, "deleted"), 1);
+	ck_assert_int_eq(job_run_int(&r, "upserted"), 1);
+	ck_assert_int_eq(job_run_int(&r, "deleted"), 1);
 	ck_assert(json_is_true(json_object_get(r.result, "regenerationEnqueued")));
 	job_run_release(&r);
 	/* One task per user and minute: 2 only when the minute turned. */
@@ -123,8 +118,8 @@ START_TEST(full_then_incremental_moves_last_contacted)
 	/* Nothing changes at Google, but "soon" has ended by now: Bob moves. */
 	clock_advance(3 * 3600);
 	run_ok("{\"userId\":\"u1\"}", "k3", &r);
-	ck_assert_int_eq(res_int(&r, "upserted"), 0);
-	ck_assert_int_eq(res_int(&r, "contactsTouched"), 1);
+	ck_assert_int_eq(job_run_int(&r, "upserted"), 0);
+	ck_assert_int_eq(job_run_int(&r, "contactsTouched"), 1);
 	ck_assert(json_is_false(json_object_get(r.result, "regenerationEnqueued")));
 	job_run_release(&r);
 	ck_assert_int_eq(last_contacted("bob"), now + 7200);
@@ -134,7 +129,7 @@ START_TEST(full_then_incremental_moves_last_contacted)
 	                 "ann", NULL);
 	run_ok("{\"userId\":\"u1\",\"full\":true}", "k4", &r);
 	ck_assert(json_is_true(json_object_get(r.result, "full")));
-	ck_assert_int_eq(res_int(&r, "contactsTouched"), 0);
+	ck_assert_int_eq(job_run_int(&r, "contactsTouched"), 0);
 	job_run_release(&r);
 	ck_assert_int_eq(last_contacted("ann"), now - 3600 + 100000);
 	clock_advance(-3 * 3600);
@@ -153,7 +148,7 @@ START_TEST(gone_token_clears_and_resyncs)
 	                               now + 3600),
 	                 0);
 	run_ok("{\"userId\":\"u1\"}", "k1", &r);
-	ck_assert_int_eq(res_int(&r, "upserted"), 4);
+	ck_assert_int_eq(job_run_int(&r, "upserted"), 4);
 	job_run_release(&r);
 	job_harness_exec(&h,
 	                 "INSERT INTO calendar_events (id, user_id, calendar_id, event_id, start_at, "
@@ -164,8 +159,8 @@ START_TEST(gone_token_clears_and_resyncs)
 	                 0);
 	run_ok("{\"userId\":\"u1\"}", "k2", &r);
 	ck_assert(json_is_true(json_object_get(r.result, "full")));
-	ck_assert_int_eq(res_int(&r, "upserted"), 4);
-	ck_assert_int_eq(res_int(&r, "deleted"), 5);
+	ck_assert_int_eq(job_run_int(&r, "upserted"), 4);
+	ck_assert_int_eq(job_run_int(&r, "deleted"), 5);
 	job_run_release(&r);
 	ck_assert_int_eq(job_harness_int(&h, "SELECT COUNT(*) FROM calendar_events WHERE "
 	                                     "user_id = $1 AND calendar_id = $2",
@@ -193,8 +188,8 @@ START_TEST(other_calendars_pages_and_all_day_events)
 	run_ok("{\"userId\":\"u1\",\"calendarId\":\"team@group.calendar.google.com\"}", "k1", &r);
 	ck_assert_str_eq(json_string_value(json_object_get(r.result, "calendarId")),
 	                 "team@group.calendar.google.com");
-	ck_assert_int_eq(res_int(&r, "pages"), 2);
-	ck_assert_int_eq(res_int(&r, "upserted"), 3001);
+	ck_assert_int_eq(job_run_int(&r, "pages"), 2);
+	ck_assert_int_eq(job_run_int(&r, "upserted"), 3001);
 	job_run_release(&r);
 	ck_assert_int_eq(job_harness_int(&h, "SELECT all_day * 1000000000000 + start_at FROM "
 	                                     "calendar_events WHERE event_id = $1",
@@ -256,7 +251,6 @@ int main(void)
 {
 	Suite *s = suite_create("calendar_sync");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
 	int failed;
 
 	if (pgtest_start() || gfake_start(&g, HARNESS_CLIENT_ID, HARNESS_CLIENT_SECRET))
@@ -267,10 +261,7 @@ int main(void)
 	tcase_add_loop_test(tc, other_calendars_pages_and_all_day_events, 0, PGTEST_NBACKENDS);
 	tcase_add_loop_test(tc, failures_retry_and_revoked_skips, 0, PGTEST_NBACKENDS);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	failed = ck_run(s, CK_FORK);
 	gfake_stop(&g);
 	pgtest_stop();
 	return failed ? 1 : 0;

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ckrun.h"
 #include "gfake.h"
 #include "job_harness.h"
 
@@ -21,12 +22,6 @@ static void setup(int backend)
 	job_harness_open(&h, backend, g.url);
 	ck_assert_int_eq(gfake_control(&g, "accounts", "{\"refreshToken\":\"rt-1\"}"), 0);
 	job_harness_add_user(&h, "u1", "u1@example.com", "rt-1");
-}
-
-static json_int_t res_int(const struct job_run *r, const char *name)
-{
-	ck_assert_msg(json_is_integer(json_object_get(r->result, name)), "result lacks %s", name);
-	return json_integer_value(json_object_get(r->result, name));
 }
 
 static void run_ok(const char *payload, const char *key, struct job_run *r)
@@ -50,9 +45,9 @@ START_TEST(full_then_incremental_keeps_user_fields)
 	                 0);
 	run_ok("{\"userId\":\"u1\"}", "k1", &r);
 	ck_assert(json_is_true(json_object_get(r.result, "full")));
-	ck_assert_int_eq(res_int(&r, "upserted"), 3);
-	ck_assert_int_eq(res_int(&r, "deleted"), 0);
-	ck_assert_int_eq(res_int(&r, "pages"), 1);
+	ck_assert_int_eq(job_run_int(&r, "upserted"), 3);
+	ck_assert_int_eq(job_run_int(&r, "deleted"), 0);
+	ck_assert_int_eq(job_run_int(&r, "pages"), 1);
 	job_run_release(&r);
 	ck_assert_int_eq(job_harness_int(&h, "SELECT COUNT(*) FROM contacts WHERE user_id = $1",
 	                                 "u1", NULL),
@@ -75,8 +70,8 @@ START_TEST(full_then_incremental_keeps_user_fields)
 	                 0);
 	run_ok("{\"userId\":\"u1\"}", "k2", &r);
 	ck_assert(json_is_false(json_object_get(r.result, "full")));
-	ck_assert_int_eq(res_int(&r, "upserted"), 2);
-	ck_assert_int_eq(res_int(&r, "deleted"), 1);
+	ck_assert_int_eq(job_run_int(&r, "upserted"), 2);
+	ck_assert_int_eq(job_run_int(&r, "deleted"), 1);
 	job_run_release(&r);
 	s = job_harness_text(&h, "SELECT name FROM contacts WHERE resource_name = $1", "people/c1",
 	                     NULL);
@@ -96,8 +91,8 @@ START_TEST(full_then_incremental_keeps_user_fields)
 	                 3);
 	/* A run with nothing new changes nothing and says so. */
 	run_ok("{\"userId\":\"u1\"}", "k3", &r);
-	ck_assert_int_eq(res_int(&r, "upserted"), 0);
-	ck_assert_int_eq(res_int(&r, "deleted"), 0);
+	ck_assert_int_eq(job_run_int(&r, "upserted"), 0);
+	ck_assert_int_eq(job_run_int(&r, "deleted"), 0);
 	job_run_release(&r);
 	job_harness_close(&h);
 }
@@ -126,8 +121,8 @@ START_TEST(expired_token_syncs_fully_and_deletes_the_rest)
 	                 0);
 	run_ok("{\"userId\":\"u1\"}", "k2", &r);
 	ck_assert(json_is_true(json_object_get(r.result, "full")));
-	ck_assert_int_eq(res_int(&r, "upserted"), 5);
-	ck_assert_int_eq(res_int(&r, "deleted"), 1);
+	ck_assert_int_eq(job_run_int(&r, "upserted"), 5);
+	ck_assert_int_eq(job_run_int(&r, "deleted"), 1);
 	job_run_release(&r);
 	ck_assert_int_eq(job_harness_int(&h, "SELECT COUNT(*) FROM contacts WHERE user_id = $1",
 	                                 "u1", NULL),
@@ -141,7 +136,7 @@ START_TEST(expired_token_syncs_fully_and_deletes_the_rest)
 	/* full: true asks for the same without an expired token. */
 	run_ok("{\"userId\":\"u1\",\"full\":true}", "k3", &r);
 	ck_assert(json_is_true(json_object_get(r.result, "full")));
-	ck_assert_int_eq(res_int(&r, "upserted"), 5);
+	ck_assert_int_eq(job_run_int(&r, "upserted"), 5);
 	job_run_release(&r);
 	job_harness_close(&h);
 }
@@ -159,8 +154,8 @@ START_TEST(pages_of_a_thousand_with_encoded_tokens)
 	                               "{\"refreshToken\":\"rt-1\",\"generate\":{\"count\":2500}}"),
 	                 0);
 	run_ok("{\"userId\":\"u1\"}", "k1", &r);
-	ck_assert_int_eq(res_int(&r, "pages"), 3);
-	ck_assert_int_eq(res_int(&r, "upserted"), 2500);
+	ck_assert_int_eq(job_run_int(&r, "pages"), 3);
+	ck_assert_int_eq(job_run_int(&r, "upserted"), 2500);
 	job_run_release(&r);
 	ck_assert_int_eq(job_harness_int(&h, "SELECT COUNT(*) FROM contacts WHERE user_id = $1",
 	                                 "u1", NULL),
@@ -190,8 +185,8 @@ START_TEST(pages_of_a_thousand_with_encoded_tokens)
 	                               "{\"refreshToken\":\"rt-1\",\"delete\":[\"people/g000007\"]}"),
 	                 0);
 	run_ok("{\"userId\":\"u1\"}", "k2", &r);
-	ck_assert_int_eq(res_int(&r, "deleted"), 1);
-	ck_assert_int_eq(res_int(&r, "pages"), 1);
+	ck_assert_int_eq(job_run_int(&r, "deleted"), 1);
+	ck_assert_int_eq(job_run_int(&r, "pages"), 1);
 	job_run_release(&r);
 	job_harness_close(&h);
 }
@@ -310,7 +305,6 @@ int main(void)
 {
 	Suite *s = suite_create("google_contacts_sync");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
 	int failed;
 
 	if (pgtest_start() || gfake_start(&g, HARNESS_CLIENT_ID, HARNESS_CLIENT_SECRET))
@@ -324,10 +318,7 @@ int main(void)
 	tcase_add_loop_test(tc, upstream_failures_map_to_retry_or_permanent, 0, PGTEST_NBACKENDS);
 	tcase_add_loop_test(tc, refused_access_token_is_refreshed_once, 0, PGTEST_NBACKENDS);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	failed = ck_run(s, CK_FORK);
 	gfake_stop(&g);
 	pgtest_stop();
 	return failed ? 1 : 0;

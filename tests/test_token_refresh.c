@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "ckrun.h"
 #include "gfake.h"
 #include "job_harness.h"
 #include "store.h"
@@ -294,7 +295,6 @@ int main(void)
 {
 	Suite *s = suite_create("token_refresh");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
 	int failed;
 
 	if (pgtest_start() || gfake_start(&g, HARNESS_CLIENT_ID, HARNESS_CLIENT_SECRET))
@@ -305,10 +305,7 @@ int main(void)
 	tcase_add_loop_test(tc, revoked_refused_and_missing_accounts, 0, PGTEST_NBACKENDS);
 	tcase_add_loop_test(tc, scan_walks_two_thousand_users_in_pages, 0, PGTEST_NBACKENDS);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	failed = ck_run(s, CK_FORK);
 	gfake_stop(&g);
 	pgtest_stop();
 	return failed ? 1 : 0;

@@ -101,6 +101,12 @@ void job_run_release(struct job_run *r)
 	memset(r, 0, sizeof(*r));
 }
 
+json_int_t job_run_int(const struct job_run *r, const char *name)
+{
+	ck_assert_msg(json_is_integer(json_object_get(r->result, name)), "result lacks %s", name);
+	return json_integer_value(json_object_get(r->result, name));
+}
+
 static struct store_rows *query(struct job_harness *h, const char *sql, const char *p1,
                                 const char *p2)
 {

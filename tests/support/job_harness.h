@@ -54,6 +54,8 @@ void job_harness_close(struct job_harness *h);
 void job_harness_run(struct job_harness *h, const char *type, const char *payload, const char *key,
                      long deadline_ms, struct job_run *out);
 void job_run_release(struct job_run *r);
+/* The integer member name of r's result (a check failure when missing). */
+json_int_t job_run_int(const struct job_run *r, const char *name);
 
 /* Inserts a user; with refresh_token also its google account (status
  * active, no access token). */
