@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "contact_touch.h"
 #include "google_job.h"
 #include "google_sync.h"
 #include "handlers.h"
@@ -199,21 +200,8 @@ static int clear_calendar(struct google_sync *s, char *err, size_t errlen)
 	return rc;
 }
 
-/* One attendee and the latest end of an ended event they were at. */
-struct met {
-	char *email;
-	int64_t end;
-};
-
-static int met_cmp(const void *a, const void *b)
-{
-	const struct met *x = a, *y = b;
-	int c = strcmp(x->email, y->email);
-
-	return c ? c : (x->end < y->end ? 1 : x->end > y->end ? -1 : 0);
-}
-
-/* Moves last_contacted_at forward for the attendees of ended events. */
+/* Moves last_contacted_at forward for the attendees of ended events: those
+ * this run received, and stored ones that ended since the last sync. */
 static int touch_contacts(struct store_conn *c, struct google_sync *s, char *err, size_t errlen)
 {
 	struct cal *cal = s->arg;
@@ -222,11 +210,7 @@ static int touch_contacts(struct store_conn *c, struct google_sync *s, char *err
 	                          store_p_int(now), store_p_text(s->run_id),
 	                          store_p_int(s->prev_sync_at)};
 	struct store_rows *rows = NULL;
-	struct met *met = NULL;
-	size_t n = 0, cap = 0;
 	int rc;
-
-	cal->touched = 0; /* the transaction may run again */
 
 	rc = store_conn_exec(c,
 	                     "SELECT attendee_emails, end_at FROM calendar_events WHERE "
@@ -235,62 +219,8 @@ static int touch_contacts(struct store_conn *c, struct google_sync *s, char *err
 	                     p, 5, &rows, err, errlen);
 	if (rc)
 		return rc;
-	while (!rc && store_rows_next(rows)) {
-		const char *text = store_rows_text(rows, 0);
-		json_t *arr = text ? json_loads(text, 0, NULL) : NULL;
-		const json_t *e;
-		size_t i;
-
-		json_array_foreach(arr, i, e)
-		{
-			if (!json_is_string(e))
-				continue;
-			if (n == cap) {
-				size_t ncap = cap ? cap * 2 : 64;
-				struct met *m = realloc(met, ncap * sizeof(*m));
-
-				if (!m) {
-					rc = CJ_ENOMEM;
-					break;
-				}
-				met = m;
-				cap = ncap;
-			}
-			met[n].email = strdup(json_string_value(e));
-			met[n].end = store_rows_int(rows, 1);
-			if (!met[n].email) {
-				rc = CJ_ENOMEM;
-				break;
-			}
-			n++;
-		}
-		json_decref(arr);
-	}
+	rc = contact_touch_rows(c, s->user_id, rows, now, &cal->touched, err, errlen);
 	store_rows_free(rows);
-	if (!rc && n)
-		qsort(met, n, sizeof(*met), met_cmp);
-	/* Sorted by e-mail, latest end first: one UPDATE per person. */
-	for (size_t i = 0; !rc && i < n; i++) {
-		struct store_param u[] = {store_p_text(s->user_id), store_p_text(met[i].email),
-		                          store_p_int(met[i].end), store_p_int(now)};
-		struct store_rows *r = NULL;
-
-		if (i && !strcmp(met[i].email, met[i - 1].email))
-			continue;
-		rc = store_conn_exec(c,
-		                     "UPDATE contacts SET last_contacted_at = $3, updated_at = $4 "
-		                     "WHERE user_id = $1 AND LOWER(email) = $2 AND "
-		                     "(last_contacted_at IS NULL OR last_contacted_at < $3)",
-		                     u, 4, &r, err, errlen);
-		if (!rc)
-			cal->touched += store_rows_changes(r);
-		store_rows_free(r);
-	}
-	for (size_t i = 0; i < n; i++)
-		free(met[i].email);
-	free(met);
-	if (rc == CJ_ENOMEM)
-		snprintf(err, errlen, "out of memory");
 	return rc;
 }
 

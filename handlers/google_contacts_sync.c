@@ -8,12 +8,15 @@
  * EXPIRED_SYNC_TOKEN) turns the run into a full sync. Upserts by resource
  * name keep the user's own columns (catch-up frequency, last contacted);
  * metadata.deleted deletes. A full sync ends by deleting the contacts
- * Google no longer has: the rows this run did not mark as seen.
+ * Google no longer has: the rows this run did not mark as seen. When
+ * contacts arrived, the stored meetings that have ended set their last
+ * contact (contact_touch.h), whichever of the two syncs ran first.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "clock.h"
+#include "contact_touch.h"
 #include "google_sync.h"
 #include "handlers.h"
 #include "random.h"
@@ -116,6 +119,18 @@ static int delete_unseen(struct store_conn *c, struct google_sync *s, long *dele
 	return rc;
 }
 
+/* In the final transaction: contacts that arrived meet the calendar. */
+static int touch_new_contacts(struct store_conn *c, struct google_sync *s, char *err,
+                              size_t errlen)
+{
+	long *touched = s->arg;
+
+	*touched = 0;
+	if (s->upserted == 0)
+		return CJ_OK;
+	return contact_touch_all(c, s->user_id, clock_now_s(), touched, err, errlen);
+}
+
 static int page_query(struct google_sync *s, struct buf *q, const char *sync_token,
                       const char *page_token)
 {
@@ -140,6 +155,7 @@ enum job_outcome handle_google_contacts_sync(struct job_ctx *ctx)
 {
 	struct google_sync s = {0};
 	enum job_outcome outcome;
+	long touched = 0;
 
 	s.ctx = ctx;
 	s.user_id = json_string_value(json_object_get(ctx->payload, "userId"));
@@ -150,10 +166,13 @@ enum job_outcome handle_google_contacts_sync(struct job_ctx *ctx)
 	s.query = page_query;
 	s.write_item = write_person;
 	s.delete_unseen = delete_unseen;
+	s.finish_tx = touch_new_contacts;
+	s.arg = &touched;
 	outcome = google_sync_run(&s);
 	if (outcome == JOB_OK && !s.skipped)
-		job_set_result(ctx, json_pack("{s:b, s:I, s:I, s:I}", "full", s.full, "upserted",
+		job_set_result(ctx, json_pack("{s:b, s:I, s:I, s:I, s:I}", "full", s.full, "upserted",
 		                              (json_int_t)s.upserted, "deleted", (json_int_t)s.deleted,
-		                              "pages", (json_int_t)s.pages));
+		                              "pages", (json_int_t)s.pages, "contactsTouched",
+		                              (json_int_t)touched));
 	return outcome;
 }

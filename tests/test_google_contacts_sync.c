@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "ckrun.h"
+#include "clock.h"
 #include "gfake.h"
 #include "job_harness.h"
 
@@ -301,6 +302,43 @@ START_TEST(refused_access_token_is_refreshed_once)
 }
 END_TEST
 
+START_TEST(contacts_arriving_after_the_calendar_meet_it)
+{
+	long long now = (long long)clock_now_s();
+	struct job_run r;
+
+	setup(_i);
+	ck_assert_int_eq(gfake_control(&g, "events",
+	                               "{\"refreshToken\":\"rt-1\",\"upsert\":[{\"id\":\"lunch\","
+	                               "\"start\":%lld,\"end\":%lld,\"attendees\":[{\"email\":"
+	                               "\"ann@example.com\"}]}]}",
+	                               now - 7200, now - 3600),
+	                 0);
+	ck_assert_int_eq(gfake_control(&g, "contacts",
+	                               "{\"refreshToken\":\"rt-1\",\"upsert\":[{\"resourceName\":"
+	                               "\"people/ann\",\"name\":\"Ann\",\"email\":"
+	                               "\"Ann@Example.COM\"}]}"),
+	                 0);
+	/* The calendar first: nobody to credit yet. */
+	job_harness_run(&h, "calendar-sync", "{\"userId\":\"u1\"}", "cal-1", 0, &r);
+	ck_assert_int_eq(r.outcome, JOB_OK);
+	ck_assert_int_eq(job_run_int(&r, "contactsTouched"), 0);
+	job_run_release(&r);
+	run_ok("{\"userId\":\"u1\"}", "k1", &r);
+	ck_assert_int_eq(job_run_int(&r, "contactsTouched"), 1);
+	job_run_release(&r);
+	ck_assert_int_eq(job_harness_int(&h, "SELECT last_contacted_at FROM contacts WHERE "
+	                                     "resource_name = $1",
+	                                 "people/ann", NULL),
+	                 now - 3600);
+	/* Nothing new: nothing to do. */
+	run_ok("{\"userId\":\"u1\"}", "k2", &r);
+	ck_assert_int_eq(job_run_int(&r, "contactsTouched"), 0);
+	job_run_release(&r);
+	job_harness_close(&h);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("google_contacts_sync");
@@ -317,6 +355,7 @@ int main(void)
 	                    PGTEST_NBACKENDS);
 	tcase_add_loop_test(tc, upstream_failures_map_to_retry_or_permanent, 0, PGTEST_NBACKENDS);
 	tcase_add_loop_test(tc, refused_access_token_is_refreshed_once, 0, PGTEST_NBACKENDS);
+	tcase_add_loop_test(tc, contacts_arriving_after_the_calendar_meet_it, 0, PGTEST_NBACKENDS);
 	suite_add_tcase(s, tc);
 	failed = ck_run(s, CK_FORK);
 	gfake_stop(&g);
