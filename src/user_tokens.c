@@ -335,6 +335,8 @@ int user_token_get(const struct user_tokens_deps *d, const char *user_id, int64_
 			return rc;
 		}
 		if (claimed) {
+			/* Dying after the claim leaves refresh_lock_until set: others
+			 * wait for it to lapse (USER_TOKENS_LOCK_S), then refresh. */
 			rc = do_refresh(d, user_id, &a, call, out, gerr);
 			account_release(&a);
 			return rc;
