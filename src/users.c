@@ -14,13 +14,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "b64.h"
+#include "keyset.h"
 #include "store.h"
 #include "tz.h"
 #include "user_tokens.h"
 #include "utf8.h"
 
-#define CURSOR_ID_MAX 512 /* bytes of an id in a cursor (ids of the web app included) */
+#define CURSOR_ID_MAX KEYSET_ID_MAX /* ids of the web app included */
 
 static const char *const USER_COLUMNS =
     "u.id, u.email, u.phone, u.timezone, u.notify_channel, u.waking_start_minute, "
@@ -324,109 +324,11 @@ static int lookup_ok(const char *s)
 	return s && *s && strlen(s) <= CURSOR_ID_MAX && utf8_valid(s, strlen(s));
 }
 
-/* Every row of r as an array, through to_json; NULL on ENOMEM. At most
- * max rows (the page; a further one only tells that more follow). */
-static json_t *rows_array(struct store_rows *r, size_t max, json_t *(*to_json)(struct store_rows *))
-{
-	json_t *arr = json_array();
-
-	for (size_t i = 0; arr && i < max && store_rows_next(r); i++)
-		if (json_array_append_new(arr, to_json(r))) {
-			json_decref(arr);
-			return NULL;
-		}
-	return arr;
-}
-
-static char *cursor_make(char tag, const char *id)
-{
-	size_t n = strlen(id);
-	char *raw = malloc(n + 3), *c;
-
-	if (!raw)
-		return NULL;
-	raw[0] = tag;
-	raw[1] = ':';
-	memcpy(raw + 2, id, n + 1);
-	c = b64url_encode(raw, n + 2);
-	free(raw);
-	return c;
-}
-
-/* The id in a cursor of list tag (malloc'd), or NULL when it is not one. */
-static char *cursor_parse(char tag, const char *cursor)
-{
-	unsigned char *raw = NULL;
-	size_t len = 0, clen = strlen(cursor);
-	char *id;
-
-	if (clen > (CURSOR_ID_MAX + 2) * 4 / 3 + 4 || b64url_decode(cursor, clen, &raw, &len))
-		return NULL;
-	if (len < 3 || raw[0] != (unsigned char)tag || raw[1] != ':' || memchr(raw, '\0', len) ||
-	    !utf8_valid((char *)raw + 2, len - 2)) {
-		free(raw);
-		return NULL;
-	}
-	id = strndup((char *)raw + 2, len - 2);
-	free(raw);
-	return id;
-}
-
-/* One page of a keyset list: sql_first is the query from the start, sql_after
- * the one after the cursor's id; both take params p[0..fixed) then (after
- * only) the id, then the row limit. */
-struct page_query {
-	char tag;
-	const char *sql_first, *sql_after;
-	struct store_param p[3];
-	size_t fixed;
-	json_t *(*to_json)(struct store_rows *);
-};
-
-static int page(struct store *s, struct page_query *q, long limit, const char *cursor,
-                json_t **items, char **next, char *err, size_t errlen)
-{
-	struct store_rows *r = NULL;
-	char *after = NULL;
-	size_t n = q->fixed;
-	int rc;
-
-	*items = NULL;
-	*next = NULL;
-	if (limit < 1 || limit > USERS_MAX_LIMIT)
-		return cj_errorf(err, errlen, CJ_EINVAL, "limit must be between 1 and %d",
-		                 USERS_MAX_LIMIT);
-	if (cursor && *cursor) {
-		after = cursor_parse(q->tag, cursor);
-		if (!after)
-			return cj_errorf(err, errlen, CJ_EINVAL,
-			                 "cursor is not one this service gave out");
-		q->p[n++] = store_p_text(after);
-	}
-	/* One row more than asked tells whether another page follows. */
-	q->p[n++] = store_p_int(limit + 1);
-	rc = store_exec(s, after ? q->sql_after : q->sql_first, q->p, n, &r, err, errlen);
-	free(after);
-	if (rc)
-		return rc;
-	*items = rows_array(r, (size_t)limit, q->to_json);
-	if (*items && store_rows_count(r) > (size_t)limit) {
-		/* The cursor names the last row shown. */
-		*next = cursor_make(q->tag, store_rows_text(r, 0));
-		if (!*next) {
-			json_decref(*items);
-			*items = NULL;
-		}
-	}
-	store_rows_free(r);
-	return *items ? CJ_OK : cj_errorf(err, errlen, CJ_ENOMEM, "out of memory");
-}
-
 int users_list(struct store *s, long limit, const char *cursor, json_t **items, char **next,
                char *err, size_t errlen)
 {
 	char first[512], after[512];
-	struct page_query q = {'u', first, after, {{0}}, 0, user_json};
+	struct keyset_query q = {'u', first, after, {{0}}, 0, user_json};
 
 	snprintf(first, sizeof(first),
 	         "SELECT %s FROM users u LEFT JOIN google_accounts g ON g.user_id = u.id "
@@ -436,7 +338,7 @@ int users_list(struct store *s, long limit, const char *cursor, json_t **items, 
 	         "SELECT %s FROM users u LEFT JOIN google_accounts g ON g.user_id = u.id "
 	         "WHERE u.id > $1 ORDER BY u.id LIMIT $2",
 	         USER_COLUMNS);
-	return page(s, &q, limit, cursor, items, next, err, errlen);
+	return keyset_page(s, &q, limit, cursor, items, next, err, errlen);
 }
 
 /* Runs sql with the one parameter id and appends every row to arr under
@@ -451,7 +353,7 @@ static int add_rows(struct store *s, const char *sql, const char *id, json_t *ou
 
 	if (rc)
 		return rc;
-	arr = rows_array(r, store_rows_count(r), to_json);
+	arr = keyset_rows_array(r, store_rows_count(r), to_json);
 	store_rows_free(r);
 	if (!arr || json_object_set_new(out, name, arr))
 		return cj_errorf(err, errlen, CJ_ENOMEM, "out of memory");
@@ -519,7 +421,7 @@ int users_contacts_list(struct store *s, const char *user_id, long limit, const 
                         json_t **items, char **next, char *err, size_t errlen)
 {
 	char first[512], after[512];
-	struct page_query q = {'c', first, after, {store_p_text(user_id)}, 1, contact_json};
+	struct keyset_query q = {'c', first, after, {store_p_text(user_id)}, 1, contact_json};
 	int rc;
 
 	*items = NULL;
@@ -532,7 +434,7 @@ int users_contacts_list(struct store *s, const char *user_id, long limit, const 
 	snprintf(after, sizeof(after),
 	         "SELECT %s FROM contacts WHERE user_id = $1 AND id > $2 ORDER BY id LIMIT $3",
 	         CONTACT_COLUMNS);
-	rc = page(s, &q, limit, cursor, items, next, err, errlen);
+	rc = keyset_page(s, &q, limit, cursor, items, next, err, errlen);
 	/* An empty page may mean there is no such user. */
 	if (!rc && !json_array_size(*items) && (rc = user_exists(s, user_id, err, errlen))) {
 		json_decref(*items);

@@ -301,11 +301,12 @@ START_TEST(schema_constraints)
 	ck_assert_int_eq(store_last_error(), STORE_ERR_CHECK);
 	/* The outbox key makes a second send impossible. */
 	ok_exec(t.s,
-	        "INSERT INTO outbox (id, dedupe_key, kind, created_at, updated_at) "
-	        "VALUES ('o1', 'batch:u1:abc', 'sms', 1, 1)");
+	        "INSERT INTO outbox (id, dedupe_key, kind, channel, recipient, body, created_at, "
+	        "updated_at) VALUES ('o1', 'batch:u1:abc', 'batch', 'sms', '+15550100', 'hi', 1, 1)");
 	ck_assert_int_eq(store_exec(t.s,
-	                            "INSERT INTO outbox (id, dedupe_key, kind, created_at, "
-	                            "updated_at) VALUES ('o2', 'batch:u1:abc', 'sms', 1, 1)",
+	                            "INSERT INTO outbox (id, dedupe_key, kind, channel, recipient, "
+	                            "body, created_at, updated_at) VALUES ('o2', 'batch:u1:abc', "
+	                            "'batch', 'sms', '+15550100', 'hi', 1, 1)",
 	                            NULL, 0, NULL, err, sizeof(err)),
 	                 CJ_EEXISTS);
 	ok_exec(t.s,
