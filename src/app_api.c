@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "admin_list.h"
 #include "answer.h"
 #include "clock.h"
 #include "json_in.h"
@@ -15,63 +16,6 @@
 #include "users.h"
 
 #define FREQUENCY_FIELD "catchupFrequencyDays"
-
-/* 0 when a database is there; 1 with a filled 503 otherwise. */
-static int need_store(struct app *app, struct http_answer *a)
-{
-	if (app->store)
-		return 0;
-	http_answer_result(a, CJ_EUNAVAIL, "no database configured");
-	return 1;
-}
-
-/* limit (default 50) and cursor (NULL when absent or empty) of a list
- * request. 0, or 1 with a filled 400. */
-static int page_params(struct http_req *r, long *limit, const char **cursor, struct http_answer *a)
-{
-	const char *limit_s = http_request_query(r, "limit");
-	char *end;
-
-	*limit = 50;
-	*cursor = http_request_query(r, "cursor");
-	if (*cursor && !**cursor)
-		*cursor = NULL;
-	if (!limit_s)
-		return 0;
-	*limit = strtol(limit_s, &end, 10);
-	if (end == limit_s || *end || *limit < 1 || *limit > USERS_MAX_LIMIT) {
-		http_answer_result(a, CJ_EINVAL, "limit: must be an integer from 1 to %d",
-		                   USERS_MAX_LIMIT);
-		return 1;
-	}
-	return 0;
-}
-
-/* The answer to a failed users.h call about what. */
-static void answer_failure(struct http_answer *a, int rc, const char *what, const char *err)
-{
-	switch (rc) {
-	case CJ_EINVAL:
-	case CJ_ENOTFOUND:
-		http_answer_result(a, rc, "%s", err);
-		return;
-	case CJ_ENOMEM:
-		http_answer_result(a, rc, "out of memory");
-		return;
-	default:
-		log_msg(L_ERROR, "%s failed: %s", what, err);
-		http_answer_result(a, CJ_EUNAVAIL, "database: %s", err);
-	}
-}
-
-/* {"<name>": items, "next": next|null}; takes items, frees next. */
-static void answer_page(struct http_answer *a, const char *name, json_t *items, char *next)
-{
-	http_answer_json(
-	    a, 200,
-	    json_pack("{s:o, s:o}", name, items, "next", next ? json_string(next) : json_null()));
-	free(next);
-}
 
 int app_api_users_list(struct app *app, struct http_req *r, struct route_req *rq,
                        struct http_answer *a)
@@ -83,13 +27,13 @@ int app_api_users_list(struct app *app, struct http_req *r, struct route_req *rq
 	int rc;
 
 	(void)rq;
-	if (need_store(app, a) || page_params(r, &limit, &cursor, a))
+	if (admin_need_store(app, a) || admin_page_params(r, &limit, &cursor, a))
 		return 1;
 	rc = users_list(app->store, limit, cursor, &items, &next, err, sizeof(err));
 	if (rc)
-		answer_failure(a, rc, "listing users", err);
+		admin_answer_failure(a, rc, "listing users", err);
 	else
-		answer_page(a, "users", items, next);
+		admin_answer_page(a, "users", items, next);
 	return 1;
 }
 
@@ -101,13 +45,13 @@ int app_api_user_get(struct app *app, struct http_req *r, struct route_req *rq,
 	int rc;
 
 	(void)r;
-	if (need_store(app, a))
+	if (admin_need_store(app, a))
 		return 1;
 	rc = users_get(app->store, rq->param, &user, err, sizeof(err));
 	if (rc == CJ_ENOTFOUND)
 		http_answer_result(a, rc, "no user \"%.128s\"", rq->param);
 	else if (rc)
-		answer_failure(a, rc, "reading a user", err);
+		admin_answer_failure(a, rc, "reading a user", err);
 	else
 		http_answer_json(a, 200, user);
 	return 1;
@@ -122,16 +66,16 @@ int app_api_contacts_list(struct app *app, struct http_req *r, struct route_req 
 	long limit;
 	int rc;
 
-	if (need_store(app, a) || page_params(r, &limit, &cursor, a))
+	if (admin_need_store(app, a) || admin_page_params(r, &limit, &cursor, a))
 		return 1;
 	rc = users_contacts_list(app->store, rq->param, limit, cursor, &items, &next, err,
 	                         sizeof(err));
 	if (rc == CJ_ENOTFOUND)
 		http_answer_result(a, rc, "no user \"%.128s\"", rq->param);
 	else if (rc)
-		answer_failure(a, rc, "listing contacts", err);
+		admin_answer_failure(a, rc, "listing contacts", err);
 	else
-		answer_page(a, "contacts", items, next);
+		admin_answer_page(a, "contacts", items, next);
 	return 1;
 }
 
@@ -192,7 +136,7 @@ void app_api_contact_patch(struct app *app, struct http_req *r, struct route_req
 	}
 	rc = read_frequency(body, &days, a);
 	json_decref(body);
-	if (rc || need_store(app, a))
+	if (rc || admin_need_store(app, a))
 		return;
 	rc = users_contact_set_frequency(app->store, rq->param, rq->param2, days, clock_now_s(),
 	                                 &contact, err, sizeof(err));
@@ -200,7 +144,7 @@ void app_api_contact_patch(struct app *app, struct http_req *r, struct route_req
 		http_answer_result(a, rc, "user \"%.128s\" has no contact \"%.128s\"", rq->param,
 		                   rq->param2);
 	else if (rc)
-		answer_failure(a, rc, "setting a catch-up frequency", err);
+		admin_answer_failure(a, rc, "setting a catch-up frequency", err);
 	else
 		http_answer_json(a, 200, contact);
 }

@@ -2,7 +2,8 @@
  * router.c - the route table and the checks every route gets; see router.h.
  *
  * Routes (SPEC §5): /jobs/{type}, /enqueue/{type}, /admin/dead-letters,
- * /admin/dead-letters/{id}/replay, /admin/users[/{id}[/contacts[/{contactId}]]]
+ * /admin/dead-letters/{id}/replay, /admin/outbox[/{id}/done] (outbox_api.h),
+ * /admin/users[/{id}[/contacts[/{contactId}]]]
  * (app data, app_api.h), /health/live, /health/ready, /metrics,
  * /webhooks/google-calendar, and in local mode /emulator/certs,
  * /emulator/clock, /emulator/clock:advance and /v2/... (the Cloud Tasks
@@ -15,6 +16,7 @@
 #include <string.h>
 
 #include "admin_api.h"
+#include "outbox_api.h"
 #include "app_api.h"
 #include "auth.h"
 #include "emulator_api.h"
@@ -65,6 +67,8 @@ static const struct route routes[] = {
     {"/admin/dead-letters", "GET", AUTH_ENQUEUE_OIDC, 0, admin_api_list, NULL, NULL, 0},
     {"/admin/dead-letters/{id}/replay", "POST", AUTH_ENQUEUE_OIDC, 0, NULL, admin_api_replay, NULL,
      0},
+    {"/admin/outbox", "GET", AUTH_ENQUEUE_OIDC, 0, outbox_api_list, NULL, NULL, 0},
+    {"/admin/outbox/{id}/done", "POST", AUTH_ENQUEUE_OIDC, 0, NULL, outbox_api_done, NULL, 0},
     {"/admin/users", "GET", AUTH_ENQUEUE_OIDC, 0, app_api_users_list, NULL, NULL, 0},
     {"/admin/users/{id}", "GET", AUTH_ENQUEUE_OIDC, 0, app_api_user_get, NULL, NULL, 0},
     {"/admin/users/{id}/contacts", "GET", AUTH_ENQUEUE_OIDC, 0, app_api_contacts_list, NULL, NULL,

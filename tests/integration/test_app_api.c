@@ -320,7 +320,9 @@ START_TEST(authentication)
 	static const char *const paths[][2] = {{"GET", "/admin/users"},
 	                                       {"GET", "/admin/users/x"},
 	                                       {"GET", "/admin/users/x/contacts"},
-	                                       {"PATCH", "/admin/users/x/contacts/y"}};
+	                                       {"PATCH", "/admin/users/x/contacts/y"},
+	                                       {"GET", "/admin/outbox"},
+	                                       {"POST", "/admin/outbox/x/done"}};
 	struct cj_server s;
 	struct httpc_resp r;
 
@@ -340,6 +342,54 @@ START_TEST(authentication)
 	ck_assert_int_eq(cj_server_stop(&s), 0);
 }
 END_TEST
+
+/* The operator's outbox: rows left sending are listed and resolved. */
+static void exercise_outbox(const struct cj_server *srv, const char *database_url)
+{
+	static const char *const sql =
+	    "INSERT INTO outbox (id, dedupe_key, kind, user_id, channel, recipient, body, state, "
+	    "provider_id, created_at, updated_at, sent_at) VALUES "
+	    "('ob1', 'batch:app-0:1', 'batch', 'app-0', 'sms', '+14155550123', 'hi', 'sending', "
+	    "NULL, 10, 10, NULL), "
+	    "('ob2', 'reminder:s1', 'reminder', 'app-0', 'email', 'ada@example.com', 'soon', "
+	    "'sending', NULL, 11, 11, NULL), "
+	    "('ob3', 'batch:app-0:0', 'batch', 'app-0', 'sms', '+14155550123', 'hi', 'sent', "
+	    "'SM1', 9, 9, 9)";
+	struct httpc_resp r;
+	struct store *st;
+	char err[256];
+	json_t *doc, *items;
+
+	ck_assert_int_eq(store_open(database_url, &st, err, sizeof(err)), CJ_OK);
+	ck_assert_msg(store_exec(st, sql, NULL, 0, NULL, err, sizeof(err)) == CJ_OK, "%s", err);
+	store_close(st);
+	doc = get_json(srv, "/admin/outbox?state=sending");
+	items = json_object_get(doc, "outbox");
+	ck_assert_int_eq(json_array_size(items), 2);
+	ck_assert_str_eq(keys(json_array_get(items, 0)),
+	                 "id,key,userId,channel,to,state,providerId,error,createdAt,sentAt");
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(items, 0), "key")),
+	                 "batch:app-0:1");
+	ck_assert(json_is_null(json_object_get(doc, "next")));
+	json_decref(doc);
+	doc = get_json(srv, "/admin/outbox?limit=1");
+	ck_assert_int_eq(json_array_size(json_object_get(doc, "outbox")), 1);
+	ck_assert(json_is_string(json_object_get(doc, "next")));
+	json_decref(doc);
+	ck_assert_int_eq(call(srv, "POST", "/admin/outbox/ob1/done", NULL, &r), 200);
+	ck_assert_str_eq(httpc_json_str(&r, "state"), "sent");
+	ck_assert_str_eq(httpc_json_str(&r, "id"), "ob1");
+	httpc_resp_free(&r);
+	expect_error(srv, "POST", "/admin/outbox/ob1/done", NULL, 400, "invalid_request",
+	             "sending");
+	expect_error(srv, "POST", "/admin/outbox/nope/done", NULL, 404, "not_found", NULL);
+	expect_error(srv, "GET", "/admin/outbox?state=pending", NULL, 400, "invalid_request",
+	             "state");
+	expect_error(srv, "GET", "/admin/outbox?limit=0", NULL, 400, "invalid_request", "limit");
+	doc = get_json(srv, "/admin/outbox?state=sending");
+	ck_assert_int_eq(json_array_size(json_object_get(doc, "outbox")), 1);
+	json_decref(doc);
+}
 
 /* Users made by the command, read and changed over HTTP, on database_url. */
 static void exercise(const char *database_url)
@@ -604,6 +654,7 @@ static void exercise(const char *database_url)
 	expect_error(&s, "GET", "/admin/users/app-0/contacts/c3", NULL, 405, "method_not_allowed",
 	             "PATCH");
 	expect_error(&s, "DELETE", "/admin/users/app-0", NULL, 405, "method_not_allowed", NULL);
+	exercise_outbox(&s, database_url);
 	ck_assert_int_eq(cj_server_stop(&s), 0);
 }
 
