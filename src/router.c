@@ -3,6 +3,8 @@
  *
  * Routes (SPEC §5): /jobs/{type}, /enqueue/{type}, /admin/dead-letters,
  * /admin/dead-letters/{id}/replay, /admin/outbox[/{id}/done] (outbox_api.h),
+ * /admin/users/{id}/suggestions, /admin/suggestions/{id}/accept|dismiss
+ * (suggestions_api.h),
  * /admin/users[/{id}[/contacts[/{contactId}]]]
  * (app data, app_api.h), /health/live, /health/ready, /metrics,
  * /webhooks/google-calendar, and in local mode /emulator/certs,
@@ -17,6 +19,7 @@
 
 #include "admin_api.h"
 #include "outbox_api.h"
+#include "suggestions_api.h"
 #include "app_api.h"
 #include "auth.h"
 #include "emulator_api.h"
@@ -69,6 +72,12 @@ static const struct route routes[] = {
      0},
     {"/admin/outbox", "GET", AUTH_ENQUEUE_OIDC, 0, outbox_api_list, NULL, NULL, 0},
     {"/admin/outbox/{id}/done", "POST", AUTH_ENQUEUE_OIDC, 0, NULL, outbox_api_done, NULL, 0},
+    {"/admin/users/{id}/suggestions", "GET", AUTH_ENQUEUE_OIDC, 0, suggestions_api_list, NULL,
+     NULL, 0},
+    {"/admin/suggestions/{id}/accept", "POST", AUTH_ENQUEUE_OIDC, 0, NULL, suggestions_api_accept,
+     NULL, 0},
+    {"/admin/suggestions/{id}/dismiss", "POST", AUTH_ENQUEUE_OIDC, 0, NULL,
+     suggestions_api_dismiss, NULL, 0},
     {"/admin/users", "GET", AUTH_ENQUEUE_OIDC, 0, app_api_users_list, NULL, NULL, 0},
     {"/admin/users/{id}", "GET", AUTH_ENQUEUE_OIDC, 0, app_api_user_get, NULL, NULL, 0},
     {"/admin/users/{id}/contacts", "GET", AUTH_ENQUEUE_OIDC, 0, app_api_contacts_list, NULL, NULL,

@@ -284,18 +284,18 @@ START_TEST(schema_constraints)
 	/* One open suggestion per contact; closed ones do not count. */
 	ok_exec(t.s,
 	        "INSERT INTO suggestions (id, user_id, contact_id, slot_start, slot_end, "
-	        "status, created_at, updated_at) VALUES ('s1', 'u1', 'c1', 10, 20, 'expired', "
+	        "state, created_at, updated_at) VALUES ('s1', 'u1', 'c1', 10, 20, 'expired', "
 	        "1, 1)");
 	ok_exec(t.s,
 	        "INSERT INTO suggestions (id, user_id, contact_id, slot_start, slot_end, "
 	        "created_at, updated_at) VALUES ('s2', 'u1', 'c1', 10, 20, 1, 1)");
 	ck_assert_int_eq(store_exec(t.s,
 	                            "INSERT INTO suggestions (id, user_id, contact_id, slot_start, "
-	                            "slot_end, status, created_at, updated_at) VALUES ('s3', 'u1', "
-	                            "'c1', 30, 40, 'accepted', 1, 1)",
+	                            "slot_end, state, created_at, updated_at) VALUES ('s3', 'u1', "
+	                            "'c1', 30, 40, 'notified', 1, 1)",
 	                            NULL, 0, NULL, err, sizeof(err)),
 	                 CJ_EEXISTS);
-	ck_assert_int_eq(store_exec(t.s, "UPDATE suggestions SET status = 'bogus' WHERE id = 's2'",
+	ck_assert_int_eq(store_exec(t.s, "UPDATE suggestions SET state = 'bogus' WHERE id = 's2'",
 	                            NULL, 0, NULL, err, sizeof(err)),
 	                 CJ_ESTORAGE);
 	ck_assert_int_eq(store_last_error(), STORE_ERR_CHECK);

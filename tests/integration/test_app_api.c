@@ -322,7 +322,10 @@ START_TEST(authentication)
 	                                       {"GET", "/admin/users/x/contacts"},
 	                                       {"PATCH", "/admin/users/x/contacts/y"},
 	                                       {"GET", "/admin/outbox"},
-	                                       {"POST", "/admin/outbox/x/done"}};
+	                                       {"POST", "/admin/outbox/x/done"},
+	                                       {"GET", "/admin/users/x/suggestions"},
+	                                       {"POST", "/admin/suggestions/x/accept"},
+	                                       {"POST", "/admin/suggestions/x/dismiss"}};
 	struct cj_server s;
 	struct httpc_resp r;
 
@@ -342,6 +345,59 @@ START_TEST(authentication)
 	ck_assert_int_eq(cj_server_stop(&s), 0);
 }
 END_TEST
+
+/* What the web app does when a user answers a suggestion. */
+static void exercise_suggestions(const struct cj_server *srv, const char *database_url)
+{
+	static const char *const sql =
+	    "INSERT INTO suggestions (id, user_id, contact_id, slot_start, slot_end, state, "
+	    "created_at, updated_at) VALUES "
+	    "('sg1', 'app-0', 'c1', 1800000000, 1800001800, 'pending', 5, 5), "
+	    "('sg2', 'app-0', 'c3', 1800003600, 1800005400, 'notified', 6, 6), "
+	    "('sg3', 'app-0', 'c4', 1800007200, 1800009000, 'accepted', 7, 7), "
+	    "('sg4', 'app-0', 'c5', 1700000000, 1700001800, 'expired', 8, 8)";
+	struct httpc_resp r;
+	struct store *st;
+	char err[256];
+	json_t *doc, *items;
+
+	ck_assert_int_eq(store_open(database_url, &st, err, sizeof(err)), CJ_OK);
+	ck_assert_msg(store_exec(st, sql, NULL, 0, NULL, err, sizeof(err)) == CJ_OK, "%s", err);
+	store_close(st);
+	doc = get_json(srv, "/admin/users/app-0/suggestions?state=pending");
+	items = json_object_get(doc, "suggestions");
+	ck_assert_int_eq(json_array_size(items), 1);
+	ck_assert_str_eq(keys(json_array_get(items, 0)),
+	                 "id,contactId,contactName,start,end,state,createdAt");
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(items, 0),
+	                                                   "contactName")),
+	                 "Ada");
+	ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(items, 0), "start")),
+	                 1800000000);
+	json_decref(doc);
+	doc = get_json(srv, "/admin/users/app-0/suggestions");
+	ck_assert_int_eq(json_array_size(json_object_get(doc, "suggestions")), 4);
+	json_decref(doc);
+	ck_assert_int_eq(call(srv, "POST", "/admin/suggestions/sg1/accept", NULL, &r), 200);
+	ck_assert_str_eq(httpc_json_str(&r, "state"), "accepted");
+	httpc_resp_free(&r);
+	ck_assert_int_eq(call(srv, "POST", "/admin/suggestions/sg2/accept", NULL, &r), 200);
+	httpc_resp_free(&r);
+	expect_error(srv, "POST", "/admin/suggestions/sg1/accept", NULL, 400, "invalid_request",
+	             "accepted");
+	ck_assert_int_eq(call(srv, "POST", "/admin/suggestions/sg3/dismiss", NULL, &r), 200);
+	ck_assert_str_eq(httpc_json_str(&r, "state"), "dismissed");
+	httpc_resp_free(&r);
+	expect_error(srv, "POST", "/admin/suggestions/sg4/dismiss", NULL, 400, "invalid_request",
+	             "expired");
+	expect_error(srv, "POST", "/admin/suggestions/nope/accept", NULL, 404, "not_found", NULL);
+	expect_error(srv, "GET", "/admin/users/app-0/suggestions?state=open", NULL, 400,
+	             "invalid_request", "state");
+	expect_error(srv, "GET", "/admin/users/ghost/suggestions", NULL, 404, "not_found", NULL);
+	doc = get_json(srv, "/admin/users/app-0/suggestions?state=accepted");
+	ck_assert_int_eq(json_array_size(json_object_get(doc, "suggestions")), 2);
+	json_decref(doc);
+}
 
 /* The operator's outbox: rows left sending are listed and resolved. */
 static void exercise_outbox(const struct cj_server *srv, const char *database_url)
@@ -655,6 +711,7 @@ static void exercise(const char *database_url)
 	             "PATCH");
 	expect_error(&s, "DELETE", "/admin/users/app-0", NULL, 405, "method_not_allowed", NULL);
 	exercise_outbox(&s, database_url);
+	exercise_suggestions(&s, database_url);
 	ck_assert_int_eq(cj_server_stop(&s), 0);
 }
 
