@@ -4,7 +4,7 @@
  * and :30 are :15 and :45 UTC); events that block, touch and overlap; open
  * suggestions as busy; all-day waking hours; windows too short for a slot;
  * the 7-day horizon; both 2026 clock changes in Berlin (and the spring one
- * in New York); waking-hours parsing and formatting; bad rules; and, for
+ * in New York, and a zone whose clocks go back across midnight); waking-hours parsing and formatting; bad rules; and, for
  * random calendars, the same answer as a brute-force walk over every
  * boundary.
  */
@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ckrun.h"
 #include "slots.h"
@@ -297,6 +298,10 @@ START_TEST(spring_forward_berlin)
 	/* now in the gap's instant: the boundary 03:00 CEST is exactly now. */
 	r = rules("Europe/Berlin", "00:00-24:00");
 	expect_at(&r, "2026-03-29T00:30:01Z", NULL, 0, "2026-03-29T01:00:00Z");
+	/* Every 40 minutes the boundaries are 01:20, [02:00, 02:40,] 03:20: the
+	 * nonexistent 02:00 is skipped, not moved to 03:00 CEST. */
+	r.step_min = 40;
+	expect_at(&r, "2026-03-29T00:20:01Z", NULL, 0, "2026-03-29T01:20:00Z"); /* 03:20 CEST */
 }
 END_TEST
 
@@ -343,6 +348,55 @@ START_TEST(fall_back_berlin)
 	r = rules("Europe/Berlin", "02:30-05:00");
 	expect_at(&r, "2026-10-24T22:50:00Z", NULL, 0, "2026-10-25T00:30:00Z");
 	expect_at(&r, "2026-10-24T22:50:00Z", first_half, 1, "2026-10-25T01:30:00Z");
+}
+END_TEST
+
+/* A version-2 TZif file with no transitions: the POSIX rule in its footer
+ * gives every offset. */
+static void write_rule_zone(const char *dir, const char *name, const char *rule)
+{
+	static const unsigned char block_v1[] = {
+	    'T', 'Z', 'i', 'f', '2', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* magic, version */
+	    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* isutcnt, isstdcnt, leapcnt */
+	    0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 4, /* timecnt 0, typecnt 1, charcnt 4 */
+	    0, 0, 0, 0, 0, 0, 'L', 'M', 'T', 0, /* type: utoff 0, isdst 0, idx 0; "LMT" */
+	};
+	char path[600];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	ck_assert_ptr_nonnull(f = fopen(path, "wb"));
+	fwrite(block_v1, 1, sizeof(block_v1), f); /* the 32-bit block */
+	fwrite(block_v1, 1, sizeof(block_v1), f); /* the 64-bit block: no times either */
+	fprintf(f, "\n%s\n", rule);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+/* A zone whose clocks go back across midnight: at 00:30 XDT (UTC+1) on the
+ * last Sunday of October they show 23:30 XST (UTC+0) of Saturday again, so
+ * the start of Sunday (00:00 XDT) comes before the end of Saturday (23:30
+ * XST). The first slot in UTC can belong to the day after or before now's. */
+START_TEST(fall_back_across_midnight)
+{
+	char dir[] = "/tmp/test_slots.XXXXXX", path[600];
+	struct slot_rules r;
+	char got[64];
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	write_rule_zone(dir, "Midnight", "XST0XDT,M3.5.0,M10.5.0/0:30");
+	setenv("TZDIR", dir, 1); /* this test runs in its own process */
+	r = rules("Midnight", "00:00-24:00");
+	local(r.zone, utc("2026-10-24T23:30:00Z"), got, sizeof(got));
+	ck_assert_str_eq(got, "2026-10-24 23:30 XST");
+
+	/* Saturday 23:50 XDT: Sunday 00:00 XDT beats Saturday's second 23:30. */
+	expect_at(&r, "2026-10-24T22:50:00Z", NULL, 0, "2026-10-24T23:00:00Z");
+	/* Sunday 00:10 XDT: Saturday's second 23:30 comes next. */
+	expect_at(&r, "2026-10-24T23:10:00Z", NULL, 0, "2026-10-24T23:30:00Z");
+
+	snprintf(path, sizeof(path), "%s/Midnight", dir);
+	ck_assert_int_eq(unlink(path), 0);
+	ck_assert_int_eq(rmdir(dir), 0);
 }
 END_TEST
 
@@ -559,6 +613,7 @@ int main(void)
 	tcase_add_test(tc, spring_forward_berlin);
 	tcase_add_test(tc, spring_forward_new_york);
 	tcase_add_test(tc, fall_back_berlin);
+	tcase_add_test(tc, fall_back_across_midnight);
 	tcase_add_test(tc, waking_parse_and_format);
 	tcase_add_test(tc, bad_rules);
 	tcase_add_test(tc, other_lengths_and_steps);
