@@ -44,10 +44,11 @@ static int cmp_busy(const void *a, const void *b)
 
 static int rules_valid(const struct slot_rules *r)
 {
-	return r && r->zone && r->waking_start_min >= 0 && r->waking_start_min < r->waking_end_min &&
-	       r->waking_end_min <= DAY_MIN && r->slot_min >= 1 && r->slot_min <= DAY_MIN &&
-	       r->step_min >= 1 && r->step_min <= DAY_MIN && r->horizon_days >= 1 &&
-	       r->horizon_days <= SLOTS_MAX_HORIZON_DAYS;
+	return r && r->zone && r->waking_start_min >= 0 &&
+	    r->waking_start_min < r->waking_end_min && r->waking_end_min <= DAY_MIN &&
+	    r->slot_min >= 1 && r->slot_min <= DAY_MIN && r->step_min >= 1 &&
+	    r->step_min <= DAY_MIN && r->horizon_days >= 1 &&
+	    r->horizon_days <= SLOTS_MAX_HORIZON_DAYS;
 }
 
 void slots_rules_init(struct slot_rules *r, const struct tz *zone, int waking_start_min,

@@ -64,7 +64,8 @@ struct busy {
 /* What a slot must satisfy. A plain value; the zone belongs to tz's cache. */
 struct slot_rules {
 	const struct tz *zone; /* the user's zone; required */
-	int waking_start_min, waking_end_min; /* minutes of the local day, 0 <= start < end <= 1440 */
+	/* Waking hours in minutes of the local day: 0 <= start < end <= 1440. */
+	int waking_start_min, waking_end_min;
 	int slot_min; /* slot length in real minutes, 1-1440 (30) */
 	int step_min; /* candidate starts every step_min minutes of the local day, 1-1440 (30) */
 	int horizon_days; /* starts before now + horizon_days days, 1-366 (7) */

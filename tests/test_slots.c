@@ -198,7 +198,9 @@ START_TEST(suggestions_are_busy)
 {
 	struct slot_rules r = rules("Europe/Berlin", "08:00-21:00");
 	static const char *const want[] = {
-	    "2026-05-04 20:30 CEST", "2026-05-05 09:30 CEST", "2026-05-05 10:00 CEST",
+	    "2026-05-04 20:30 CEST",
+	    "2026-05-05 09:30 CEST",
+	    "2026-05-05 10:00 CEST",
 	    "2026-05-05 10:30 CEST",
 	};
 	struct busy b[] = {
@@ -355,19 +357,21 @@ END_TEST
  * gives every offset. */
 static void write_rule_zone(const char *dir, const char *name, const char *rule)
 {
-	static const unsigned char block_v1[] = {
-	    'T', 'Z', 'i', 'f', '2', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* magic, version */
-	    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* isutcnt, isstdcnt, leapcnt */
-	    0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 4, /* timecnt 0, typecnt 1, charcnt 4 */
-	    0, 0, 0, 0, 0, 0, 'L', 'M', 'T', 0, /* type: utoff 0, isdst 0, idx 0; "LMT" */
+	/* "TZif", version '2', 15 reserved bytes; then the counts isutcnt,
+	 * isstdcnt, leapcnt, timecnt (0), typecnt (1), charcnt (4); one type
+	 * (utoff 0, isdst 0, abbreviation 0) and "LMT". */
+	static const unsigned char block[] = {
+	    'T', 'Z', 'i', 'f', '2', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,   0,   0,   0,
+	    0,   0,   0,   0,   0,   0, 0, 0, 0, 0, 0, 0, 0, 0, 0,   0,   0,   0,
+	    0,   0,   0,   1,   0,   0, 0, 4, 0, 0, 0, 0, 0, 0, 'L', 'M', 'T', 0,
 	};
 	char path[600];
 	FILE *f;
 
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	ck_assert_ptr_nonnull(f = fopen(path, "wb"));
-	fwrite(block_v1, 1, sizeof(block_v1), f); /* the 32-bit block */
-	fwrite(block_v1, 1, sizeof(block_v1), f); /* the 64-bit block: no times either */
+	fwrite(block, 1, sizeof(block), f); /* the 32-bit block */
+	fwrite(block, 1, sizeof(block), f); /* the 64-bit block: no times either */
 	fprintf(f, "\n%s\n", rule);
 	ck_assert_int_eq(fclose(f), 0);
 }
@@ -408,13 +412,13 @@ START_TEST(waking_parse_and_format)
 		const char *s;
 		int start, end;
 	} good[] = {
-	    {"08:00-21:00", 480, 1260}, {"00:00-24:00", 0, 1440}, {"23:59-24:00", 1439, 1440},
-	    {"00:00-00:01", 0, 1}, {"07:30-22:45", 450, 1365},
+	    {"08:00-21:00", 480, 1260}, {"00:00-24:00", 0, 1440},   {"23:59-24:00", 1439, 1440},
+	    {"00:00-00:01", 0, 1},      {"07:30-22:45", 450, 1365},
 	};
 	static const char *const bad[] = {
-	    "8:00-21:00",  "21:00-08:00",  "00:00-24:01", "24:00-24:00", "08:00-08:00",
+	    "8:00-21:00",  "21:00-08:00",  "00:00-24:01", "24:00-24:00",  "08:00-08:00",
 	    "08:00-25:00", "08:60-21:00",  "08:00 21:00", "08:00-21:00 ", " 08:00-21:00",
-	    "08:00-21:0",  "08:00-21:000", "+8:00-21:00", "08:00-2a:00", "",
+	    "08:00-21:0",  "08:00-21:000", "+8:00-21:00", "08:00-2a:00",  "",
 	    "08-21",       "08:00-",       "08.00-21.00", "-8:00-21:00",
 	};
 	char out[SLOTS_WAKING_SIZE];
@@ -563,7 +567,8 @@ START_TEST(agrees_with_brute_force)
 		n = (size_t)(rng() % 200);
 		for (i = 0; i < n; i++) {
 			int64_t s = now - 86400 + (int64_t)(rng() % (9 * 86400));
-			int64_t len = rng() % 8 ? (int64_t)(rng() % 7200) : (int64_t)(rng() % 172800);
+			int64_t len =
+			    rng() % 8 ? (int64_t)(rng() % 7200) : (int64_t)(rng() % 172800);
 
 			if (rng() % 3 == 0)
 				s = s / 900 * 900; /* touching edges are common in calendars */
