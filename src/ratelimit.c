@@ -97,15 +97,17 @@ static int check_take_args(const char *key, int limit, int window_s, double now,
 	return CJ_OK;
 }
 
-/* The earliest t at which an entry with this score is pruned, i.e. with
- * t - window >= score in double arithmetic, exactly as the cutoff is
- * computed (score + window alone may round one ulp short). */
+/* The earliest t at which an entry with this score is pruned, i.e. the
+ * least t with t - window >= score in double arithmetic, exactly as the
+ * cutoff is computed (score + window alone may round an ulp either way). */
 static double leaves_window_at(double score, int window_s)
 {
-	double w = window_s, t = score + w;
+	double w = window_s, t = score + w, lower;
 
 	while (t - w < score)
 		t = nextafter(t, INFINITY);
+	while ((lower = nextafter(t, -INFINITY)) - w >= score)
+		t = lower;
 	return t;
 }
 
