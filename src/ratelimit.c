@@ -77,8 +77,8 @@ static int check_str(const char *what, const char *s, size_t max, char *err, siz
 	return CJ_OK;
 }
 
-static int check_take_args(const char *key, int limit, int window_s, double now,
-                           const char *member, char *err, size_t errlen)
+static int check_take_args(const char *key, int limit, int window_s, double now, const char *member,
+                           char *err, size_t errlen)
 {
 	int rc = check_str("key", key, RATELIMIT_KEY_MAX, err, errlen);
 
@@ -156,7 +156,8 @@ static int redis_result(int rc, const struct redis_reply *rep, const char *what,
 	}
 	if (rep->type == REDIS_ERROR)
 		return cj_errorf(err, errlen, CJ_ECONFIG,
-		                 "redis rate limit %s failed: command error: %.200s", what, rep->str);
+		                 "redis rate limit %s failed: command error: %.200s", what,
+		                 rep->str);
 	return CJ_OK;
 }
 
@@ -185,7 +186,8 @@ static int parse_take_reply(const struct redis_reply *rep, int limit, struct tak
 	}
 	return CJ_OK;
 bad:
-	return cj_errorf(err, errlen, CJ_EUPSTREAM, "redis rate limit take failed: unexpected answer");
+	return cj_errorf(err, errlen, CJ_EUPSTREAM,
+	                 "redis rate limit take failed: unexpected answer");
 }
 
 static int redis_take(struct ratelimit *rl, const char *key, int limit, int window_s, double now,
@@ -373,7 +375,8 @@ static int new_log(struct ratelimit *rl, const char *key, uint64_t h, double now
 		purge_all(rl, now);
 	if (rl->nkeys >= RATELIMIT_MEM_MAX_KEYS)
 		return cj_errorf(err, errlen, CJ_EUNAVAIL,
-		                 "in-process rate limiter is full (%u keys)", RATELIMIT_MEM_MAX_KEYS);
+		                 "in-process rate limiter is full (%u keys)",
+		                 RATELIMIT_MEM_MAX_KEYS);
 	lg = calloc(1, sizeof(*lg) + klen + 1);
 	if (!lg)
 		return cj_errorf(err, errlen, CJ_ENOMEM, "in-process rate limit: out of memory");

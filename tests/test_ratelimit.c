@@ -69,8 +69,8 @@ static int take_at(struct backend *b, const char *key, int limit, int window, do
 	char err[256];
 	double at = -1;
 	int allowed = -1;
-	int rc = ratelimit_take(b->rl, key, limit, window, now, member, &allowed, &at, err,
-	                        sizeof(err));
+	int rc =
+	    ratelimit_take(b->rl, key, limit, window, now, member, &allowed, &at, err, sizeof(err));
 
 	ck_assert_msg(rc == CJ_OK, "take %s/%s: %s (%s)", key, member, cj_strerror(rc), err);
 	ck_assert(allowed == 0 || allowed == 1);
@@ -199,6 +199,28 @@ START_TEST(same_member_counts_once)
 	/* Once m1 has left the window it counts as new again: m2, m3 remain. */
 	ck_assert_int_eq(take_at(&b, key, 3, 60, T0 + 60, "m1", NULL), 1);
 	ck_assert_int_eq(take_at(&b, key, 3, 60, T0 + 60, "m4", NULL), 0);
+	backend_close(&b);
+}
+END_TEST
+
+START_TEST(a_lowered_limit_waits_for_enough_to_leave)
+{
+	struct backend b;
+	char key[64], m[16];
+	double at;
+	int i;
+
+	backend_open(_i, &b);
+	fresh_key(key, sizeof(key), "lowered");
+	for (i = 0; i < 5; i++) {
+		snprintf(m, sizeof(m), "m%d", i);
+		ck_assert_int_eq(take_at(&b, key, 5, 60, T0 + i, m, NULL), 1);
+	}
+	/* Five in the log, limit now three: three must leave, the third at T0+2. */
+	ck_assert_int_eq(take_at(&b, key, 3, 60, T0 + 10, "new", &at), 0);
+	ck_assert_double_eq(at, leaves(T0 + 2, 60));
+	ck_assert_int_eq(take_at(&b, key, 3, 60, nextafter(at, 0), "new", NULL), 0);
+	ck_assert_int_eq(take_at(&b, key, 3, 60, at, "new", NULL), 1);
 	backend_close(&b);
 }
 END_TEST
@@ -406,9 +428,9 @@ START_TEST(redis_command_error_is_a_config_fault)
 	fresh_key(key, sizeof(key), "wrongtype");
 	snprintf(cmd, sizeof(cmd), "[\"SET\",\"catchup:ratelimit:%s\",\"x\"]", key);
 	json_decref(fixture_command(&fx, cmd));
-	ck_assert_int_eq(ratelimit_take(b.rl, key, 20, HOUR, T0, "m", &allowed, &at, err,
-	                                sizeof(err)),
-	                 CJ_ECONFIG);
+	ck_assert_int_eq(
+	    ratelimit_take(b.rl, key, 20, HOUR, T0, "m", &allowed, &at, err, sizeof(err)),
+	    CJ_ECONFIG);
 	ck_assert_int_eq(allowed, 0);
 	ck_assert_ptr_nonnull(strstr(err, "WRONGTYPE"));
 	ck_assert_int_eq(ratelimit_release(b.rl, key, "m", err, sizeof(err)), CJ_ECONFIG);
@@ -422,9 +444,9 @@ static void expect_unavailable(struct ratelimit *rl, const char *key)
 	double at;
 	int allowed = -1;
 
-	ck_assert_int_eq(ratelimit_take(rl, key, 20, HOUR, T0, "m2", &allowed, &at, err,
-	                                sizeof(err)),
-	                 CJ_EUNAVAIL);
+	ck_assert_int_eq(
+	    ratelimit_take(rl, key, 20, HOUR, T0, "m2", &allowed, &at, err, sizeof(err)),
+	    CJ_EUNAVAIL);
 	ck_assert_int_eq(allowed, 0);
 	ck_assert_double_eq(at, T0);
 	ck_assert_int_eq(ratelimit_release(rl, key, "m1", err, sizeof(err)), CJ_EUNAVAIL);
@@ -467,9 +489,9 @@ START_TEST(memory_keys_are_capped_and_expire)
 		ck_assert_int_eq(take_at(&b, key, 1, 60, T0, "m", NULL), 1);
 	}
 	/* Full: a new key is refused rather than an old one forgotten... */
-	ck_assert_int_eq(ratelimit_take(b.rl, "one-more", 1, 60, T0 + 1, "m", &allowed, &at, err,
-	                                sizeof(err)),
-	                 CJ_EUNAVAIL);
+	ck_assert_int_eq(
+	    ratelimit_take(b.rl, "one-more", 1, 60, T0 + 1, "m", &allowed, &at, err, sizeof(err)),
+	    CJ_EUNAVAIL);
 	ck_assert_int_eq(allowed, 0);
 	/* ...while known keys still answer. */
 	ck_assert_int_eq(take_at(&b, "k7", 1, 60, T0 + 1, "m", NULL), 1);
@@ -496,6 +518,7 @@ int main(void)
 	tcase_add_loop_test(both, twenty_allowed_then_refused, 0, 2);
 	tcase_add_loop_test(both, the_window_slides, 0, 2);
 	tcase_add_loop_test(both, same_member_counts_once, 0, 2);
+	tcase_add_loop_test(both, a_lowered_limit_waits_for_enough_to_leave, 0, 2);
 	tcase_add_loop_test(both, release_frees_a_slot, 0, 2);
 	tcase_add_loop_test(both, keys_are_independent, 0, 2);
 	tcase_add_loop_test(both, bad_arguments_are_refused, 0, 2);
