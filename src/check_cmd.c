@@ -12,18 +12,21 @@
 #include "http_client.h"
 #include "idempotency.h"
 #include "jwks.h"
+#include "messaging.h"
 #include "migrate.h"
 #include "queues.h"
 #include "redis_rest.h"
 #include "store.h"
+#include "timeutil.h"
 
 #define CHECK_ROWS_MAX 16
+#define CHECK_PROVIDER_MS 10000
 
 struct table {
 	size_t n;
 	struct {
 		char what[32];
-		int ok;
+		int ok; /* 1 OK, 0 FAIL, -1 SKIP (not configured: not a failure) */
 		char detail[640];
 	} rows[CHECK_ROWS_MAX];
 	int failed;
@@ -32,7 +35,7 @@ struct table {
 
 static void row(struct table *t, const char *what, int ok, const char *detail)
 {
-	if (!ok)
+	if (ok == 0)
 		t->failed = 1;
 	if (t->n == CHECK_ROWS_MAX)
 		BUG("check: more rows than CHECK_ROWS_MAX");
@@ -44,7 +47,7 @@ static void row(struct table *t, const char *what, int ok, const char *detail)
 
 static const char *status_text(int ok)
 {
-	return ok ? "OK" : "FAIL";
+	return ok > 0 ? "OK" : ok < 0 ? "SKIP" : "FAIL";
 }
 
 static void table_print(const struct table *t, FILE *out)
@@ -181,6 +184,35 @@ static void check_cloud_tasks(const struct config *cfg, struct table *t)
 	gauth_free(g);
 }
 
+/* A messaging provider: SKIP when none of its settings is set, else its
+ * credentials are tried (a missing setting among the others fails). */
+static void check_provider(const struct config *cfg, struct table *t, int sms)
+{
+	struct messaging_call call = {time_mono_ms() + CHECK_PROVIDER_MS, NULL, NULL};
+	struct messaging_result res;
+	struct messaging *m;
+	const char *what = sms ? "twilio" : "sendgrid";
+	int any = sms ? cfg->twilio_account_sid || cfg->twilio_auth_token || cfg->twilio_from_number
+	              : cfg->sendgrid_api_key || cfg->email_from;
+	int rc;
+
+	if (!any) {
+		row(t, what, -1, "not configured");
+		return;
+	}
+	m = messaging_new(cfg);
+	if (!m) {
+		row(t, what, 0, "out of memory");
+		return;
+	}
+	rc = sms ? messaging_check_twilio(m, &call, &res) : messaging_check_sendgrid(m, &call, &res);
+	if (rc)
+		row(t, what, 0, res.message[0] ? res.message : cj_strerror(rc));
+	else
+		row(t, what, 1, sms ? cfg->twilio_api_url : cfg->sendgrid_api_url);
+	messaging_free(m);
+}
+
 int check_run(const struct config *cfg, FILE *out)
 {
 	struct table t = {0};
@@ -196,6 +228,8 @@ int check_run(const struct config *cfg, FILE *out)
 	check_jwks(cfg, &t);
 	check_database(cfg, &t);
 	check_cloud_tasks(cfg, &t);
+	check_provider(cfg, &t, 1);
+	check_provider(cfg, &t, 0);
 	http_client_global_cleanup();
 	table_print(&t, out);
 	return t.config_error ? 2 : t.failed ? 1 : 0;

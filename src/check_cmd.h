@@ -1,7 +1,9 @@
 /*
  * check_cmd.h - `catchup-jobs check`: validate the configuration, reach every
  * configured dependency, print a table of what is OK. Exit 0 when all is,
- * 1 when a dependency failed.
+ * 1 when a dependency failed. The messaging providers (rows twilio and
+ * sendgrid) have their credentials tried; one with no setting at all is
+ * SKIP ("not configured"), which is not a failure.
  */
 #ifndef CJ_CHECK_CMD_H
 #define CJ_CHECK_CMD_H

@@ -361,7 +361,8 @@ config_rows="$(awk '/^\| variable \| default \(local \/ cloud\) \| meaning \|$/ 
 	t && !/^\|/ { exit } t { print }' "$readme")"
 missing=""
 for v in USE_CLOUD_TASKS IDEMPOTENCY_TTL_SECONDS IDEMPOTENCY_LEASE_SECONDS CONFIG_DIR DATABASE_URL \
-	TOKEN_ENCRYPTION_KEY; do
+	TOKEN_ENCRYPTION_KEY GOOGLE_CLIENT_ID TWILIO_API_URL TWILIO_ACCOUNT_SID SENDGRID_API_URL \
+	SENDGRID_API_KEY; do
 	grep -q "^| \`$v\`" <<<"$config_rows" || missing+=" $v"
 done
 if [ -z "$missing" ]; then

@@ -16,6 +16,7 @@
 
 #include "ckrun.h"
 #include "itest.h"
+#include "mfake.h"
 #include "timeutil.h"
 
 static struct itest W;
@@ -592,7 +593,8 @@ static int assert_aligned(const char *out)
 		                  line[status] != ' ' && line[detail - 1] == ' ' &&
 		                  line[detail] != ' ',
 		              "misaligned: \"%.*s\" in\n%s", (int)len, line, out);
-		ck_assert(!strncmp(line + status, "OK ", 3) || !strncmp(line + status, "FAIL ", 5));
+		ck_assert(!strncmp(line + status, "OK ", 3) || !strncmp(line + status, "FAIL ", 5) ||
+		          !strncmp(line + status, "SKIP ", 5));
 	}
 	return rows;
 }
@@ -608,6 +610,14 @@ START_TEST(check_prints_a_table_and_fails_on_a_dead_dependency)
 	ck_assert_ptr_null(strstr(out, "FAIL"));
 	ck_assert_ptr_null(strstr(out, W.redis.token));
 	ck_assert_int_ge(assert_aligned(out), 5);
+	{
+		/* Not configured is not a failure. */
+		const char *tw = strstr(out, "\ntwilio "), *sg = strstr(out, "\nsendgrid ");
+
+		ck_assert(tw && sg);
+		ck_assert(!strncmp(strstr(tw, "SKIP"), "SKIP    not configured\n", 23));
+		ck_assert(!strncmp(strstr(sg, "SKIP"), "SKIP    not configured\n", 23));
+	}
 	free(out);
 	free(err);
 	redis_fixture_stop_redis(&W.redis);
@@ -618,6 +628,41 @@ START_TEST(check_prints_a_table_and_fails_on_a_dead_dependency)
 	free(out);
 	free(err);
 	ck_assert_int_eq(redis_fixture_start_redis(&W.redis), 0);
+}
+END_TEST
+
+/* The messaging providers' rows: OK when the credentials work, FAIL naming
+ * the refusal (never the secret) when they do not. */
+START_TEST(check_tries_the_messaging_credentials)
+{
+	char *args[] = {"check", NULL}, *out = NULL, *err = NULL;
+	char tw_url[96], sg_url[96], token[96];
+	const char *extra[] = {tw_url, sg_url, "TWILIO_ACCOUNT_SID=" MFAKE_TWILIO_SID, token,
+	                       "TWILIO_FROM_NUMBER=+15550006666",
+	                       "SENDGRID_API_KEY=" MFAKE_SENDGRID_KEY,
+	                       "EMAIL_FROM=hello@catchup.example", NULL};
+	struct mfake f;
+
+	ck_assert_int_eq(mfake_start(&f), 0);
+	snprintf(tw_url, sizeof(tw_url), "TWILIO_API_URL=%s", f.url);
+	snprintf(sg_url, sizeof(sg_url), "SENDGRID_API_URL=%s", f.url);
+	snprintf(token, sizeof(token), "TWILIO_AUTH_TOKEN=%s", MFAKE_TWILIO_TOKEN);
+	ck_assert_int_eq(cj_run(args, itest_env(&W, extra), &out, &err), 0);
+	ck_assert_ptr_null(strstr(out, "FAIL"));
+	ck_assert_ptr_null(strstr(out, "SKIP"));
+	ck_assert_int_ge(assert_aligned(out), 7);
+	free(out);
+	free(err);
+	snprintf(token, sizeof(token), "TWILIO_AUTH_TOKEN=wrong-twilio-secret");
+	ck_assert_int_eq(cj_run(args, itest_env(&W, extra), &out, &err), 1);
+	ck_assert_ptr_nonnull(strstr(out, "twilio: credentials refused (401"));
+	ck_assert_ptr_null(strstr(out, "wrong-twilio-secret"));
+	ck_assert_ptr_null(strstr(err, "wrong-twilio-secret"));
+	ck_assert_ptr_null(strstr(out, MFAKE_SENDGRID_KEY));
+	assert_aligned(out);
+	free(out);
+	free(err);
+	mfake_stop(&f);
 }
 END_TEST
 
@@ -645,6 +690,7 @@ int main(void)
 	tcase_add_test(tc, short_retry_windows_are_refused);
 	tcase_add_test(tc, help_version_and_usage_errors);
 	tcase_add_test(tc, check_prints_a_table_and_fails_on_a_dead_dependency);
+	tcase_add_test(tc, check_tries_the_messaging_credentials);
 	suite_add_tcase(s, tc);
 	failed = ck_run(s, CK_NOFORK);
 	if (cj_server_stop(&S) != 0)
