@@ -34,6 +34,8 @@ struct enqueuer;
 struct redis_rest;
 struct crypto_key;
 struct google_api;
+struct messaging;
+struct ratelimit;
 struct job_type;
 
 /* The clients a handler may use; a member is NULL when not configured. All
@@ -45,6 +47,8 @@ struct job_services {
 	struct redis_rest *redis;
 	const struct crypto_key *token_key;
 	struct google_api *google; /* OAuth refresh and People/Calendar calls */
+	struct messaging *messaging; /* SMS (Twilio) and e-mail (SendGrid) */
+	struct ratelimit *ratelimit; /* the SMS limit: Redis, or in process locally */
 };
 
 struct job_ctx {

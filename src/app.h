@@ -22,6 +22,8 @@ struct queues;
 struct store;
 struct enqueuer;
 struct google_api;
+struct messaging;
+struct ratelimit;
 struct gauth;
 struct crypto_key;
 struct dispatcher;
@@ -41,6 +43,8 @@ struct app {
 	struct local_keys *local_keys; /* local mode: signs local tokens; NULL in cloud mode */
 	struct enqueuer *enqueuer;
 	struct google_api *google; /* users' Google calls (OAuth, People, Calendar) */
+	struct messaging *messaging; /* SMS and e-mail providers */
+	struct ratelimit *ratelimit; /* the SMS limit */
 	struct scheduler *scheduler; /* local mode, while serving: the embedded Cloud Scheduler */
 	struct dispatcher *dispatcher; /* local mode's Cloud Tasks; NULL in cloud mode */
 	struct job_services svc; /* what handlers get */

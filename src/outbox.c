@@ -157,6 +157,30 @@ int outbox_move(struct store *s, const char *id, enum outbox_state from, enum ou
 	return rc;
 }
 
+int outbox_forget(struct store *s, const char *id, char *err, size_t errlen)
+{
+	struct store_param p[] = {store_p_text(id)};
+	struct store_rows *rows = NULL;
+	int rc, gone;
+
+	rc = store_exec(s, "DELETE FROM outbox WHERE id = $1 AND state = 'sending'", p, 1, &rows,
+	                err, errlen);
+	if (rc)
+		return rc;
+	gone = store_rows_changes(rows) == 1;
+	store_rows_free(rows);
+	if (gone)
+		return CJ_OK;
+	rc = store_exec(s, "SELECT state FROM outbox WHERE id = $1", p, 1, &rows, err, errlen);
+	if (rc)
+		return rc;
+	rc = store_rows_next(rows) ? CJ_ECONFLICT : CJ_ENOTFOUND;
+	store_rows_free(rows);
+	return cj_errorf(err, errlen, rc, rc == CJ_ECONFLICT ? "outbox row %.40s moved on"
+	                                                     : "no outbox row %.40s",
+	                 id);
+}
+
 int outbox_get(struct store *s, const char *id, json_t **item, char **subject, char **body,
                char *err, size_t errlen)
 {

@@ -11,6 +11,8 @@
  *                       send it again automatically).
  *   provider call
  *   outbox_move()       sending -> sent (provider id) or -> failed (code).
+ *   outbox_forget()     the call certainly never left: the row goes, so the
+ *                       retried job sends it.
  *
  * A death between begin and move leaves 'sending' for an operator
  * (`GET /admin/outbox?state=sending`): a missed message beats a double one.
@@ -60,6 +62,12 @@ int outbox_begin(struct store *s, const struct outbox_message *msg, int64_t now,
 int outbox_move(struct store *s, const char *id, enum outbox_state from, enum outbox_state to,
                 const char *provider_id, const char *error, int64_t now, char *err,
                 size_t errlen) CJ_WUR;
+
+/* Removes row id while it is still 'sending', for a call that certainly
+ * never reached the provider (no byte of the request was written, or the
+ * provider was not configured): the retried job may then send it.
+ * CJ_OK; CJ_ECONFLICT when the row moved on; CJ_ENOTFOUND. */
+int outbox_forget(struct store *s, const char *id, char *err, size_t errlen) CJ_WUR;
 
 /* One row as §5.3's item: {id, key, userId, channel, to, state, providerId,
  * error, createdAt, sentAt}. *subject and *body (may be NULL) receive

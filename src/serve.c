@@ -31,6 +31,8 @@
 #include "dispatcher.h"
 #include "enqueue.h"
 #include "google_api.h"
+#include "messaging.h"
+#include "ratelimit.h"
 #include "http_client.h"
 #include "http_server.h"
 #include "idempotency.h"
@@ -170,8 +172,14 @@ int app_init(struct app *app, const struct config *cfg, int with_database, char 
 	rc = google_api_new(cfg, &app->google, err, errlen);
 	if (rc)
 		goto fail;
+	app->messaging = messaging_new(cfg);
+	app->ratelimit = app->redis ? ratelimit_new_redis(app->redis) : ratelimit_new_memory();
+	if (!app->messaging || !app->ratelimit)
+		goto nomem;
 	app->svc.cfg = cfg;
 	app->svc.google = app->google;
+	app->svc.messaging = app->messaging;
+	app->svc.ratelimit = app->ratelimit;
 	app->svc.redis = app->redis;
 	app->svc.store = app->store;
 	app->svc.enqueuer = app->enqueuer;
@@ -197,6 +205,8 @@ void app_release(struct app *app)
 	dispatcher_stop(app->dispatcher);
 	enqueuer_free(app->enqueuer);
 	google_api_free(app->google);
+	messaging_free(app->messaging);
+	ratelimit_free(app->ratelimit);
 	lease_keeper_free(app->leases);
 	idem_free(app->idem);
 	store_close(app->store);

@@ -91,6 +91,13 @@ START_TEST(failed_and_resent_rows)
 	json_decref(item);
 	ck_assert_int_eq(outbox_begin(t.s, &m, 103, id, &st, err, sizeof(err)), CJ_EEXISTS);
 	ck_assert_int_eq(st, OUTBOX_FAILED);
+	ck_assert_int_eq(outbox_forget(t.s, id, err, sizeof(err)), CJ_ECONFLICT);
+	/* A call that never left: the row goes and the key is free again. */
+	m.key = "reminder:s2";
+	ck_assert_int_eq(outbox_begin(t.s, &m, 104, id, &st, err, sizeof(err)), CJ_OK);
+	ck_assert_int_eq(outbox_forget(t.s, id, err, sizeof(err)), CJ_OK);
+	ck_assert_int_eq(outbox_forget(t.s, id, err, sizeof(err)), CJ_ENOTFOUND);
+	ck_assert_int_eq(outbox_begin(t.s, &m, 105, id, &st, err, sizeof(err)), CJ_OK);
 	pgtest_db_close(&t);
 }
 END_TEST

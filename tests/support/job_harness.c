@@ -15,6 +15,10 @@
 #include "enqueue.h"
 #include "google_api.h"
 #include "job_types.h"
+#include "messaging.h"
+#include "mfake.h"
+#include "ratelimit.h"
+#include "redis_rest.h"
 #include "queues.h"
 #include "registry.h"
 #include "schema.h"
@@ -22,44 +26,76 @@
 #include "timeutil.h"
 #include "user_tokens.h"
 
-void job_harness_open(struct job_harness *h, int backend, const char *google_url)
+void job_harness_open_with(struct job_harness *h, int backend, const struct job_harness_opts *o)
 {
-	char err[512] = "", dir[1024], token_url[128], people[128], calendar[128];
+	char err[512] = "", dir[1024], urls[5][160];
 	const char *root = getenv("CJ_SOURCE_ROOT");
+	const char *google = o->google_url ? o->google_url : "http://127.0.0.1:9";
 	struct crypto_key *key = NULL;
 	struct google_api *g = NULL;
 	struct enqueuer *e = NULL;
-	const char *extra[6];
+	const char *extra[16];
+	int n = 0;
 
 	memset(h, 0, sizeof(*h));
 	pgtest_db_open(&h->db, backend);
 	ck_assert_int_eq(fake_cloud_start(&h->fc, NULL), 0);
-	snprintf(token_url, sizeof(token_url), "GOOGLE_OAUTH_TOKEN_URL=%s/token", google_url);
-	snprintf(people, sizeof(people), "GOOGLE_PEOPLE_API_URL=%s", google_url);
-	snprintf(calendar, sizeof(calendar), "GOOGLE_CALENDAR_API_URL=%s", google_url);
-	extra[0] = "GOOGLE_CLIENT_ID=" HARNESS_CLIENT_ID;
-	extra[1] = "GOOGLE_CLIENT_SECRET=" HARNESS_CLIENT_SECRET;
-	extra[2] = token_url;
-	extra[3] = people;
-	extra[4] = calendar;
-	extra[5] = NULL;
+	snprintf(urls[0], sizeof(urls[0]), "GOOGLE_OAUTH_TOKEN_URL=%s/token", google);
+	snprintf(urls[1], sizeof(urls[1]), "GOOGLE_PEOPLE_API_URL=%s", google);
+	snprintf(urls[2], sizeof(urls[2]), "GOOGLE_CALENDAR_API_URL=%s", google);
+	extra[n++] = "GOOGLE_CLIENT_ID=" HARNESS_CLIENT_ID;
+	extra[n++] = "GOOGLE_CLIENT_SECRET=" HARNESS_CLIENT_SECRET;
+	extra[n++] = urls[0];
+	extra[n++] = urls[1];
+	extra[n++] = urls[2];
+	if (o->messaging_url) {
+		snprintf(urls[3], sizeof(urls[3]), "TWILIO_API_URL=%s", o->messaging_url);
+		snprintf(urls[4], sizeof(urls[4]), "SENDGRID_API_URL=%s", o->messaging_url);
+		extra[n++] = urls[3];
+		extra[n++] = urls[4];
+		extra[n++] = "TWILIO_ACCOUNT_SID=" MFAKE_TWILIO_SID;
+		extra[n++] = "TWILIO_AUTH_TOKEN=" MFAKE_TWILIO_TOKEN;
+		extra[n++] = "TWILIO_FROM_NUMBER=+15005550006";
+		extra[n++] = "SENDGRID_API_KEY=" MFAKE_SENDGRID_KEY;
+		extra[n++] = "EMAIL_FROM=catchup@example.com";
+	}
+	extra[n] = NULL;
 	ck_assert_int_eq(fake_cloud_config(&h->fc, extra, &h->cfg), 0);
 	snprintf(dir, sizeof(dir), "%s/config", root ? root : ".");
 	ck_assert_msg(queues_load(dir, &h->q, err, sizeof(err)) == CJ_OK, "%s", err);
 	ck_assert_msg(enqueuer_new(&h->cfg, h->q, NULL, &e, err, sizeof(err)) == CJ_OK, "%s", err);
 	ck_assert_msg(google_api_new(&h->cfg, &g, err, sizeof(err)) == CJ_OK, "%s", err);
 	ck_assert_int_eq(crypto_key_generate(&key), CJ_OK);
+	if (o->redis_url) {
+		h->redis = redis_rest_new(o->redis_url, o->redis_token, NULL);
+		ck_assert_ptr_nonnull(h->redis);
+	}
 	h->svc.cfg = &h->cfg;
 	h->svc.store = h->db.s;
 	h->svc.enqueuer = e;
 	h->svc.google = g;
 	h->svc.token_key = key;
+	h->svc.redis = h->redis;
+	h->svc.messaging = messaging_new(&h->cfg);
+	h->svc.ratelimit = h->redis ? ratelimit_new_redis(h->redis) : ratelimit_new_memory();
+	ck_assert_ptr_nonnull(h->svc.messaging);
+	ck_assert_ptr_nonnull(h->svc.ratelimit);
+}
+
+void job_harness_open(struct job_harness *h, int backend, const char *google_url)
+{
+	struct job_harness_opts o = {google_url, NULL, NULL, NULL};
+
+	job_harness_open_with(h, backend, &o);
 }
 
 void job_harness_close(struct job_harness *h)
 {
 	enqueuer_free(h->svc.enqueuer);
 	google_api_free(h->svc.google);
+	messaging_free(h->svc.messaging);
+	ratelimit_free(h->svc.ratelimit);
+	redis_rest_free(h->redis);
 	crypto_key_free((struct crypto_key *)h->svc.token_key);
 	queues_free(h->q);
 	config_release(&h->cfg);

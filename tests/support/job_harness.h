@@ -26,12 +26,14 @@
 #define HARNESS_CLIENT_SECRET "test-client-secret"
 
 struct queues;
+struct redis_rest;
 
 struct job_harness {
 	struct pgtest_db db;
 	struct fake_cloud fc;
 	struct config cfg;
 	struct queues *q;
+	struct redis_rest *redis; /* NULL: the SMS limit is in process */
 	struct job_services svc;
 };
 
@@ -44,8 +46,18 @@ struct job_run {
 	int retry_after_s;
 };
 
-/* google_url: the fake's base (http://127.0.0.1:PORT). */
+/* google_url: the Google fake's base (http://127.0.0.1:PORT). Messaging is
+ * not configured and the SMS limit is in process. */
 void job_harness_open(struct job_harness *h, int backend, const char *google_url);
+
+/* What job_harness_open_with() points the services at; NULL members are
+ * left unconfigured. */
+struct job_harness_opts {
+	const char *google_url; /* the Google fake (gfake.h) */
+	const char *messaging_url; /* the Twilio/SendGrid fake (mfake.h), its credentials */
+	const char *redis_url, *redis_token; /* Upstash REST: the SMS limit in Redis */
+};
+void job_harness_open_with(struct job_harness *h, int backend, const struct job_harness_opts *o);
 void job_harness_close(struct job_harness *h);
 
 /* Runs type with payload (JSON text, validated against the type's schema
