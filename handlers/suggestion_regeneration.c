@@ -31,7 +31,7 @@
 /* One open suggestion; its busy interval is u->busy[nevents + i]. */
 struct open_sugg {
 	char id[64];
-	char contact_id[160];
+	char contact_id[256];
 	int64_t start, end;
 	enum suggestion_state state;
 };
@@ -66,6 +66,11 @@ static int load_open(struct store_conn *c, struct suggest_user *u, struct open_s
 	while (!rc && store_rows_next(rows)) {
 		struct open_sugg *s = &v[i++];
 
+		if (store_rows_len(rows, 0) >= sizeof(s->id) ||
+		    store_rows_len(rows, 1) >= sizeof(s->contact_id)) {
+			rc = CJ_EINTERNAL; /* ids we made are 32 characters */
+			break;
+		}
 		snprintf(s->id, sizeof(s->id), "%s", store_rows_text(rows, 0));
 		snprintf(s->contact_id, sizeof(s->contact_id), "%s", store_rows_text(rows, 1));
 		s->start = store_rows_int(rows, 2);

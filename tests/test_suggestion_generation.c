@@ -143,8 +143,11 @@ START_TEST(first_free_slots_most_overdue_first)
 	    1800);
 	ck_assert_int_eq(
 	    count("SELECT LENGTH(id) FROM suggestions WHERE contact_id = $1", "c-never"), 32);
-	ck_assert_int_eq(
+	/* now: the clock runs on from T0 while the test does. */
+	ck_assert_int_ge(
 	    count("SELECT created_at FROM suggestions WHERE contact_id = $1", "c-never"), T0);
+	ck_assert_int_lt(
+	    count("SELECT created_at FROM suggestions WHERE contact_id = $1", "c-never"), T0 + 600);
 	/* A rerun the same day creates nothing. */
 	ck_assert_int_eq(generate("u1"), 0);
 	ck_assert_int_eq(count("SELECT COUNT(*) FROM suggestions WHERE user_id = $1", "u1"), 3);
