@@ -11,5 +11,7 @@ enum job_outcome handle_ping(struct job_ctx *ctx);
 enum job_outcome handle_token_refresh(struct job_ctx *ctx);
 enum job_outcome handle_google_contacts_sync(struct job_ctx *ctx);
 enum job_outcome handle_calendar_sync(struct job_ctx *ctx);
+enum job_outcome handle_suggestion_generation(struct job_ctx *ctx);
+enum job_outcome handle_suggestion_regeneration(struct job_ctx *ctx);
 
 #endif

@@ -18,6 +18,8 @@ static const struct {
     {"token-refresh", handle_token_refresh},
     {"google-contacts-sync", handle_google_contacts_sync},
     {"calendar-sync", handle_calendar_sync},
+    {"suggestion-generation", handle_suggestion_generation},
+    {"suggestion-regeneration", handle_suggestion_regeneration},
     {"ping", handle_ping},
 };
 

@@ -22,8 +22,7 @@ static const char *const from_sql[NSTATES] = {
     [SUGGESTION_DISMISSED] = "('pending', 'notified', 'accepted')",
 };
 
-#define COLUMNS                                                                                    \
-	"s.id, s.contact_id, c.name, s.slot_start, s.slot_end, s.state, s.created_at"
+#define COLUMNS "s.id, s.contact_id, c.name, s.slot_start, s.slot_end, s.state, s.created_at"
 #define FROM " FROM suggestions s JOIN contacts c ON c.id = s.contact_id "
 
 const char *suggestion_state_name(enum suggestion_state s)
@@ -46,12 +45,11 @@ static json_t *row_json(struct store_rows *r)
 {
 	const char *name = store_rows_text(r, 2);
 
-	return json_pack("{s:s, s:s, s:o, s:I, s:I, s:s, s:I}", "id", store_rows_text(r, 0),
-	                 "contactId", store_rows_text(r, 1), "contactName",
-	                 name ? json_string(name) : json_null(), "start",
-	                 (json_int_t)store_rows_int(r, 3), "end", (json_int_t)store_rows_int(r, 4),
-	                 "state", store_rows_text(r, 5), "createdAt",
-	                 (json_int_t)store_rows_int(r, 6));
+	return json_pack(
+	    "{s:s, s:s, s:o, s:I, s:I, s:s, s:I}", "id", store_rows_text(r, 0), "contactId",
+	    store_rows_text(r, 1), "contactName", name ? json_string(name) : json_null(), "start",
+	    (json_int_t)store_rows_int(r, 3), "end", (json_int_t)store_rows_int(r, 4), "state",
+	    store_rows_text(r, 5), "createdAt", (json_int_t)store_rows_int(r, 6));
 }
 
 static int get_one(struct store *s, const char *id, json_t **item, char *state, size_t slen,
@@ -79,6 +77,23 @@ static int get_one(struct store *s, const char *id, json_t **item, char *state, 
 	return rc;
 }
 
+/* The conditional UPDATE that moves a row to `to`: CJ_EINVAL when no state
+ * may move there. */
+static int move_sql(enum suggestion_state to, char *sql, size_t len, char *err, size_t errlen)
+{
+	if ((unsigned)to >= NSTATES || !from_sql[to])
+		return cj_errorf(err, errlen, CJ_EINVAL, "no move to %s",
+		                 suggestion_state_name(to));
+	snprintf(sql, len,
+	         "UPDATE suggestions SET state = $2, updated_at = $3%s WHERE id = $1 AND "
+	         "state IN %s",
+	         to == SUGGESTION_ACCEPTED       ? ", accepted_at = $3"
+	             : to == SUGGESTION_NOTIFIED ? ", notified_at = $3"
+	                                         : "",
+	         from_sql[to]);
+	return CJ_OK;
+}
+
 int suggestions_move(struct store *s, const char *id, enum suggestion_state to, int64_t now,
                      json_t **item, char *err, size_t errlen)
 {
@@ -90,15 +105,8 @@ int suggestions_move(struct store *s, const char *id, enum suggestion_state to, 
 
 	if (item)
 		*item = NULL;
-	if ((unsigned)to >= NSTATES || !from_sql[to])
-		return cj_errorf(err, errlen, CJ_EINVAL, "no move to %s", suggestion_state_name(to));
-	snprintf(sql, sizeof(sql),
-	         "UPDATE suggestions SET state = $2, updated_at = $3%s WHERE id = $1 AND "
-	         "state IN %s",
-	         to == SUGGESTION_ACCEPTED   ? ", accepted_at = $3"
-	         : to == SUGGESTION_NOTIFIED ? ", notified_at = $3"
-	                                     : "",
-	         from_sql[to]);
+	if ((rc = move_sql(to, sql, sizeof(sql), err, errlen)))
+		return rc;
 	rc = store_exec(s, sql, p, 3, &rows, err, errlen);
 	if (rc)
 		return rc;
@@ -111,6 +119,26 @@ int suggestions_move(struct store *s, const char *id, enum suggestion_state to, 
 		return rc;
 	return cj_errorf(err, errlen, CJ_ECONFLICT, "suggestion %.64s is %s and cannot become %s",
 	                 id, state, suggestion_state_name(to));
+}
+
+int suggestions_move_conn(struct store_conn *c, const char *id, enum suggestion_state to,
+                          int64_t now, int *moved, char *err, size_t errlen)
+{
+	struct store_param p[] = {store_p_text(id), store_p_text(suggestion_state_name(to)),
+	                          store_p_int(now)};
+	struct store_rows *rows = NULL;
+	char sql[320];
+	int rc;
+
+	*moved = 0;
+	if ((rc = move_sql(to, sql, sizeof(sql), err, errlen)))
+		return rc;
+	rc = store_conn_exec(c, sql, p, 3, &rows, err, errlen);
+	if (rc)
+		return rc;
+	*moved = store_rows_changes(rows) == 1;
+	store_rows_free(rows);
+	return CJ_OK;
 }
 
 int suggestions_list(struct store *s, const char *user_id, const enum suggestion_state *state,

@@ -25,6 +25,7 @@
 #include "cj.h"
 
 struct store;
+struct store_conn;
 
 enum suggestion_state {
 	SUGGESTION_PENDING = 0,
@@ -44,6 +45,13 @@ int suggestion_state_parse(const char *name, enum suggestion_state *out);
  * when its state cannot move there (err names the state). */
 int suggestions_move(struct store *s, const char *id, enum suggestion_state to, int64_t now,
                      json_t **item, char *err, size_t errlen) CJ_WUR;
+
+/* The same move inside the caller's transaction on c (the suggestion jobs
+ * move rows while they hold the user's row lock). CJ_OK with *moved 1, or 0
+ * when the row is missing or in a state that cannot move there; a store
+ * failure otherwise. */
+int suggestions_move_conn(struct store_conn *c, const char *id, enum suggestion_state to,
+                          int64_t now, int *moved, char *err, size_t errlen) CJ_WUR;
 
 /* A user's suggestions in one state (all when state is NULL), by id, keyset
  * paged. CJ_ENOTFOUND when the user does not exist. */

@@ -11,8 +11,13 @@
 #include "handlers.h"
 #include "registry.h"
 
-static const char *const implemented[] = {"token-refresh", "google-contacts-sync", "calendar-sync",
-                                           "ping", NULL};
+static const char *const implemented[] = {"token-refresh",
+                                          "google-contacts-sync",
+                                          "calendar-sync",
+                                          "suggestion-generation",
+                                          "suggestion-regeneration",
+                                          "ping",
+                                          NULL};
 
 static int is_implemented(const char *name)
 {
