@@ -18,6 +18,9 @@ static const struct {
     {"token-refresh", handle_token_refresh},
     {"google-contacts-sync", handle_google_contacts_sync},
     {"calendar-sync", handle_calendar_sync},
+    {"batch-notifications", handle_batch_notifications},
+    {"notification-reminder", handle_notification_reminder},
+    {"token-health-reminder", handle_token_health_reminder},
     {"ping", handle_ping},
 };
 
