@@ -46,10 +46,11 @@ static int load_user(struct job_ctx *ctx, const char *user_id, struct batch_user
 	struct store_rows *rows = NULL;
 	int rc;
 
-	rc = store_exec(ctx->svc->store,
-	                "SELECT COALESCE(phone, ''), COALESCE(email, ''), timezone, notify_channel, "
-	                "waking_start_minute, waking_end_minute FROM users WHERE id = $1",
-	                p, 1, &rows, err, errlen);
+	rc =
+	    store_exec(ctx->svc->store,
+	               "SELECT COALESCE(phone, ''), COALESCE(email, ''), timezone, notify_channel, "
+	               "waking_start_minute, waking_end_minute FROM users WHERE id = $1",
+	               p, 1, &rows, err, errlen);
 	if (rc)
 		return rc;
 	if (!store_rows_next(rows)) {
@@ -136,7 +137,7 @@ static int batch_key(const char *user_id, const struct batch_item *items, size_t
 	ok = md_ctx && EVP_DigestInit_ex(md_ctx, EVP_sha256(), NULL);
 	for (size_t i = 0; ok && i < n; i++)
 		ok = EVP_DigestUpdate(md_ctx, ids[i], strlen(ids[i])) &&
-		     EVP_DigestUpdate(md_ctx, "\n", 1);
+		    EVP_DigestUpdate(md_ctx, "\n", 1);
 	ok = ok && EVP_DigestFinal_ex(md_ctx, md, &mdlen) && mdlen >= 16;
 	EVP_MD_CTX_free(md_ctx);
 	if (!ok)
@@ -170,8 +171,7 @@ fail:
 
 /* The listed suggestions are told (or may be): pending -> notified. One
  * moved meanwhile (accepted, dismissed) stays as it is. */
-static enum job_outcome mark_notified(struct job_ctx *ctx, const struct batch_item *items,
-                                      size_t n)
+static enum job_outcome mark_notified(struct job_ctx *ctx, const struct batch_item *items, size_t n)
 {
 	char err[256] = "";
 
@@ -188,12 +188,12 @@ static enum job_outcome mark_notified(struct job_ctx *ctx, const struct batch_it
 static void set_result(struct job_ctx *ctx, const struct notify_counts *c, long deferred,
                        const char *channel, size_t listed)
 {
-	job_set_result(ctx, json_pack("{s:I, s:I, s:I, s:I, s:o, s:I}", "sent", (json_int_t)c->sent,
-	                              "deferred", (json_int_t)deferred, "failed",
-	                              (json_int_t)c->failed, "unconfirmed",
-	                              (json_int_t)c->unconfirmed, "channel",
-	                              channel ? json_string(channel) : json_null(), "listed",
-	                              (json_int_t)listed));
+	job_set_result(ctx,
+	               json_pack("{s:I, s:I, s:I, s:I, s:o, s:I}", "sent", (json_int_t)c->sent,
+	                         "deferred", (json_int_t)deferred, "failed", (json_int_t)c->failed,
+	                         "unconfirmed", (json_int_t)c->unconfirmed, "channel",
+	                         channel ? json_string(channel) : json_null(), "listed",
+	                         (json_int_t)listed));
 }
 
 static enum job_outcome batch_one(struct job_ctx *ctx, const char *user_id)
@@ -233,8 +233,8 @@ static enum job_outcome batch_one(struct job_ctx *ctx, const char *user_id)
 	if (!body)
 		return job_fail_rc(ctx, CJ_ENOMEM, "out_of_memory", "building the message");
 	{
-		struct outbox_message m = {key, "batch", user_id, channel, to,
-		                           "Time to catch up", body};
+		struct outbox_message m = {key, "batch", user_id, channel, to, "Time to catch up",
+		                           body};
 
 		f = notify_send(ctx, &m, &c);
 	}

@@ -55,8 +55,8 @@ static enum job_outcome remind_one(struct job_ctx *ctx, struct store_rows *rows,
 	snprintf(body, sizeof(body), "CatchUp reminder: your catch-up with %s starts at %s.",
 	         store_rows_text(rows, 3), when);
 	{
-		struct outbox_message m = {key,  "reminder",          user_id, channel,
-		                           to,   "Catch-up reminder", body};
+		struct outbox_message m = {key, "reminder",          user_id, channel,
+		                           to,  "Catch-up reminder", body};
 
 		f = notify_send(ctx, &m, c);
 	}
@@ -78,8 +78,8 @@ static int follow_up(struct job_ctx *ctx, const char *next, char *err, size_t er
 	int created, rc;
 
 	job_task_id(task, sizeof(task), "notification-reminder-page", ctx->key, next, NULL);
-	rc = payload ? job_enqueue(ctx, "notification-reminder", payload,
-	                           ctx->key[0] ? task : NULL, &created, err, errlen)
+	rc = payload ? job_enqueue(ctx, "notification-reminder", payload, ctx->key[0] ? task : NULL,
+	                           &created, err, errlen)
 	             : CJ_ENOMEM;
 	json_decref(payload);
 	return rc;
@@ -87,11 +87,11 @@ static int follow_up(struct job_ctx *ctx, const char *next, char *err, size_t er
 
 static void set_result(struct job_ctx *ctx, const struct notify_counts *c, const char *next)
 {
-	job_set_result(ctx, json_pack("{s:I, s:I, s:I, s:o, s:I}", "sent", (json_int_t)c->sent,
-	                              "failed", (json_int_t)c->failed, "unconfirmed",
-	                              (json_int_t)c->unconfirmed, "next",
-	                              next ? json_string(next) : json_null(), "deferred",
-	                              (json_int_t)c->deferred));
+	job_set_result(ctx,
+	               json_pack("{s:I, s:I, s:I, s:o, s:I}", "sent", (json_int_t)c->sent, "failed",
+	                         (json_int_t)c->failed, "unconfirmed", (json_int_t)c->unconfirmed,
+	                         "next", next ? json_string(next) : json_null(), "deferred",
+	                         (json_int_t)c->deferred));
 }
 
 enum job_outcome handle_notification_reminder(struct job_ctx *ctx)
@@ -113,14 +113,15 @@ enum job_outcome handle_notification_reminder(struct job_ctx *ctx)
 		struct store_param p[] = {store_p_int(now), store_p_int(now + REMINDER_AHEAD_S),
 		                          store_p_text(after), store_p_int(REMINDER_PAGE)};
 
-		rc = store_exec(ctx->svc->store,
-		                "SELECT s.id, s.user_id, s.slot_start, COALESCE(c.name, c.email, "
-		                "'your contact'), u.notify_channel, COALESCE(u.phone, ''), "
-		                "COALESCE(u.email, ''), u.timezone FROM suggestions s JOIN users u ON "
-		                "u.id = s.user_id LEFT JOIN contacts c ON c.id = s.contact_id WHERE "
-		                "s.state = 'accepted' AND s.reminded_at IS NULL AND s.slot_start >= $1 "
-		                "AND s.slot_start <= $2 AND s.id > $3 ORDER BY s.id LIMIT $4",
-		                p, 4, &rows, err, sizeof(err));
+		rc = store_exec(
+		    ctx->svc->store,
+		    "SELECT s.id, s.user_id, s.slot_start, COALESCE(c.name, c.email, "
+		    "'your contact'), u.notify_channel, COALESCE(u.phone, ''), "
+		    "COALESCE(u.email, ''), u.timezone FROM suggestions s JOIN users u ON "
+		    "u.id = s.user_id LEFT JOIN contacts c ON c.id = s.contact_id WHERE "
+		    "s.state = 'accepted' AND s.reminded_at IS NULL AND s.slot_start >= $1 "
+		    "AND s.slot_start <= $2 AND s.id > $3 ORDER BY s.id LIMIT $4",
+		    p, 4, &rows, err, sizeof(err));
 	}
 	if (rc)
 		return notify_store_fail(ctx, rc, "listing accepted suggestions", err);
@@ -149,7 +150,8 @@ enum job_outcome handle_notification_reminder(struct job_ctx *ctx)
 			                   "enqueuing the next page of reminders: %s", err);
 		}
 	} else if (more) {
-		return job_fail(ctx, JOB_RETRY, "deadline_exceeded", "no time left for any reminder");
+		return job_fail(ctx, JOB_RETRY, "deadline_exceeded",
+		                "no time left for any reminder");
 	}
 	set_result(ctx, &c, next);
 	free(next);

@@ -73,12 +73,11 @@ static void row_forget(struct job_ctx *ctx, const char *id)
 	char err[256] = "";
 
 	if (outbox_forget(ctx->svc->store, id, err, sizeof(err)))
-		log_msg(L_WARNING, "outbox row %s could not be forgotten (it stays sending): %s", id,
-		        err);
+		log_msg(L_WARNING, "outbox row %s could not be forgotten (it stays sending): %s",
+		        id, err);
 }
 
-static enum notify_fate unconfirmed(const struct outbox_message *m, const char *id,
-                                    const char *why)
+static enum notify_fate unconfirmed(const struct outbox_message *m, const char *id, const char *why)
 {
 	log_msg(L_WARNING, "outbox row %s (key \"%s\") is unconfirmed: %s; an operator resolves it",
 	        id, m->key, why);
@@ -87,8 +86,8 @@ static enum notify_fate unconfirmed(const struct outbox_message *m, const char *
 }
 
 /* Step 1: the SMS limit. NOTIFY_SENT here means "go on". */
-static enum notify_fate take_slot(struct job_ctx *ctx, const struct outbox_message *m,
-                                  char *rl_key, size_t rl_keylen)
+static enum notify_fate take_slot(struct job_ctx *ctx, const struct outbox_message *m, char *rl_key,
+                                  size_t rl_keylen)
 {
 	char err[256] = "";
 	double retry_at = 0;
@@ -133,16 +132,15 @@ static int provider_call(struct job_ctx *ctx, const struct outbox_message *m,
 }
 
 /* Step 3's answer, the row being ours and 'sending'. */
-static enum notify_fate settle(struct job_ctx *ctx, const struct outbox_message *m,
-                               const char *id, const char *rl_key, int rc,
-                               const struct messaging_result *res)
+static enum notify_fate settle(struct job_ctx *ctx, const struct outbox_message *m, const char *id,
+                               const char *rl_key, int rc, const struct messaging_result *res)
 {
 	char err[256] = "";
 	int mrc;
 
 	if (rc == CJ_OK) {
-		mrc = outbox_move(ctx->svc->store, id, OUTBOX_SENDING, OUTBOX_SENT, res->provider_id,
-		                  NULL, clock_now_s(), err, sizeof(err));
+		mrc = outbox_move(ctx->svc->store, id, OUTBOX_SENDING, OUTBOX_SENT,
+		                  res->provider_id, NULL, clock_now_s(), err, sizeof(err));
 		if (mrc)
 			return unconfirmed(m, id, "sent, but marking it failed");
 		return NOTIFY_SENT;
@@ -153,7 +151,8 @@ static enum notify_fate settle(struct job_ctx *ctx, const struct outbox_message 
 		                  res->code[0] ? res->code : res->message, clock_now_s(), err,
 		                  sizeof(err));
 		if (mrc)
-			log_msg(L_WARNING, "outbox row %s was refused but stays sending: %s", id, err);
+			log_msg(L_WARNING, "outbox row %s was refused but stays sending: %s", id,
+			        err);
 		log_msg(L_INFO, "%s refused outbox row %s: %s", provider_of(m), id, res->message);
 		slot_release(ctx, m, rl_key);
 		return NOTIFY_FAILED;
@@ -185,7 +184,8 @@ static enum notify_fate send_once(struct job_ctx *ctx, const struct outbox_messa
 	int rc;
 
 	if (!ctx->svc->store || !ctx->svc->messaging) {
-		job_fail_rc(ctx, CJ_ECONFIG, "not_configured", "no database or messaging configured");
+		job_fail_rc(ctx, CJ_ECONFIG, "not_configured",
+		            "no database or messaging configured");
 		return NOTIFY_RETRY;
 	}
 	f = take_slot(ctx, m, rl_key, sizeof(rl_key));
@@ -259,8 +259,7 @@ void notify_format_local(int64_t t, const char *tzname, char *out, size_t outlen
 
 	if (!z)
 		z = tz_get("Etc/UTC", err, sizeof(err));
-	if (!z || tz_utc_to_local(z, t, &tm, &off) ||
-	    !strftime(out, outlen, "%a %d %b %H:%M", &tm))
+	if (!z || tz_utc_to_local(z, t, &tm, &off) || !strftime(out, outlen, "%a %d %b %H:%M", &tm))
 		snprintf(out, outlen, "%lld", (long long)t);
 }
 
@@ -280,8 +279,7 @@ int notify_cursor_decode(const char *cursor, char *out, size_t outlen)
 	return 0;
 }
 
-enum job_outcome notify_store_fail(struct job_ctx *ctx, int rc, const char *what,
-                                   const char *err)
+enum job_outcome notify_store_fail(struct job_ctx *ctx, int rc, const char *what, const char *err)
 {
 	return job_fail_rc(ctx, rc == CJ_EINVAL ? CJ_EINTERNAL : rc, "database_unavailable",
 	                   "%s: %s", what, err && err[0] ? err : cj_strerror(rc));
@@ -298,16 +296,15 @@ static int scan_follow_up(struct job_ctx *ctx, const char *type, const char *nex
 
 	snprintf(prefix, sizeof(prefix), "%s-scan", type);
 	job_task_id(task, sizeof(task), prefix, ctx->key, next, NULL);
-	rc = payload ? job_enqueue(ctx, type, payload, ctx->key[0] ? task : NULL, &created, err,
-	                           errlen)
-	             : CJ_ENOMEM;
+	rc = payload
+	    ? job_enqueue(ctx, type, payload, ctx->key[0] ? task : NULL, &created, err, errlen)
+	    : CJ_ENOMEM;
 	json_decref(payload);
 	return rc;
 }
 
 enum job_outcome notify_scan(struct job_ctx *ctx, const char *type, const char *cursor,
-                             const char *sql, int has_now, int64_t now_param,
-                             const char *bucket)
+                             const char *sql, int has_now, int64_t now_param, const char *bucket)
 {
 	char after[256] = "", err[512] = "", task[JOB_TASK_ID_MAX], last[256] = "";
 	struct store_rows *rows = NULL;
@@ -363,10 +360,12 @@ enum job_outcome notify_scan(struct job_ctx *ctx, const char *type, const char *
 			                   "enqueuing the next page of the scan: %s", err);
 		}
 	} else if (more) {
-		return job_fail(ctx, JOB_RETRY, "deadline_exceeded", "no time left to enqueue a user");
+		return job_fail(ctx, JOB_RETRY, "deadline_exceeded",
+		                "no time left to enqueue a user");
 	}
-	job_set_result(ctx, json_pack("{s:I, s:o}", "enqueued", (json_int_t)enqueued, "next",
-	                              next ? json_string(next) : json_null()));
+	job_set_result(ctx,
+	               json_pack("{s:I, s:o}", "enqueued", (json_int_t)enqueued, "next",
+	                         next ? json_string(next) : json_null()));
 	free(next);
 	return JOB_OK;
 }

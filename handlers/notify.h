@@ -66,15 +66,13 @@ void notify_format_local(int64_t t, const char *tz, char *out, size_t outlen);
  * named from the user and bucket, and a follow-up `type` {cursor} when the
  * page was full or time ran short. Sets the result {"enqueued", "next"}. */
 enum job_outcome notify_scan(struct job_ctx *ctx, const char *type, const char *cursor,
-                             const char *sql, int has_now, int64_t now_param,
-                             const char *bucket);
+                             const char *sql, int has_now, int64_t now_param, const char *bucket);
 
 /* Cursors are an id in base64url: 0 and out, or -1 for a cursor this job
  * did not make. */
 int notify_cursor_decode(const char *cursor, char *out, size_t outlen);
 
 /* A database failure inside a job: RETRY (PERMANENT for a caller bug). */
-enum job_outcome notify_store_fail(struct job_ctx *ctx, int rc, const char *what,
-                                   const char *err);
+enum job_outcome notify_store_fail(struct job_ctx *ctx, int rc, const char *what, const char *err);
 
 #endif

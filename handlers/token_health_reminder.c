@@ -101,7 +101,12 @@ static enum job_outcome remind_user(struct job_ctx *ctx, const char *user_id)
 	snprintf(key, sizeof(key), "token-health:%s:%lld", user_id, (long long)u.reminded_at);
 	{
 		struct outbox_message m = {
-		    key, "token-health", user_id, channel, to, "Reconnect your Google account",
+		    key,
+		    "token-health",
+		    user_id,
+		    channel,
+		    to,
+		    "Reconnect your Google account",
 		    "CatchUp can no longer reach your Google account. Please open CatchUp and "
 		    "reconnect it so your suggestions stay up to date."};
 
@@ -114,10 +119,11 @@ static enum job_outcome remind_user(struct job_ctx *ctx, const char *user_id)
 		struct store_param p[] = {store_p_text(user_id), store_p_int(now),
 		                          store_p_int(u.reminded_at)};
 
-		rc = store_exec(ctx->svc->store,
-		                "UPDATE google_accounts SET health_reminded_at = $2, updated_at = $2 "
-		                "WHERE user_id = $1 AND COALESCE(health_reminded_at, 0) = $3",
-		                p, 3, NULL, err, sizeof(err));
+		rc = store_exec(
+		    ctx->svc->store,
+		    "UPDATE google_accounts SET health_reminded_at = $2, updated_at = $2 "
+		    "WHERE user_id = $1 AND COALESCE(health_reminded_at, 0) = $3",
+		    p, 3, NULL, err, sizeof(err));
 		if (rc)
 			return notify_store_fail(ctx, rc, "recording the reminder", err);
 	}

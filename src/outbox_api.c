@@ -60,7 +60,8 @@ void outbox_api_done(struct app *app, struct http_req *r, struct route_req *rq,
 	rc = outbox_move(app->store, rq->param, OUTBOX_SENDING, OUTBOX_SENT, NULL, NULL,
 	                 clock_now_s(), err, sizeof(err));
 	if (rc == CJ_ECONFLICT) {
-		http_answer_result(a, CJ_EINVAL, "%s: only a row in sending can be marked done", err);
+		http_answer_result(a, CJ_EINVAL, "%s: only a row in sending can be marked done",
+		                   err);
 		return;
 	}
 	if (rc) {
@@ -97,8 +98,9 @@ static int resend_slot(struct app *app, const char *to, const char *key, struct 
 		return -1;
 	}
 	if (!allowed) {
-		http_answer_result(a, CJ_EUNAVAIL, "the sms limit for this number is reached; try "
-		                                   "again in %.0f s",
+		http_answer_result(a, CJ_EUNAVAIL,
+		                   "the sms limit for this number is reached; try "
+		                   "again in %.0f s",
 		                   retry_at - clock_now());
 		return -1;
 	}
@@ -139,9 +141,9 @@ static int resend_row(struct app *app, const char *id, const json_t *item, const
 	memset(&res, 0, sizeof(res));
 	/* A death during this call leaves the row 'sending' with one more
 	 * attempt: the operator looks again. */
-	rc = sms ? messaging_sms(app->messaging, to, body, &call, &res)
-	         : messaging_email(app->messaging, to, subject ? subject : "CatchUp", body, &call,
-	                           &res);
+	rc = sms
+	    ? messaging_sms(app->messaging, to, body, &call, &res)
+	    : messaging_email(app->messaging, to, subject ? subject : "CatchUp", body, &call, &res);
 	if (rc == CJ_OK)
 		rc = outbox_move(app->store, id, OUTBOX_SENDING, OUTBOX_SENT, res.provider_id, NULL,
 		                 clock_now_s(), err, sizeof(err));
@@ -180,8 +182,9 @@ void outbox_api_resend(struct app *app, struct http_req *r, struct route_req *rq
 		goto out;
 	}
 	if (strcmp(json_string_value(json_object_get(item, "state")), "sending")) {
-		http_answer_result(a, CJ_EINVAL, "outbox row %s is %s: only a row in sending can be "
-		                                 "resent",
+		http_answer_result(a, CJ_EINVAL,
+		                   "outbox row %s is %s: only a row in sending can be "
+		                   "resent",
 		                   rq->param, json_string_value(json_object_get(item, "state")));
 		goto out;
 	}

@@ -304,9 +304,8 @@ START_TEST(transient_and_configuration_faults_retry_then_send_once)
 	ck_assert_int_eq(job_harness_int(&h, "SELECT COUNT(*) FROM outbox", NULL, NULL), 0);
 	ck_assert_int_eq(in_state("u1", "pending"), 1);
 	/* Credentials refused: a configuration fault, retried. */
-	ck_assert_int_eq(mfake_control(&F, "fail",
-	                               "{\"target\":\"twilio\",\"count\":1,\"status\":401}"),
-	                 0);
+	ck_assert_int_eq(
+	    mfake_control(&F, "fail", "{\"target\":\"twilio\",\"count\":1,\"status\":401}"), 0);
 	run_user("u1", "k1", &r);
 	ck_assert_int_eq(r.outcome, JOB_RETRY);
 	ck_assert_str_eq(r.error_code, "provider_config");
@@ -371,10 +370,11 @@ START_TEST(thirty_batches_sharing_a_phone_send_at_most_twenty)
 	{
 		struct job_run one;
 		char id[8] = "";
-		char *pending = job_harness_text(&h,
-		                                 "SELECT MIN(user_id) FROM suggestions WHERE state = "
-		                                 "'pending'",
-		                                 NULL, NULL);
+		char *pending =
+		    job_harness_text(&h,
+		                     "SELECT MIN(user_id) FROM suggestions WHERE state = "
+		                     "'pending'",
+		                     NULL, NULL);
 
 		snprintf(id, sizeof(id), "%s", pending);
 		free(pending);

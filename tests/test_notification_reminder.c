@@ -147,8 +147,8 @@ START_TEST(pages_of_one_hundred_handed_on_by_cursor)
 		sent += job_run_int(&r, "sent");
 		free(cursor);
 		cursor = json_is_string(json_object_get(r.result, "next"))
-		             ? strdup(json_string_value(json_object_get(r.result, "next")))
-		             : NULL;
+		    ? strdup(json_string_value(json_object_get(r.result, "next")))
+		    : NULL;
 		job_run_release(&r);
 		pages++;
 	} while (cursor && pages < 10);

@@ -11,10 +11,9 @@
 #include "handlers.h"
 #include "registry.h"
 
-static const char *const implemented[] = {"token-refresh",         "google-contacts-sync",
-                                           "calendar-sync",         "batch-notifications",
-                                           "notification-reminder", "token-health-reminder",
-                                           "ping",                  NULL};
+static const char *const implemented[] = {
+    "token-refresh",         "google-contacts-sync",  "calendar-sync", "batch-notifications",
+    "notification-reminder", "token-health-reminder", "ping",          NULL};
 
 static int is_implemented(const char *name)
 {

@@ -76,8 +76,8 @@ START_TEST(reminds_at_most_once_per_seven_days)
 	ck_assert_int_eq(job_run_int(&r, "sent"), 0);
 	job_run_release(&r);
 	ck_assert_int_eq(notify_messages(&F, "twilio"), 2);
-	at = job_harness_int(&h, "SELECT health_reminded_at FROM google_accounts WHERE user_id = $1",
-	                     "rev", NULL);
+	at = job_harness_int(
+	    &h, "SELECT health_reminded_at FROM google_accounts WHERE user_id = $1", "rev", NULL);
 	ck_assert_int_ge(at, clock_now_s() - 5);
 	/* Within the 7 days: nothing, however often it runs. */
 	clock_advance(6 * 86400);
@@ -112,7 +112,8 @@ START_TEST(a_retry_after_the_send_does_not_send_again)
 	ck_assert_int_eq(job_run_int(&r, "sent"), 1);
 	job_run_release(&r);
 	/* A death after the send, before health_reminded_at moved. */
-	job_harness_exec(&h, "UPDATE google_accounts SET health_reminded_at = NULL WHERE user_id = $1",
+	job_harness_exec(&h,
+	                 "UPDATE google_accounts SET health_reminded_at = NULL WHERE user_id = $1",
 	                 "rev", NULL);
 	run_user("rev", "k1", &r);
 	ck_assert_int_eq(job_run_int(&r, "sent"), 1);
@@ -144,10 +145,11 @@ START_TEST(the_scan_enqueues_due_accounts_once_per_bucket)
 		char recent[32];
 
 		snprintf(recent, sizeof(recent), "%lld", (long long)clock_now_s() - 3600);
-		job_harness_exec(&h,
-		                 "UPDATE google_accounts SET health_reminded_at = CAST($2 AS BIGINT) "
-		                 "WHERE user_id = $1",
-		                 "e", recent);
+		job_harness_exec(
+		    &h,
+		    "UPDATE google_accounts SET health_reminded_at = CAST($2 AS BIGINT) "
+		    "WHERE user_id = $1",
+		    "e", recent);
 	}
 	job_harness_run(&h, "token-health-reminder", "{}", "scan-1", 0, &r);
 	ck_assert_msg(r.outcome == JOB_OK, "%s: %s", r.error_code, r.error_msg);
@@ -176,7 +178,8 @@ int main(void)
 	tcase_set_timeout(tc, 240);
 	tcase_add_loop_test(tc, reminds_at_most_once_per_seven_days, 0, PGTEST_NBACKENDS);
 	tcase_add_loop_test(tc, a_retry_after_the_send_does_not_send_again, 0, PGTEST_NBACKENDS);
-	tcase_add_loop_test(tc, the_scan_enqueues_due_accounts_once_per_bucket, 0, PGTEST_NBACKENDS);
+	tcase_add_loop_test(tc, the_scan_enqueues_due_accounts_once_per_bucket, 0,
+	                    PGTEST_NBACKENDS);
 	suite_add_tcase(s, tc);
 	failed = ck_run(s, CK_FORK);
 	redis_fixture_stop(&R);

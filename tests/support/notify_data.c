@@ -11,8 +11,8 @@
 #include "clock.h"
 #include "store.h"
 
-void notify_add_user(struct job_harness *h, const char *id, const char *channel,
-                     const char *phone, const char *email, int waking_start, int waking_end)
+void notify_add_user(struct job_harness *h, const char *id, const char *channel, const char *phone,
+                     const char *email, int waking_start, int waking_end)
 {
 	struct store_param p[] = {store_p_text(id),          store_p_text(email),
 	                          store_p_text(phone),       store_p_text(channel),
@@ -67,12 +67,13 @@ void notify_add_suggestion(struct job_harness *h, const char *user, const char *
 		                          store_p_text(cid),   store_p_int(start),
 		                          store_p_text(state), store_p_int(now)};
 
-		ck_assert_msg(store_exec(h->db.s,
-		                         "INSERT INTO suggestions (id, user_id, contact_id, slot_start, "
-		                         "slot_end, state, created_at, updated_at) VALUES ($1, $2, $3, "
-		                         "$4, $4 + 1800, $5, $6, $6)",
-		                         p, 6, NULL, err, sizeof(err)) == CJ_OK,
-		              "%s", err);
+		ck_assert_msg(
+		    store_exec(h->db.s,
+		               "INSERT INTO suggestions (id, user_id, contact_id, slot_start, "
+		               "slot_end, state, created_at, updated_at) VALUES ($1, $2, $3, "
+		               "$4, $4 + 1800, $5, $6, $6)",
+		               p, 6, NULL, err, sizeof(err)) == CJ_OK,
+		    "%s", err);
 	}
 }
 

@@ -15,8 +15,8 @@
 
 /* A user (zone Etc/UTC) with channel ("sms", "email", "none"), phone and
  * email (NULL: none), awake from waking_start to waking_end minutes. */
-void notify_add_user(struct job_harness *h, const char *id, const char *channel,
-                     const char *phone, const char *email, int waking_start, int waking_end);
+void notify_add_user(struct job_harness *h, const char *id, const char *channel, const char *phone,
+                     const char *email, int waking_start, int waking_end);
 /* Waking hours that contain (awake) or exclude (!awake) the current UTC
  * minute of business time. */
 void notify_waking_now(int awake, int *start, int *end);
