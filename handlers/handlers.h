@@ -13,5 +13,8 @@ enum job_outcome handle_google_contacts_sync(struct job_ctx *ctx);
 enum job_outcome handle_calendar_sync(struct job_ctx *ctx);
 enum job_outcome handle_suggestion_generation(struct job_ctx *ctx);
 enum job_outcome handle_suggestion_regeneration(struct job_ctx *ctx);
+enum job_outcome handle_batch_notifications(struct job_ctx *ctx);
+enum job_outcome handle_notification_reminder(struct job_ctx *ctx);
+enum job_outcome handle_token_health_reminder(struct job_ctx *ctx);
 
 #endif

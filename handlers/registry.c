@@ -20,6 +20,9 @@ static const struct {
     {"calendar-sync", handle_calendar_sync},
     {"suggestion-generation", handle_suggestion_generation},
     {"suggestion-regeneration", handle_suggestion_regeneration},
+    {"batch-notifications", handle_batch_notifications},
+    {"notification-reminder", handle_notification_reminder},
+    {"token-health-reminder", handle_token_health_reminder},
     {"ping", handle_ping},
 };
 

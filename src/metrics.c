@@ -23,6 +23,7 @@ enum metric_id {
 	M_LAST_ATTEMPT_IN_PROGRESS,
 	M_EMULATOR_DISPATCHES,
 	M_PROVIDER_ERRORS,
+	M_OUTBOX_UNCONFIRMED,
 	M_COUNT
 };
 
@@ -53,6 +54,9 @@ static const struct {
     [M_PROVIDER_ERRORS] = {"catchup_jobs_provider_errors_total", COUNTER,
                            "Provider calls refused for a configuration fault (keys, OAuth "
                            "client), by provider and reason."},
+    [M_OUTBOX_UNCONFIRMED] = {"catchup_jobs_outbox_unconfirmed_total", COUNTER,
+                              "Messages whose outbox row was found or left 'sending' (a "
+                              "crash or a lost answer): an operator resolves them, by kind."},
 };
 
 static const double bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
@@ -239,6 +243,14 @@ void metrics_provider_error(const char *provider, const char *reason)
 
 	labels2(l, sizeof(l), "provider", provider, "reason", reason);
 	add(M_PROVIDER_ERRORS, l, 1);
+}
+
+void metrics_outbox_unconfirmed(const char *kind)
+{
+	char l[128];
+
+	labels2(l, sizeof(l), "kind", kind, NULL, NULL);
+	add(M_OUTBOX_UNCONFIRMED, l, 1);
 }
 
 void metrics_claim_lost(void)

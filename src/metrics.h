@@ -32,6 +32,9 @@ void metrics_dead_letter(const char *type);
 /* catchup_jobs_provider_errors_total{provider,reason}: provider is google,
  * twilio or sendgrid; reason a short code (e.g. "invalid_client"). */
 void metrics_provider_error(const char *provider, const char *reason);
+/* catchup_jobs_outbox_unconfirmed_total{kind}: a message left or found in
+ * outbox state 'sending' (kind: "batch", "reminder", "token-health"). */
+void metrics_outbox_unconfirmed(const char *kind);
 void metrics_claim_lost(void);
 void metrics_last_attempt_in_progress(void);
 /* Local mode's Cloud Tasks: one attempt of queue ended; result: 2xx, 4xx,

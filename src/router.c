@@ -2,7 +2,7 @@
  * router.c - the route table and the checks every route gets; see router.h.
  *
  * Routes (SPEC §5): /jobs/{type}, /enqueue/{type}, /admin/dead-letters,
- * /admin/dead-letters/{id}/replay, /admin/outbox[/{id}/done] (outbox_api.h),
+ * /admin/dead-letters/{id}/replay, /admin/outbox[/{id}/done|resend] (outbox_api.h),
  * /admin/users/{id}/suggestions, /admin/suggestions/{id}/accept|dismiss
  * (suggestions_api.h),
  * /admin/users[/{id}[/contacts[/{contactId}]]]
@@ -72,6 +72,8 @@ static const struct route routes[] = {
      0},
     {"/admin/outbox", "GET", AUTH_ENQUEUE_OIDC, 0, outbox_api_list, NULL, NULL, 0},
     {"/admin/outbox/{id}/done", "POST", AUTH_ENQUEUE_OIDC, 0, NULL, outbox_api_done, NULL, 0},
+    {"/admin/outbox/{id}/resend", "POST", AUTH_ENQUEUE_OIDC, 0, NULL, outbox_api_resend, NULL,
+     0},
     {"/admin/users/{id}/suggestions", "GET", AUTH_ENQUEUE_OIDC, 0, suggestions_api_list, NULL,
      NULL, 0},
     {"/admin/suggestions/{id}/accept", "POST", AUTH_ENQUEUE_OIDC, 0, NULL, suggestions_api_accept,

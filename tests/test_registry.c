@@ -16,6 +16,9 @@ static const char *const implemented[] = {"token-refresh",
                                           "calendar-sync",
                                           "suggestion-generation",
                                           "suggestion-regeneration",
+                                          "batch-notifications",
+                                          "notification-reminder",
+                                          "token-health-reminder",
                                           "ping",
                                           NULL};
 

@@ -439,6 +439,26 @@ static void exercise_outbox(const struct cj_server *srv, const char *database_ur
 	expect_error(srv, "POST", "/admin/outbox/ob1/done", NULL, 400, "invalid_request",
 	             "sending");
 	expect_error(srv, "POST", "/admin/outbox/nope/done", NULL, 404, "not_found", NULL);
+	/* Resend: no provider is configured here, so 503 and the row as it was
+	 * (still sending, no attempt counted); a row not sending is 400. */
+	expect_error(srv, "POST", "/admin/outbox/ob2/resend", NULL, 503, "unavailable",
+	             "sendgrid");
+	expect_error(srv, "POST", "/admin/outbox/ob1/resend", NULL, 400, "invalid_request",
+	             "sending");
+	expect_error(srv, "POST", "/admin/outbox/nope/resend", NULL, 404, "not_found", NULL);
+	ck_assert_int_eq(store_open(database_url, &st, err, sizeof(err)), CJ_OK);
+	{
+		struct store_rows *rows = NULL;
+
+		ck_assert_int_eq(store_exec(st, "SELECT state, attempts FROM outbox WHERE id = 'ob2'",
+		                            NULL, 0, &rows, err, sizeof(err)),
+		                 CJ_OK);
+		ck_assert(store_rows_next(rows));
+		ck_assert_str_eq(store_rows_text(rows, 0), "sending");
+		ck_assert_int_eq(store_rows_int(rows, 1), 1);
+		store_rows_free(rows);
+	}
+	store_close(st);
 	expect_error(srv, "GET", "/admin/outbox?state=pending", NULL, 400, "invalid_request",
 	             "state");
 	expect_error(srv, "GET", "/admin/outbox?limit=0", NULL, 400, "invalid_request", "limit");
