@@ -4,8 +4,11 @@
  * With userId: stores pending suggestions for the user's due contacts. A
  * contact is due when it has a catch-up frequency and either was never
  * contacted (due at once) or lastContactedAt + frequency days <= now, and
- * it has no open (pending, notified, accepted) suggestion. The most overdue
- * go first: never contacted, then by the time they fell due, then by id.
+ * it has no open suggestion (pending or notified with its slot to come,
+ * accepted with its slot not over; see migrations/0005_suggestions.sql). The most overdue
+ * go first: never contacted, then by the time they fell due; among equals
+ * the one suggested longest ago (or never), then by id, so contacts whose
+ * suggestions went unanswered do not starve the others.
  * At most SUGGESTIONS_PER_DAY are created for a user per local day (every
  * suggestion created since midnight in the user's zone counts). Each gets
  * the first free slot (handlers/suggest.h): not overlapping calendar
@@ -35,9 +38,9 @@
 #define DUE_CONTACT(NOW)                                                                           \
 	"c.catchup_frequency_days IS NOT NULL AND (c.last_contacted_at IS NULL OR "                \
 	"c.last_contacted_at + CAST(c.catchup_frequency_days AS BIGINT) * 86400 <= " NOW ") AND "  \
-	"NOT "                                                                                     \
-	"EXISTS (SELECT 1 FROM suggestions s WHERE s.contact_id = c.id AND s.state IN "            \
-	"('pending', 'notified', 'accepted'))"
+	"NOT EXISTS (SELECT 1 FROM suggestions s WHERE s.contact_id = c.id AND "                   \
+	"((s.state IN ('pending', 'notified') AND s.slot_start > " NOW ") OR "                     \
+	"(s.state = 'accepted' AND s.slot_end > " NOW ")))"
 
 struct gen {
 	const char *user_id;
@@ -45,6 +48,33 @@ struct gen {
 	long created;
 	int unusable;
 };
+
+/* Closes what time has passed, before anything is counted: pending and
+ * notified suggestions whose slot started expire (nobody answered in time),
+ * and accepted ones whose slot ended count as the last contact with that
+ * person, never moving it back. Under the user's lock: one run at a time. */
+static int close_past(struct store_conn *c, const struct suggest_user *u, char *err,
+                      size_t errlen)
+{
+	struct store_param p[] = {store_p_text(u->id), store_p_int(u->now)};
+	int rc;
+
+	rc = store_conn_exec(c,
+	                     "UPDATE suggestions SET state = 'expired', updated_at = $2 WHERE "
+	                     "user_id = $1 AND state IN ('pending', 'notified') AND "
+	                     "slot_start <= $2",
+	                     p, 2, NULL, err, errlen);
+	if (rc)
+		return rc;
+	return store_conn_exec(
+	    c,
+	    "UPDATE contacts SET last_contacted_at = (SELECT MAX(s.slot_end) FROM suggestions s "
+	    "WHERE s.contact_id = contacts.id AND s.state = 'accepted' AND s.slot_end <= $2), "
+	    "updated_at = $2 WHERE user_id = $1 AND EXISTS (SELECT 1 FROM suggestions s WHERE "
+	    "s.contact_id = contacts.id AND s.state = 'accepted' AND s.slot_end <= $2 AND "
+	    "(contacts.last_contacted_at IS NULL OR s.slot_end > contacts.last_contacted_at))",
+	    p, 2, NULL, err, errlen);
+}
 
 /* Suggestions of the user created since local midnight. */
 static int created_today(struct store_conn *c, const struct suggest_user *u, long *count, char *err,
@@ -109,7 +139,8 @@ static int suggest_due(struct store_conn *c, struct suggest_user *u, long room, 
 	    "SELECT c.id FROM contacts c WHERE c.user_id = $1 AND " DUE_CONTACT(
 	        "$2") " ORDER BY CASE WHEN c.last_contacted_at IS NULL THEN 0 ELSE 1 END, "
 	              "c.last_contacted_at + CAST(c.catchup_frequency_days AS BIGINT) * "
-	              "86400, c.id LIMIT $3",
+	              "86400, COALESCE((SELECT MAX(s.created_at) FROM suggestions s WHERE "
+	              "s.contact_id = c.id), 0), c.id LIMIT $3",
 	    p, 3, &rows, err, errlen);
 	if (rc)
 		return rc;
@@ -145,6 +176,8 @@ static int generate_tx(struct store_conn *c, void *arg, char *err, size_t errlen
 	g->created = 0;
 	rc = suggest_user_lock(c, g->user_id, g->now, &u, err, errlen);
 	g->unusable = u.unusable;
+	if (!rc)
+		rc = close_past(c, &u, err, errlen);
 	if (!rc)
 		rc = created_today(c, &u, &today, err, errlen);
 	if (!rc && today < SUGGESTIONS_PER_DAY) {

@@ -4,10 +4,14 @@
 -- suggestions before this), so it is replaced rather than altered.
 --
 -- suggestions: a proposed catch-up with a contact in a free 30-minute slot.
--- Open suggestions are pending, notified or accepted; at most one per
--- contact (the partial unique index), so concurrent suggestion-generation
--- runs cannot double up. Every state change is one conditional UPDATE on the
--- states it may leave (src/suggestions.c).
+-- A suggestion is open while it is pending or notified and its slot has not
+-- started, or accepted and its slot has not ended. At most one pending or
+-- notified row per contact (the partial unique index) backs up
+-- suggestion-generation, which also skips contacts with an accepted one to
+-- come and, holding the user's row lock, first expires the started pending
+-- and notified rows and credits ended accepted ones as a last contact (an
+-- accepted row stays as the record of the meeting). Every state change is
+-- one conditional UPDATE on the states it may leave (src/suggestions.c).
 DROP TABLE suggestions;
 CREATE TABLE suggestions (
 	id TEXT PRIMARY KEY,
@@ -27,4 +31,4 @@ CREATE TABLE suggestions (
 CREATE INDEX suggestions_user_state ON suggestions (user_id, state, id);
 CREATE INDEX suggestions_state_slot ON suggestions (state, slot_start);
 CREATE UNIQUE INDEX suggestions_one_open_per_contact ON suggestions (contact_id)
-	WHERE state IN ('pending', 'notified', 'accepted');
+	WHERE state IN ('pending', 'notified');

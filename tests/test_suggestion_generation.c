@@ -151,10 +151,16 @@ START_TEST(first_free_slots_most_overdue_first)
 	/* A rerun the same day creates nothing. */
 	ck_assert_int_eq(generate("u1"), 0);
 	ck_assert_int_eq(count("SELECT COUNT(*) FROM suggestions WHERE user_id = $1", "u1"), 3);
-	/* The next day the one left over; the others are still not due. */
+	/* The next day yesterday's slots are over and went unanswered: they
+	 * expire, and the most overdue get new ones, three again. */
 	set_now(T0 + DAY);
-	ck_assert_int_eq(generate("u1"), 1);
-	ck_assert_int_eq(pending_slot("c-exactly-due"), AT(8, 0) + DAY);
+	ck_assert_int_eq(generate("u1"), 3);
+	ck_assert_int_eq(count("SELECT COUNT(*) FROM suggestions WHERE user_id = $1 AND "
+	                       "state = 'expired'",
+	                       "u1"),
+	                 3);
+	ck_assert_int_eq(pending_slot("c-never"), AT(8, 0) + DAY);
+	ck_assert_int_eq(pending_slot("c-exactly-due"), -1);
 	ck_assert_int_eq(generate("u1"), 0);
 
 	job_harness_run(&h, "suggestion-generation", "{\"userId\":\"nobody\"}", NULL, 0, &r);
@@ -184,11 +190,13 @@ START_TEST(three_a_day)
 	/* Late the same day: still today. */
 	set_now(AT(23, 50));
 	ck_assert_int_eq(generate("u1"), 0);
-	/* The next day, the two left (the first slots of that day). */
+	/* The next day yesterday's three are over unanswered and expire; the
+	 * two never suggested go first, then the one suggested longest ago. */
 	set_now(T0 + DAY);
-	ck_assert_int_eq(generate("u1"), 2);
+	ck_assert_int_eq(generate("u1"), 3);
 	ck_assert_int_eq(pending_slot("c4"), AT(8, 0) + DAY);
 	ck_assert_int_eq(pending_slot("c5"), AT(8, 30) + DAY);
+	ck_assert_int_eq(pending_slot("c1"), AT(9, 0) + DAY);
 	ck_assert_int_eq(generate("u1"), 0);
 	job_harness_close(&h);
 }
@@ -222,6 +230,42 @@ START_TEST(open_suggestions_are_busy_and_skipped)
 	add_contact("u2", "c-u2", 7, 0);
 	add_event("u2", "busy-week", T0 - DAY, T0 + 8 * DAY, "confirmed");
 	ck_assert_int_eq(generate("u2"), 0);
+	job_harness_close(&h);
+}
+END_TEST
+
+/* Time passes: an unanswered suggestion whose slot started expires and its
+ * contact gets a new one; an accepted one whose slot ended counts as the
+ * last contact, so that contact is due again only a frequency later. */
+START_TEST(past_suggestions_close_and_contacts_come_due_again)
+{
+	job_harness_open(&h, _i, "http://127.0.0.1:9");
+	set_now(T0);
+	add_user("u1", "Etc/UTC", 8 * 60, 21 * 60);
+	add_contact("u1", "c-n", 7, 0);
+	add_contact("u1", "c-a", 7, 0);
+	add_suggestion("u1", "s-n", "c-n", AT(8, 0), "notified", T0 - 2 * DAY);
+	add_suggestion("u1", "s-a", "c-a", AT(8, 30), "accepted", T0 - 2 * DAY);
+	ck_assert_int_eq(generate("u1"), 0);
+	/* 10:00: both slots are over. */
+	set_now(AT(10, 0));
+	ck_assert_int_eq(generate("u1"), 1);
+	ck_assert_int_eq(count("SELECT COUNT(*) FROM suggestions WHERE id = $1 AND "
+	                       "state = 'expired'",
+	                       "s-n"),
+	                 1);
+	ck_assert_int_eq(pending_slot("c-n"), AT(10, 0));
+	ck_assert_int_eq(count("SELECT last_contacted_at FROM contacts WHERE id = $1", "c-a"),
+	                 AT(9, 0));
+	ck_assert_int_eq(pending_slot("c-a"), -1);
+	ck_assert_int_eq(count("SELECT COUNT(*) FROM suggestions WHERE id = $1 AND "
+	                       "state = 'accepted'",
+	                       "s-a"),
+	                 1);
+	/* A week after the meeting it is due again. */
+	set_now(AT(9, 0) + 7 * DAY + 60);
+	ck_assert_int_ge(generate("u1"), 1);
+	ck_assert_int_gt(pending_slot("c-a"), AT(9, 0) + 7 * DAY);
 	job_harness_close(&h);
 }
 END_TEST
@@ -389,6 +433,8 @@ int main(void)
 	tcase_add_loop_test(tc, first_free_slots_most_overdue_first, 0, PGTEST_NBACKENDS);
 	tcase_add_loop_test(tc, three_a_day, 0, PGTEST_NBACKENDS);
 	tcase_add_loop_test(tc, open_suggestions_are_busy_and_skipped, 0, PGTEST_NBACKENDS);
+	tcase_add_loop_test(tc, past_suggestions_close_and_contacts_come_due_again, 0,
+	                    PGTEST_NBACKENDS);
 	tcase_add_loop_test(tc, zones_and_waking_hours, 0, PGTEST_NBACKENDS);
 	tcase_add_loop_test(tc, spring_forward_in_berlin, 0, PGTEST_NBACKENDS);
 	tcase_add_loop_test(tc, scan_enqueues_users_with_due_contacts_once_a_day, 0,
