@@ -87,7 +87,7 @@ static int awake(const struct batch_user *u, int64_t now)
 	return minute >= u->waking_start && minute < u->waking_end;
 }
 
-static int load_pending(struct job_ctx *ctx, const char *user_id, const char *tzname,
+static int load_pending(struct job_ctx *ctx, const char *user_id, const char *zone_name,
                         struct batch_item *items, size_t *n, char *err, size_t errlen)
 {
 	struct store_param p[] = {store_p_text(user_id), store_p_int(BATCH_MAX)};
@@ -107,7 +107,7 @@ static int load_pending(struct job_ctx *ctx, const char *user_id, const char *tz
 		struct batch_item *it = &items[(*n)++];
 
 		snprintf(it->id, sizeof(it->id), "%s", store_rows_text(rows, 0));
-		notify_format_local(store_rows_int(rows, 1), tzname, when, sizeof(when));
+		notify_format_local(store_rows_int(rows, 1), zone_name, when, sizeof(when));
 		snprintf(it->line, sizeof(it->line), "- %s, %s", store_rows_text(rows, 2), when);
 	}
 	store_rows_free(rows);

@@ -250,10 +250,10 @@ const char *notify_channel_pick(const char *pref, const char *phone, const char 
 	return NULL;
 }
 
-void notify_format_local(int64_t t, const char *tzname, char *out, size_t outlen)
+void notify_format_local(int64_t t, const char *zone_name, char *out, size_t outlen)
 {
 	char err[128];
-	const struct tz *z = tz_get(tzname && *tzname ? tzname : "Etc/UTC", err, sizeof(err));
+	const struct tz *z = tz_get(zone_name && *zone_name ? zone_name : "Etc/UTC", err, sizeof(err));
 	struct tm tm;
 	int32_t off;
 
