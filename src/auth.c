@@ -13,6 +13,8 @@
 #include <string.h>
 
 #include "answer.h"
+#include "clock.h"
+#include "crypto.h"
 #include "log.h"
 #include "metrics.h"
 #include "store.h"
@@ -49,23 +51,10 @@ int auth_check(struct app *app, struct http_req *r, const struct strlist *allowe
 	return 1;
 }
 
-/* Lowercase hex SHA-256 of s into out[65]. 0, or -1 when OpenSSL fails. */
-static int sha256_hex(const char *s, char out[65])
-{
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int n = 0, i;
-
-	if (!EVP_Digest(s, strlen(s), md, &n, EVP_sha256(), NULL) || n != 32)
-		return -1;
-	for (i = 0; i < n; i++)
-		snprintf(out + 2 * i, 3, "%02x", md[i]);
-	return 0;
-}
-
 int auth_channel_verify(struct store *s, const char *id, const char *token, char *user_id,
                         size_t len, char *err, size_t errlen)
 {
-	struct store_param p[1];
+	struct store_param p[2];
 	struct store_rows *rows = NULL;
 	const char *stored;
 	char hash[65];
@@ -77,13 +66,14 @@ int auth_channel_verify(struct store *s, const char *id, const char *token, char
 		return cj_errorf(err, errlen, CJ_ENOTFOUND, "channel id or token missing");
 	if (!s)
 		return cj_errorf(err, errlen, CJ_ENOTFOUND, "no database, so no channels");
-	if (sha256_hex(token, hash))
+	if (crypto_sha256_hex(token, hash))
 		return cj_errorf(err, errlen, CJ_EINTERNAL, "SHA-256 failed");
 	p[0] = store_p_text(id);
+	p[1] = store_p_int(clock_now_s());
 	rc = store_exec(s,
 	                "SELECT user_id, token_hash FROM webhook_channels "
-	                "WHERE id = $1 AND status = 'active'",
-	                p, 1, &rows, err, errlen);
+	                "WHERE id = $1 AND status = 'active' AND expiration > $2",
+	                p, 2, &rows, err, errlen);
 	if (rc)
 		return rc;
 	if (!store_rows_next(rows)) {

@@ -70,6 +70,9 @@ int crypto_encrypt(const struct crypto_key *k, const void *pt, size_t len, const
  * wrong key or aad, unknown version), CJ_ENOMEM, CJ_EINTERNAL. */
 int crypto_decrypt(const struct crypto_key *k, const char *text, const char *aad, char **out,
                    size_t *outlen) CJ_WUR;
+/* Lowercase hex SHA-256 of the string s into out[65]. CJ_OK, or
+ * CJ_EINTERNAL when OpenSSL fails. */
+int crypto_sha256_hex(const char *s, char out[65]) CJ_WUR;
 /* Wipes len bytes of p and frees it. NULL is a no-op. */
 void crypto_secret_free(void *p, size_t len);
 

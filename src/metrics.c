@@ -24,6 +24,8 @@ enum metric_id {
 	M_EMULATOR_DISPATCHES,
 	M_PROVIDER_ERRORS,
 	M_OUTBOX_UNCONFIRMED,
+	M_WEBHOOK_PUSHES,
+	M_WEBHOOK_CHANNELS,
 	M_COUNT
 };
 
@@ -57,6 +59,12 @@ static const struct {
     [M_OUTBOX_UNCONFIRMED] = {"catchup_jobs_outbox_unconfirmed_total", COUNTER,
                               "Messages whose outbox row was found or left 'sending' (a "
                               "crash or a lost answer): an operator resolves them, by kind."},
+    [M_WEBHOOK_PUSHES] = {"catchup_jobs_webhook_pushes_total", COUNTER,
+                          "Calendar push notifications from active channels, by result "
+                          "(enqueued, coalesced, sync, stale)."},
+    [M_WEBHOOK_CHANNELS] = {"catchup_jobs_webhook_channels_total", COUNTER,
+                            "Calendar watch channels changed by the webhook jobs, by event "
+                            "(created, stopped, silent_recreated, leaked)."},
 };
 
 static const double bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
@@ -251,6 +259,22 @@ void metrics_outbox_unconfirmed(const char *kind)
 
 	labels2(l, sizeof(l), "kind", kind, NULL, NULL);
 	add(M_OUTBOX_UNCONFIRMED, l, 1);
+}
+
+void metrics_webhook_push(const char *result)
+{
+	char l[128];
+
+	labels2(l, sizeof(l), "result", result, NULL, NULL);
+	add(M_WEBHOOK_PUSHES, l, 1);
+}
+
+void metrics_webhook_channel(const char *event)
+{
+	char l[128];
+
+	labels2(l, sizeof(l), "event", event, NULL, NULL);
+	add(M_WEBHOOK_CHANNELS, l, 1);
 }
 
 void metrics_claim_lost(void)

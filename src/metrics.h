@@ -35,6 +35,15 @@ void metrics_provider_error(const char *provider, const char *reason);
 /* catchup_jobs_outbox_unconfirmed_total{kind}: a message left or found in
  * outbox state 'sending' (kind: "batch", "reminder", "token-health"). */
 void metrics_outbox_unconfirmed(const char *kind);
+/* catchup_jobs_webhook_pushes_total{result}: an authenticated Calendar push
+ * and what it did: enqueued (a calendar-sync create), coalesced (its 30-s
+ * bucket was enqueued already), sync (a channel's first message), stale (an
+ * older message number than one seen). */
+void metrics_webhook_push(const char *result);
+/* catchup_jobs_webhook_channels_total{event}: created, stopped,
+ * silent_recreated (silent for 24 h while polling found changes), leaked (a
+ * channel Google may still run that cannot be stopped yet). */
+void metrics_webhook_channel(const char *event);
 void metrics_claim_lost(void);
 void metrics_last_attempt_in_progress(void);
 /* Local mode's Cloud Tasks: one attempt of queue ended; result: 2xx, 4xx,

@@ -20,6 +20,7 @@
 #include "admin_api.h"
 #include "outbox_api.h"
 #include "suggestions_api.h"
+#include "webhook_api.h"
 #include "app_api.h"
 #include "auth.h"
 #include "emulator_api.h"
@@ -51,16 +52,6 @@ static void jobs_done(struct app *app, struct http_req *r, struct route_req *rq)
 	job_runner_done(app, r, rq->state);
 }
 
-/* For routes whose handler is not built in this revision. */
-static void not_implemented(struct app *app, struct http_req *r, struct route_req *rq,
-                            struct http_answer *a)
-{
-	(void)app;
-	(void)rq;
-	http_answer_error(a, 501, "not_implemented", "%s is not implemented in this revision",
-	                  r->path);
-}
-
 /* pattern, method, authentication, flags, on_headers, on_body, on_done, body cap */
 static const struct route routes[] = {
     {"/jobs/{type}", "POST", AUTH_JOBS_OIDC, ROUTE_OWN_CHECKS, jobs_headers, jobs_body, jobs_done,
@@ -89,7 +80,8 @@ static const struct route routes[] = {
     {"/health/live", "GET", AUTH_NONE, ROUTE_WHILE_DRAINING, ops_live, NULL, NULL, 0},
     {"/health/ready", "GET", AUTH_NONE, ROUTE_WHILE_DRAINING, ops_ready, NULL, NULL, 0},
     {"/metrics", "GET", AUTH_NONE, ROUTE_WHILE_DRAINING, ops_metrics, NULL, NULL, 0},
-    {"/webhooks/google-calendar", "POST", AUTH_NONE, 0, NULL, not_implemented, NULL, 0},
+    {"/webhooks/google-calendar", "POST", AUTH_CHANNEL_SECRET, 0, webhook_api_calendar, NULL,
+     NULL, 0},
     {"/v2/{path...}", "*", AUTH_LOCAL_ONLY, ROUTE_OWN_CHECKS, emulator_api_headers,
      emulator_api_body, NULL, EMULATOR_API_MAX_BODY},
     {"/emulator/certs", "GET", AUTH_LOCAL_ONLY, 0, local_api_certs, NULL, NULL, 0},

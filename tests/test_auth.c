@@ -64,6 +64,9 @@ START_TEST(channel_secrets)
 	    "VALUES ('u1', 'a@example.com', 1, 1)");
 	add_channel(s, "ch-live", "s3cret-token", "active");
 	add_channel(s, "ch-old", "old-token", "stopped");
+	add_channel(s, "ch-ended", "ended-token", "active");
+	sql(s, "UPDATE webhook_channels SET expiration = 1000 WHERE id = 'ch-ended'");
+	add_channel(s, "ch-new", "new-token", "pending");
 
 	ck_assert_int_eq(
 	    auth_channel_verify(s, "ch-live", "s3cret-token", user, sizeof(user), err, sizeof(err)),
@@ -89,6 +92,14 @@ START_TEST(channel_secrets)
 	/* A stopped channel is no channel, even with its own token. */
 	ck_assert_int_eq(
 	    auth_channel_verify(s, "ch-old", "old-token", user, sizeof(user), err, sizeof(err)),
+	    CJ_ENOTFOUND);
+	/* Active but past its expiration: Google no longer sends on it. */
+	ck_assert_int_eq(
+	    auth_channel_verify(s, "ch-ended", "ended-token", user, sizeof(user), err, sizeof(err)),
+	    CJ_ENOTFOUND);
+	/* Not confirmed by Google yet. */
+	ck_assert_int_eq(
+	    auth_channel_verify(s, "ch-new", "new-token", user, sizeof(user), err, sizeof(err)),
 	    CJ_ENOTFOUND);
 	/* A token that is another channel's does not open this one. */
 	ck_assert_int_eq(
