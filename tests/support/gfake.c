@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "fakeproc.h"
+#include "httpc.h"
 
 #define GFAKE_WAIT_MS 10000
 #define GFAKE_TRIES 5
@@ -77,4 +78,63 @@ int gfake_control(struct gfake *g, const char *what, const char *json_fmt, ...)
 json_t *gfake_get(struct gfake *g, const char *what)
 {
 	return fakeproc_get(g->url, what);
+}
+
+json_t *gfake_post(struct gfake *g, const char *what, long *status, const char *json_fmt, ...)
+{
+	const char *hdrs[] = {"Content-Type: application/json", NULL};
+	struct httpc_resp r;
+	char url[256], *body;
+	json_t *j;
+	va_list ap;
+	int n;
+
+	*status = 0;
+	va_start(ap, json_fmt);
+	n = vasprintf(&body, json_fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return NULL;
+	snprintf(url, sizeof(url), "%s/__control/%s", g->url, what);
+	/* A push with count and intervalMs may take a while. */
+	n = httpc_request("POST", url, hdrs, body, (size_t)n, 120000, &r);
+	free(body);
+	if (n)
+		return NULL;
+	*status = r.status;
+	j = json_incref(r.json);
+	httpc_resp_free(&r);
+	return j;
+}
+
+int gfake_wait_pushes(struct gfake *g, int timeout_ms)
+{
+	long status;
+	json_t *j;
+
+	/* gfake_post() waits 120 s at most. */
+	if (timeout_ms > 100000)
+		timeout_ms = 100000;
+	j = gfake_post(g, "wait-pushes", &status, "{\"timeoutMs\":%d}", timeout_ms);
+	json_decref(j);
+	return status == 200 ? 0 : -1;
+}
+
+json_t *gfake_channel(struct gfake *g, const char *id)
+{
+	json_t *all = gfake_get(g, "channels"), *found = NULL;
+	const json_t *chans = json_object_get(all, "channels"), *c;
+	size_t i;
+
+	json_array_foreach(chans, i, c)
+	{
+		const char *cid = json_string_value(json_object_get(c, "id"));
+
+		if (cid && !strcmp(cid, id)) {
+			json_decref(found);
+			found = json_incref((json_t *)c);
+		}
+	}
+	json_decref(all);
+	return found;
 }
