@@ -24,7 +24,7 @@ static const struct {
     {"notification-reminder", handle_notification_reminder},
     {"token-health-reminder", handle_token_health_reminder},
     {"webhook-renewal", handle_webhook_renewal},
-    //HC {"webhook-health-check", handle_webhook_health_check},
+    {"webhook-health-check", handle_webhook_health_check},
     {"ping", handle_ping},
 };
 

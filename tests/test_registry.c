@@ -20,6 +20,7 @@ static const char *const implemented[] = {"token-refresh",
                                           "notification-reminder",
                                           "token-health-reminder",
                                           "webhook-renewal",
+                                          "webhook-health-check",
                                           "ping",
                                           NULL};
 
