@@ -10,7 +10,9 @@
  * stops, or by webhook-health-check), no new one is made: the due ones are
  * only stopped. So a retry after a crash between the create and the stops
  * neither leaves the calendar without a channel nor makes a second one,
- * and channel_tidy first stops whatever a dead attempt left half made.
+ * and channel_tidy first stops whatever a dead attempt left half made. A
+ * calendar Google refuses to watch (404, another 4xx) gets no new channel;
+ * its due ones are stopped all the same and the job goes on.
  * Result {"renewed": N, "stopped": N}.
  *
  * Without userId (every 6 hours): a scan (scan.h) over the users with a
@@ -58,9 +60,17 @@ static int renew_calendar(struct job_ctx *ctx, const char *user_id, struct store
 	store_rows_free(live);
 	if (!has_live) {
 		rc = channel_create(ctx, user_id, cal, first, new_id, n, gerr, err, errlen);
-		if (rc)
+		if (rc == CJ_OK) {
+			(*renewed)++;
+		} else if (rc == CJ_ENOTFOUND || rc == CJ_EUPSTREAM) {
+			/* Google refuses to watch this calendar (gone, no access):
+			 * no new channel, but the due ones are still stopped. */
+			log_msg(L_WARNING, "webhook-renewal: calendar %s of user %s not watched: %s",
+			        cal, user_id, gerr->message[0] ? gerr->message : err);
+			memset(gerr, 0, sizeof(*gerr));
+		} else {
 			return rc;
-		(*renewed)++;
+		}
 	}
 	/* Now stop every due channel of this calendar. */
 	do {

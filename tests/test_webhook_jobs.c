@@ -358,6 +358,23 @@ START_TEST(renewal_replaces_due_channels)
 	free(old);
 	free(new_id);
 
+	/* A week on Google refuses to watch the calendar: no new channel, the
+	 * due one is stopped all the same; the next health check makes one. */
+	advance(6 * 86400 + 12 * 3600);
+	ck_assert_int_eq(gfake_control(&g, "fail",
+	                               "{\"target\":\"watch\",\"count\":1,\"status\":404}"),
+	                 0);
+	run_ok("webhook-renewal", "{\"userId\":\"u1\"}", "rn-2b", &r);
+	ck_assert_int_eq(job_run_int(&r, "renewed"), 0);
+	ck_assert_int_eq(job_run_int(&r, "stopped"), 1);
+	job_run_release(&r);
+	ck_assert_int_eq(rows("active"), 0);
+	ck_assert_int_eq(fake_count("live"), 0);
+	run_ok("webhook-health-check", "{}", "rn-hc", &r);
+	ck_assert_int_eq(job_run_int(&r, "created"), 1);
+	job_run_release(&r);
+	ck_assert_int_eq(fake_count("live"), 1);
+
 	/* Unknown and revoked users. */
 	run("webhook-renewal", "{\"userId\":\"nobody\"}", "rn-3", &r);
 	ck_assert_int_eq(r.outcome, JOB_PERMANENT);
