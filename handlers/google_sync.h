@@ -3,7 +3,8 @@
  * (google-contacts-sync, calendar-sync): read the stored sync token, page
  * through the list call as the user, write each page in one transaction,
  * fall back to a full sync when Google says the token expired, and store
- * the new token last, with the change count, in one final transaction.
+ * the new token last, with the change count and the schedule it gives the
+ * next sync (sync_state.h), in one final transaction.
  *
  * What a run that dies anywhere leaves: pages written so far (upserts and
  * deletes by Google's ids, so a second run writes the same), and the old
@@ -60,6 +61,7 @@ struct google_sync {
 	const char *run_id; /* ctx->key, or a random id when the job has none */
 	int64_t prev_sync_at; /* the last sync's time; 0 when never */
 	long upserted, deleted, pages;
+	long cleared; /* of deleted: what on_expired removed to list it all again */
 	int skipped; /* the account could not be used: the result is already set */
 	char run_id_buf[33];
 };
