@@ -47,6 +47,40 @@ static int enqueue_user(struct job_ctx *ctx, const struct scan *s, struct store_
 	return rc;
 }
 
+/* One row: the job's own work, or the per-user task. *count grows by what
+ * the row adds; on failure *code names the answer's error. */
+static int handle_row(struct job_ctx *ctx, const struct scan *s, struct store_rows *row,
+                      long *count, const char **code, char *err, size_t errlen)
+{
+	long counted = 0;
+	int created = 0, rc;
+
+	if (s->each) {
+		*code = "scan_failed";
+		rc = s->each(ctx, row, s->arg, &counted, err, errlen);
+	} else {
+		*code = "enqueue_failed";
+		rc = enqueue_user(ctx, s, row, &created, err, errlen);
+		counted = created;
+	}
+	if (rc == CJ_OK)
+		*count += counted;
+	return rc;
+}
+
+/* The result: the job's object or {"enqueued": count}, with "next". */
+static json_t *page_result(const struct scan *s, long count, const char *next)
+{
+	json_t *res = s->result ? s->result(s->arg, count)
+	                        : json_pack("{s:I}", "enqueued", (json_int_t)count);
+
+	if (res && json_object_set_new(res, "next", next ? json_string(next) : json_null())) {
+		json_decref(res);
+		res = NULL;
+	}
+	return res;
+}
+
 /* The follow-up task of this run, carrying next. */
 static int hand_on(struct job_ctx *ctx, const char *next, char *err, size_t errlen)
 {
@@ -81,9 +115,10 @@ enum job_outcome scan_run(struct job_ctx *ctx, const struct scan *s)
 	const char *cursor = json_string_value(json_object_get(ctx->payload, "cursor"));
 	char after[256] = "", err[512] = "", last[256] = "";
 	struct store_rows *rows = NULL;
-	long page = s->page > 0 ? s->page : SCAN_PAGE, enqueued = 0;
+	long page = s->page > 0 ? s->page : SCAN_PAGE, count = 0;
 	size_t seen = 0;
 	char *next = NULL;
+	json_t *res;
 	int rc, more;
 
 	if (!ctx->svc->store)
@@ -97,26 +132,30 @@ enum job_outcome scan_run(struct job_ctx *ctx, const struct scan *s)
 		                   "listing %ss: %s", s->what, err[0] ? err : cj_strerror(rc));
 	more = (long)store_rows_count(rows) == page;
 	while (store_rows_next(rows)) {
-		int created;
+		const char *code;
 
 		if (job_remaining_ms(ctx) < SCAN_RESERVE_MS || job_should_stop(ctx)) {
 			more = 1; /* the rest goes to the follow-up */
 			break;
 		}
-		rc = enqueue_user(ctx, s, rows, &created, err, sizeof(err));
+		rc = handle_row(ctx, s, rows, &count, &code, err, sizeof(err));
 		if (rc) {
+			enum job_outcome failed = s->each
+			    ? job_fail_rc(ctx, rc, code, "%s %s: %s", s->what,
+			                  store_rows_text(rows, 0), err)
+			    : job_fail_rc(ctx, rc, code, "enqueuing %s for %s: %s", s->task_type,
+			                  s->what, err);
+
 			store_rows_free(rows);
-			return job_fail_rc(ctx, rc, "enqueue_failed", "enqueuing %s for %s: %s",
-			                   s->task_type, s->what, err);
+			return failed;
 		}
-		enqueued += created;
 		seen++;
 		snprintf(last, sizeof(last), "%s", store_rows_text(rows, 0));
 	}
 	store_rows_free(rows);
 	if (more && !seen)
-		return job_fail(ctx, JOB_RETRY, "deadline_exceeded",
-		                "no time left to enqueue any %s", s->what);
+		return job_fail(ctx, JOB_RETRY, "deadline_exceeded", "no time left to %s any %s",
+		                s->each ? "handle" : "enqueue", s->what);
 	if (more) {
 		next = b64url_encode(last, strlen(last));
 		rc = next ? hand_on(ctx, next, err, sizeof(err)) : CJ_ENOMEM;
@@ -126,9 +165,10 @@ enum job_outcome scan_run(struct job_ctx *ctx, const struct scan *s)
 			                   "enqueuing the next page of the scan: %s", err);
 		}
 	}
-	job_set_result(ctx,
-	               json_pack("{s:I, s:o}", "enqueued", (json_int_t)enqueued, "next",
-	                         next ? json_string(next) : json_null()));
+	res = page_result(s, count, next);
 	free(next);
+	if (!res)
+		return job_fail_rc(ctx, CJ_ENOMEM, "out_of_memory", "out of memory");
+	job_set_result(ctx, res);
 	return JOB_OK;
 }
