@@ -139,6 +139,7 @@ enum job_outcome google_sync_run(struct google_sync *s)
 
 	s->upserted = s->deleted = s->pages = s->cleared = 0;
 	s->skipped = 0;
+	s->started_at = clock_now_s();
 	if (!s->ctx->svc->store)
 		return job_fail_rc(s->ctx, CJ_ECONFIG, "no_database", "no database configured");
 	if (s->ctx->key[0])
