@@ -23,6 +23,7 @@ static const struct {
     {"batch-notifications", handle_batch_notifications},
     {"notification-reminder", handle_notification_reminder},
     {"token-health-reminder", handle_token_health_reminder},
+    {"adaptive-sync", handle_adaptive_sync},
     {"ping", handle_ping},
 };
 

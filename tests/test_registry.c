@@ -19,6 +19,7 @@ static const char *const implemented[] = {"token-refresh",
                                           "batch-notifications",
                                           "notification-reminder",
                                           "token-health-reminder",
+                                          "adaptive-sync",
                                           "ping",
                                           NULL};
 
