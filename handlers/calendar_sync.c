@@ -8,7 +8,8 @@
  * (singleEvents, showDeleted). A 410 means Google forgot the token: the
  * calendar's rows are cleared and the run syncs fully. Each page is one
  * transaction (cancelled events deleted, others upserted). A full sync
- * ends by deleting the rows it did not see.
+ * ends by deleting the rows it did not see (and no overlapping run wrote
+ * since it began: google_sync.h).
  *
  * Then, in this order, so that a run dying anywhere is done again from the
  * old token without losing anything:
@@ -229,14 +230,15 @@ static int delete_unseen(struct store_conn *c, struct google_sync *s, long *dele
 {
 	const struct cal *cal = s->arg;
 	struct store_param p[] = {store_p_text(s->user_id), store_p_text(cal->calendar_id),
-	                          store_p_text(s->run_id)};
+	                          store_p_text(s->run_id), store_p_int(s->started_at)};
 	struct store_rows *rows = NULL;
 	int rc;
 
 	rc = store_conn_exec(c,
 	                     "DELETE FROM calendar_events WHERE user_id = $1 AND "
-	                     "calendar_id = $2 AND (sync_run IS NULL OR sync_run <> $3)",
-	                     p, 3, &rows, err, errlen);
+	                     "calendar_id = $2 AND (sync_run IS NULL OR sync_run <> $3) AND "
+	                     "updated_at < $4",
+	                     p, 4, &rows, err, errlen);
 	if (!rc)
 		*deleted += store_rows_changes(rows);
 	store_rows_free(rows);

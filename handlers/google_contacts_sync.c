@@ -8,7 +8,8 @@
  * EXPIRED_SYNC_TOKEN) turns the run into a full sync. Upserts by resource
  * name keep the user's own columns (catch-up frequency, last contacted);
  * metadata.deleted deletes. A full sync ends by deleting the contacts
- * Google no longer has: the rows this run did not mark as seen. When
+ * Google no longer has: the rows this run did not mark as seen and no
+ * overlapping run wrote since this one began (google_sync.h). When
  * contacts arrived, the stored meetings that have ended set their last
  * contact (contact_touch.h), whichever of the two syncs ran first.
  */
@@ -105,14 +106,15 @@ static int write_person(struct store_conn *c, struct google_sync *s, const json_
 static int delete_unseen(struct store_conn *c, struct google_sync *s, long *deleted, char *err,
                          size_t errlen)
 {
-	struct store_param p[] = {store_p_text(s->user_id), store_p_text(s->run_id)};
+	struct store_param p[] = {store_p_text(s->user_id), store_p_text(s->run_id),
+	                          store_p_int(s->started_at)};
 	struct store_rows *rows = NULL;
 	int rc;
 
 	rc = store_conn_exec(c,
 	                     "DELETE FROM contacts WHERE user_id = $1 AND "
-	                     "(sync_run IS NULL OR sync_run <> $2)",
-	                     p, 2, &rows, err, errlen);
+	                     "(sync_run IS NULL OR sync_run <> $2) AND updated_at < $3",
+	                     p, 3, &rows, err, errlen);
 	if (!rc)
 		*deleted += store_rows_changes(rows);
 	store_rows_free(rows);

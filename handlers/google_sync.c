@@ -63,8 +63,11 @@ static int write_finish(struct store_conn *c, void *arg, char *err, size_t errle
 		if (rc)
 			return rc;
 	}
+	/* Removed: rows this run found gone at Google, not those on_expired
+	 * cleared only to list them again. */
 	return sync_state_record(c, s->user_id, s->kind, f->token, clock_now_s(), s->full,
-	                         s->upserted + s->deleted + f->deleted, err, errlen);
+	                         s->upserted + s->deleted + f->deleted,
+	                         s->deleted - s->cleared + f->deleted, err, errlen);
 }
 
 /* The last page is written: the follow-up, then the token. */
@@ -134,8 +137,9 @@ enum job_outcome google_sync_run(struct google_sync *s)
 	struct buf q;
 	int rc;
 
-	s->upserted = s->deleted = s->pages = 0;
+	s->upserted = s->deleted = s->pages = s->cleared = 0;
 	s->skipped = 0;
+	s->started_at = clock_now_s();
 	if (!s->ctx->svc->store)
 		return job_fail_rc(s->ctx, CJ_ECONFIG, "no_database", "no database configured");
 	if (s->ctx->key[0])
@@ -169,6 +173,7 @@ enum job_outcome google_sync_run(struct google_sync *s)
 			free(page_token);
 			sync_token = page_token = NULL;
 			rc = s->on_expired ? s->on_expired(s, err, sizeof(err)) : CJ_OK;
+			s->cleared = s->deleted;
 			if (rc) {
 				outcome = google_job_store_fail(s->ctx, rc, "starting a full sync", err);
 				break;

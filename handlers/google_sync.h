@@ -3,7 +3,8 @@
  * (google-contacts-sync, calendar-sync): read the stored sync token, page
  * through the list call as the user, write each page in one transaction,
  * fall back to a full sync when Google says the token expired, and store
- * the new token last, with the change count, in one final transaction.
+ * the new token last, with the change count and the schedule it gives the
+ * next sync (sync_state.h), in one final transaction.
  *
  * What a run that dies anywhere leaves: pages written so far (upserts and
  * deletes by Google's ids, so a second run writes the same), and the old
@@ -43,7 +44,12 @@ struct google_sync {
 	int (*write_item)(struct store_conn *c, struct google_sync *s, const json_t *item,
 	                  enum sync_item *did, char *err, size_t errlen);
 	/* In the final transaction of a full sync: delete the rows this run did
-	 * not see (rows carry s->run_id), adding to *deleted. */
+	 * not see (rows carry s->run_id) and that no run wrote since
+	 * s->started_at, adding to *deleted. The second condition keeps what a
+	 * concurrent full sync of the same user (another task: a retried first
+	 * sync and adaptive-sync's, say) wrote meanwhile: those rows were at
+	 * Google too, and deleting them would lose them for good, as the
+	 * incremental syncs after it never report them again. */
 	int (*delete_unseen)(struct store_conn *c, struct google_sync *s, long *deleted, char *err,
 	                     size_t errlen);
 	/* Optional: the token expired; runs before the full sync starts (e.g.
@@ -58,8 +64,10 @@ struct google_sync {
 
 	/* Set by google_sync_run(). */
 	const char *run_id; /* ctx->key, or a random id when the job has none */
+	int64_t started_at; /* business time the run began */
 	int64_t prev_sync_at; /* the last sync's time; 0 when never */
 	long upserted, deleted, pages;
+	long cleared; /* of deleted: what on_expired removed to list it all again */
 	int skipped; /* the account could not be used: the result is already set */
 	char run_id_buf[33];
 };

@@ -18,5 +18,6 @@ enum job_outcome handle_notification_reminder(struct job_ctx *ctx);
 enum job_outcome handle_token_health_reminder(struct job_ctx *ctx);
 enum job_outcome handle_webhook_renewal(struct job_ctx *ctx);
 enum job_outcome handle_webhook_health_check(struct job_ctx *ctx);
+enum job_outcome handle_adaptive_sync(struct job_ctx *ctx);
 
 #endif

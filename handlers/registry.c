@@ -25,6 +25,7 @@ static const struct {
     {"token-health-reminder", handle_token_health_reminder},
     {"webhook-renewal", handle_webhook_renewal},
     {"webhook-health-check", handle_webhook_health_check},
+    {"adaptive-sync", handle_adaptive_sync},
     {"ping", handle_ping},
 };
 

@@ -140,11 +140,11 @@ enum job_outcome scan_run(struct job_ctx *ctx, const struct scan *s)
 		}
 		rc = handle_row(ctx, s, rows, &count, &code, err, sizeof(err));
 		if (rc) {
-			enum job_outcome failed =
-			    s->each ? job_fail_rc(ctx, rc, code, "%s %s: %s", s->what,
-			                          store_rows_text(rows, 0), err)
-			            : job_fail_rc(ctx, rc, code, "enqueuing %s for %s: %s",
-			                          s->task_type, s->what, err);
+			enum job_outcome failed = s->each
+			    ? job_fail_rc(ctx, rc, code, "%s %s: %s", s->what,
+			                  store_rows_text(rows, 0), err)
+			    : job_fail_rc(ctx, rc, code, "enqueuing %s for %s: %s", s->task_type,
+			                  s->what, err);
 
 			store_rows_free(rows);
 			return failed;

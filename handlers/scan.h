@@ -60,8 +60,7 @@ struct scan {
 	 * s->arg. Called once per listed row, in user id order, from the job's
 	 * thread, only while more than the scan's reserve of the deadline is
 	 * left (checked between rows, so one call must be short: a few
-	 * statements and task creates). *counted starts at 0 for every call
-	 * and is only added to the count when each returns CJ_OK.
+	 * statements and task creates). *counted starts at 0 for every call.
 	 *
 	 * A failure (err saying why, for the message) ends the run at once:
 	 * no further rows, no follow-up task, no result callback; the job
@@ -76,7 +75,8 @@ struct scan {
 	/* Optional: the result object for the page without "next" (scan_run adds
 	 * "next"); NULL gives {"enqueued": count}. Called once, at the end. arg
 	 * is s->arg and count the sum of the page's counts (each's *counted, or
-	 * the tasks created). "At the end" is after every row was handled and
+	 * the tasks created). "At the end" is after the page's last handled row
+	 * (all of them, or those before the deadline cut it short) and after
 	 * the follow-up task (if any) was enqueued, only on the way to JOB_OK;
 	 * it is not called when the run fails. It returns a new reference that
 	 * scan_run takes; NULL from it (out of memory) fails the run with

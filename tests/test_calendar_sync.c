@@ -3,12 +3,15 @@
  * SQLite and PostgreSQL: full then incremental syncs, 410 and a full
  * resync, attendees moving contacts' last-contacted time (forward only,
  * case-insensitively, not for declined or future meetings), the
- * suggestion-regeneration it enqueues, paging and other calendars.
+ * suggestion-regeneration it enqueues, paging and other calendars, and two
+ * full syncs at once keeping every event.
  */
 #include <check.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "ckrun.h"
@@ -247,6 +250,55 @@ START_TEST(failures_retry_and_revoked_skips)
 }
 END_TEST
 
+static void *first_sync(void *arg)
+{
+	job_harness_run(&h, "calendar-sync", "{\"userId\":\"u1\"}", "first-a", 0, arg);
+	return NULL;
+}
+
+/* Two first (full) syncs of one calendar at once - a retried initial sync
+ * and adaptive-sync's, say: the one that finishes last must not delete
+ * what the other wrote after it began. */
+START_TEST(overlapping_full_syncs_keep_every_event)
+{
+	struct job_run a, b;
+	pthread_t th;
+
+	setup(_i);
+	ck_assert_int_eq(gfake_control(&g, "events",
+	                               "{\"refreshToken\":\"rt-1\",\"generate\":{\"count\":5,"
+	                               "\"start\":%lld}}",
+	                               now + 86400),
+	                 0);
+	/* A has written its page; its regeneration create lands and is answered
+	 * 3 s later, before A stores its token. */
+	ck_assert_int_eq(fake_cloud_fail(&h.fc, "create", 1, 0, 3000), 0);
+	ck_assert_int_eq(pthread_create(&th, NULL, first_sync, &a), 0);
+	for (int i = 0; i < 1000; i++) {
+		json_t *c = job_harness_creates(&h, "suggestion-regeneration");
+		size_t n = json_array_size(c);
+
+		json_decref(c);
+		if (n)
+			break;
+		usleep(10000);
+	}
+	/* Meanwhile B syncs the whole calendar again, start to end. */
+	run_ok("{\"userId\":\"u1\"}", "first-b", &b);
+	ck_assert(json_is_true(json_object_get(b.result, "full")));
+	ck_assert_int_eq(job_run_int(&b, "upserted"), 5);
+	job_run_release(&b);
+	pthread_join(th, NULL);
+	ck_assert_msg(a.outcome == JOB_OK, "%s: %s", a.error_code, a.error_msg);
+	ck_assert_int_eq(job_run_int(&a, "deleted"), 0);
+	job_run_release(&a);
+	ck_assert_int_eq(
+	    job_harness_int(&h, "SELECT COUNT(*) FROM calendar_events WHERE user_id = $1", "u1", NULL),
+	    5);
+	job_harness_close(&h);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("calendar_sync");
@@ -260,6 +312,7 @@ int main(void)
 	tcase_add_loop_test(tc, gone_token_clears_and_resyncs, 0, PGTEST_NBACKENDS);
 	tcase_add_loop_test(tc, other_calendars_pages_and_all_day_events, 0, PGTEST_NBACKENDS);
 	tcase_add_loop_test(tc, failures_retry_and_revoked_skips, 0, PGTEST_NBACKENDS);
+	tcase_add_loop_test(tc, overlapping_full_syncs_keep_every_event, 0, PGTEST_NBACKENDS);
 	suite_add_tcase(s, tc);
 	failed = ck_run(s, CK_FORK);
 	gfake_stop(&g);

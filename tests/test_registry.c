@@ -21,6 +21,7 @@ static const char *const implemented[] = {"token-refresh",
                                           "token-health-reminder",
                                           "webhook-renewal",
                                           "webhook-health-check",
+                                          "adaptive-sync",
                                           "ping",
                                           NULL};
 
