@@ -16,7 +16,10 @@
 --   stopping  to be stopped with channels.stop (written before the call)
 --   stopped   channels.stop succeeded or Google no longer knew it
 --   expired   it ran out without being stopped
--- Only active rows before their expiration accept pushes. last_message_number
+-- Active rows before their expiration accept pushes, and pending ones (a
+-- channel's first message can arrive before the watch answer is stored; its
+-- token proves it ours); stopping, stopped and expired ones get 404.
+-- last_message_number
 -- is X-Goog-Message-Number of the newest push (older ones are ignored);
 -- sync_bucket the newest 30-second bucket (floor(unix/30)) whose
 -- calendar-sync a push enqueued, so a flood of pushes makes one create per

@@ -72,7 +72,7 @@ int auth_channel_verify(struct store *s, const char *id, const char *token, char
 	p[1] = store_p_int(clock_now_s());
 	rc = store_exec(s,
 	                "SELECT user_id, token_hash FROM webhook_channels "
-	                "WHERE id = $1 AND status = 'active' AND expiration > $2",
+	                "WHERE id = $1 AND status IN ('pending', 'active') AND expiration > $2",
 	                p, 2, &rows, err, errlen);
 	if (rc)
 		return rc;

@@ -23,7 +23,9 @@ int auth_check(struct app *app, struct http_req *r, const struct strlist *allowe
                struct oidc_identity *who, struct http_answer *a);
 
 /* Checks X-Goog-Channel-ID and X-Goog-Channel-Token against the active
- * channels of webhook_channels. 0 when the channel is known and the token
+ * channels of webhook_channels: 'active' ones before their expiration, and
+ * 'pending' ones (Google sends a channel's first message while our
+ * events.watch call is still returning; the secret proves it is ours). 0 when the channel is known and the token
  * matches (user_id receives the channel's user, truncated to len); otherwise
  * fills a and returns 1: 404 for anything that is not an active channel with
  * this token (the caller learns nothing), 503 when the database fails. */
