@@ -1,11 +1,18 @@
 /*
  * http_server.c - libmicrohttpd plumbing; see http_server.h.
  *
- * Life of a request: the first access-handler call sets up struct
- * http_request and runs on_headers; upload calls append to the capped body;
- * the final call runs on_body and queues the answer; the completion callback
- * runs on_done and frees everything, on every path (including dropped
- * connections).
+ * Life of a connection: NOTIFY_CONNECTION registers it with the connection
+ * watch (conn_watch.h) when accepted and forgets it before libmicrohttpd
+ * closes its socket; each request reports its phases there (request line,
+ * head, body, answer), which set its deadlines.
+ *
+ * Life of a request: the URI log callback, called once the request line is
+ * in, creates struct request and judges the raw path; the first
+ * access-handler call fills it from the headers and runs on_headers; upload
+ * calls append to the capped body; the final call runs on_body and queues
+ * the answer; the completion callback runs on_done and frees everything, on
+ * every path (including dropped connections and requests whose head never
+ * completed).
  *
  * Keep-alive and pipelining: libmicrohttpd (0.9.75, connection.c) treats an
  * answer queued in the first call, before the upload is consumed, as a
@@ -13,16 +20,31 @@
  * close", closes, and drops whatever the client pipelined behind the request
  * — even for a GET without a body. So an answer on_headers gives is held and
  * queued by the final call, after the body (if any) is read and dropped up
- * to HTTP_MAX_DISCARD; the connection then carries the next request. Only an
+ * to the body cap; the connection then carries the next request. Only an
  * answer that must not wait for the body is queued at once and closes: a
- * body over the cap by its Content-Length, one over HTTP_MAX_DISCARD, or a
- * client waiting for "100 Continue" (it has not sent the body).
+ * body over the cap by its Content-Length, or a client waiting for "100
+ * Continue" (it has not sent the body).
+ *
+ * Answers in the middle of a body: MHD_queue_response() refuses while a
+ * body is being read (it wants the headers-processed or full-request
+ * state), and reading a 100 MB chunked body to its end to refuse it is what
+ * an attacker wants. So when the bytes read pass the cap (a chunked body
+ * over it, or the dropped body of an answer held from the headers), the
+ * answer is written to the socket directly: nothing of this request's
+ * answer has gone out (libmicrohttpd answers a request only once it is
+ * read, and answers in order), so those bytes are the connection's next.
+ * Then the write side is shut, what the client still sends is dropped for a
+ * short while (HTTP_LINGER_*: closing a socket with unread input resets the
+ * connection, which can destroy the answer before the client reads it), and
+ * the connection is closed; libmicrohttpd never queues an answer for it.
  */
 #include "http_server.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -30,21 +52,32 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "conn_watch.h"
 #include "timeutil.h"
+
+/* How long writing an answer straight to the socket may take. */
+#define HTTP_WRITE_NOW_MS 1000
 
 struct http_server {
 	struct MHD_Daemon *daemon;
+	struct conn_watch *watch;
 	struct http_app app;
 	size_t max_body;
 	atomic_long active;
 };
 
-/* A request as the server keeps it (libmicrohttpd's per-request pointer). */
+/* A request as the server keeps it (libmicrohttpd's per-request pointer),
+ * from its request line to its completion. */
 struct request {
 	struct http_req pub; /* what the application sees */
 	struct http_answer held; /* given by on_headers, queued after the body */
+	struct conn_watch_conn *watch; /* its connection's; may be NULL */
+	int started; /* the head is in: pub is filled and counted in active */
+	int closing; /* answered before the end of the body; lingering */
+	size_t lingered; /* bytes dropped while closing */
 };
 
 const char *http_request_header(const struct http_req *r, const char *name)
@@ -88,6 +121,71 @@ void http_request_set_max_body(struct http_req *r, size_t max_body)
 	r->body.max = max_body;
 	r->body_too_big =
 	    r->content_length >= 0 && (unsigned long long)r->content_length > max_body;
+}
+
+static int hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+static int is_control(int byte)
+{
+	return byte < 0x20 || byte == 0x7f;
+}
+
+/* The byte %XX at p encodes, or -1 when p is no escape of two hex digits. */
+static int escaped_byte(const char *p)
+{
+	int hi, lo;
+
+	if (p[0] != '%' || (hi = hex_value(p[1])) < 0 || (lo = hex_value(p[2])) < 0)
+		return -1;
+	return hi * 16 + lo;
+}
+
+size_t http_unescape(char *s)
+{
+	char *w = s;
+	const char *p = s;
+	int byte;
+
+	while (*p) {
+		byte = *p == '%' ? escaped_byte(p) : -1;
+		if (byte >= 0 && !is_control(byte)) {
+			*w++ = (char)byte;
+			p += 3;
+		} else {
+			*w++ = *p++;
+		}
+	}
+	*w = '\0';
+	return (size_t)(w - s);
+}
+
+int http_path_acceptable(const char *uri)
+{
+	const char *p;
+	int byte;
+
+	if (!uri)
+		return 0;
+	for (p = uri; *p && *p != '?'; p++) {
+		if (is_control((unsigned char)*p))
+			return 0;
+		if (*p != '%')
+			continue;
+		byte = escaped_byte(p);
+		if (byte < 0 || is_control(byte))
+			return 0;
+		p += 2;
+	}
+	return 1;
 }
 
 void http_answer_json(struct http_answer *a, int status, json_t *body)
@@ -178,6 +276,67 @@ static enum MHD_Result send_answer(struct http_req *r, struct http_answer *a)
 	return ret;
 }
 
+/* Sends n bytes on a non-blocking socket by deadline_ms. 0 or -1. */
+static int send_all(int fd, const char *p, size_t n, int64_t deadline_ms)
+{
+	struct pollfd pfd = {fd, POLLOUT, 0};
+	ssize_t w;
+	int64_t left;
+
+	while (n) {
+		w = send(fd, p, n, MSG_NOSIGNAL);
+		if (w > 0) {
+			p += w;
+			n -= (size_t)w;
+			continue;
+		}
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w == 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
+			return -1;
+		left = deadline_ms - time_mono_ms();
+		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Writes a as a complete answer with "Connection: close" straight to the
+ * request's socket (see the top of this file for when and why). 0 or -1. */
+static int write_answer_now(const struct http_req *r, const struct http_answer *a)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	const char *reason = MHD_get_reason_phrase_for((unsigned)a->status);
+	const char *body = a->body ? a->body : "{}";
+	size_t len = a->body ? a->len : 2;
+	int64_t deadline = time_mono_ms() + HTTP_WRITE_NOW_MS;
+	/* The Date header libmicrohttpd puts on its answers: real time. */
+	time_t now = (time_t)time_wall_s();
+	char head[512], date[64];
+	struct tm tm;
+	int n;
+
+	if (!ci)
+		return -1;
+	gmtime_r(&now, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+	n = snprintf(head, sizeof(head),
+	             "HTTP/1.1 %d %s\r\nDate: %s\r\nConnection: close\r\nContent-Type: %s\r\n"
+	             "Cache-Control: no-store\r\n%s%s%sContent-Length: %zu\r\n\r\n",
+	             a->status, reason && *reason ? reason : "Unknown", date,
+	             a->content_type ? a->content_type : "application/json",
+	             a->retry_after[0] ? "Retry-After: " : "", a->retry_after,
+	             a->retry_after[0] ? "\r\n" : "", len);
+	if (n < 0 || (size_t)n >= sizeof(head))
+		return -1;
+	if (send_all(ci->connect_fd, head, (size_t)n, deadline))
+		return -1;
+	if (!strcmp(r->method, "HEAD"))
+		return 0;
+	return send_all(ci->connect_fd, body, len, deadline);
+}
+
 static long long parse_content_length(const char *v)
 {
 	long long n = 0;
@@ -207,21 +366,20 @@ static int answer_before_body(const struct http_req *r)
 
 	if (!has_body(r))
 		return 0;
-	if (r->body_too_big || r->content_length > (long long)HTTP_MAX_DISCARD)
+	if (r->body_too_big)
 		return 1;
 	return expect && !strcasecmp(expect, "100-continue");
 }
 
-static struct request *request_new(struct http_server *s, struct MHD_Connection *conn,
-                                   const char *url, const char *method)
+/* The head is in: fills q from it. */
+static void request_start(struct http_server *s, struct request *q, struct MHD_Connection *conn,
+                          const char *url, const char *method)
 {
-	struct request *q = calloc(1, sizeof(*q));
-	struct http_req *r;
+	struct http_req *r = &q->pub;
 
-	if (!q)
-		return NULL;
+	q->started = 1;
 	atomic_fetch_add(&s->active, 1);
-	r = &q->pub;
+	conn_watch_enter(s->watch, q->watch, CONN_BODY);
 	r->conn = conn;
 	r->method = method;
 	r->path = url;
@@ -235,7 +393,6 @@ static struct request *request_new(struct http_server *s, struct MHD_Connection 
 	r->log.span_id = r->span_id[0] ? r->span_id : NULL;
 	if (r->content_length >= 0 && (unsigned long long)r->content_length > s->max_body)
 		r->body_too_big = 1;
-	return q;
 }
 
 /* The first call: headers are in, nothing of the body is read. */
@@ -260,24 +417,65 @@ static enum MHD_Result on_request_headers(struct http_server *s, struct request 
 	return ret;
 }
 
-/* Upload calls: body bytes, appended under the cap or dropped. */
-static enum MHD_Result on_request_upload(struct http_req *r, const char *upload, size_t size)
+/* The bytes read passed the cap: answers now (the answer held from the
+ * headers, or on_body's to a body over the cap), straight to the socket,
+ * and starts closing. See the top of this file. */
+static enum MHD_Result answer_mid_body(struct http_server *s, struct request *q)
 {
-	if (!r->answered && !r->body_too_big && buf_append(&r->body, upload, size))
-		r->body_too_big = 1;
-	if (r->answered || r->body_too_big) {
-		/* libmicrohttpd cannot answer in the middle of an upload, so
-		 * the rest is read and dropped, up to a bound. */
-		r->discarded += size;
-		if (r->discarded > HTTP_MAX_DISCARD) {
-			log_ctx_set(&r->log);
-			log_msg(L_WARNING, "%s %.200s: over %u bytes of body dropped; closing",
-			        r->method, r->path, HTTP_MAX_DISCARD);
-			log_ctx_set(NULL);
-			return MHD_NO;
-		}
+	struct http_req *r = &q->pub;
+	struct http_answer a = {0};
+	int failed;
+
+	log_ctx_set(&r->log);
+	if (r->answered) {
+		a = q->held;
+		q->held.body = NULL;
+	} else {
+		s->app.on_body(s->app.app, r, &a);
+		r->answered = 1;
+	}
+	a.close = 1;
+	failed = write_answer_now(r, &a);
+	free(a.body);
+	log_msg(L_INFO, "%s %.200s: body past %zu bytes; answered %d %s, closing", r->method,
+	        r->path, r->body.max, a.status,
+	        failed ? "(the write failed)" : "before reading the rest");
+	log_ctx_set(NULL);
+	if (failed)
+		return MHD_NO;
+	q->closing = 1;
+	conn_watch_enter(s->watch, q->watch, CONN_CLOSING);
+	if (r->conn) {
+		const union MHD_ConnectionInfo *ci =
+		    MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+
+		if (ci)
+			shutdown(ci->connect_fd, SHUT_WR);
 	}
 	return MHD_YES;
+}
+
+/* Upload calls: body bytes, appended under the cap or dropped. */
+static enum MHD_Result on_request_upload(struct http_server *s, struct request *q,
+                                         const char *upload, size_t size)
+{
+	struct http_req *r = &q->pub;
+
+	if (q->closing) {
+		q->lingered += size;
+		return q->lingered > HTTP_LINGER_BYTES ? MHD_NO : MHD_YES;
+	}
+	if (!r->answered && !r->body_too_big && buf_append(&r->body, upload, size))
+		r->body_too_big = 1;
+	if (!r->answered && !r->body_too_big)
+		return MHD_YES;
+	/* The body of an answer held from the headers is dropped up to the
+	 * cap, so the connection stays usable; past the cap, or for a body
+	 * over the cap, the answer goes out now. */
+	r->discarded += size;
+	if (!r->body_too_big && r->discarded <= r->body.max)
+		return MHD_YES;
+	return answer_mid_body(s, q);
 }
 
 /* The final call: the whole request is in. */
@@ -287,6 +485,9 @@ static enum MHD_Result on_request_complete(struct http_server *s, struct request
 	struct http_answer a = {0};
 	enum MHD_Result ret;
 
+	if (q->closing)
+		return MHD_NO; /* answered already: close */
+	conn_watch_enter(s->watch, q->watch, CONN_BUSY);
 	log_ctx_set(&r->log);
 	if (r->answered) {
 		ret = send_answer(r, &q->held);
@@ -314,19 +515,36 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 	enum MHD_Result ret;
 
 	(void)version;
-	if (!q) {
-		q = request_new(s, conn, url, method);
-		if (!q)
-			return MHD_NO;
-		*con_cls = q;
+	if (!q)
+		return MHD_NO; /* on_request_line() was out of memory */
+	if (!q->started) {
+		request_start(s, q, conn, url, method);
 		return on_request_headers(s, q);
 	}
 	if (*upload_size) {
-		ret = on_request_upload(&q->pub, upload, *upload_size);
+		ret = on_request_upload(s, q, upload, *upload_size);
 		*upload_size = 0;
 		return ret;
 	}
 	return on_request_complete(s, q);
+}
+
+/* The request line is in (libmicrohttpd's URI log callback, given the raw
+ * URI before it decodes it): the request begins. */
+static void *on_request_line(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	struct http_server *s = cls;
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	struct conn_watch_conn *watch = ci ? ci->socket_context : NULL;
+	struct request *q = calloc(1, sizeof(*q));
+
+	conn_watch_enter(s->watch, watch, CONN_HEAD);
+	if (!q)
+		return NULL;
+	q->watch = watch;
+	q->pub.path_invalid = !http_path_acceptable(uri);
+	return q;
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -340,15 +558,46 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	(void)toe;
 	if (!q)
 		return;
+	*con_cls = NULL;
+	/* A kept-alive connection now waits for its next request. */
+	conn_watch_enter(s->watch, q->watch, CONN_IDLE);
 	r = &q->pub;
-	log_ctx_set(&r->log);
-	s->app.on_done(s->app.app, r);
-	log_ctx_set(NULL);
+	if (q->started) {
+		log_ctx_set(&r->log);
+		s->app.on_done(s->app.app, r);
+		log_ctx_set(NULL);
+		atomic_fetch_sub(&s->active, 1);
+	}
 	buf_release(&r->body);
 	free(q->held.body);
 	free(q);
-	*con_cls = NULL;
-	atomic_fetch_sub(&s->active, 1);
+}
+
+/* Connections come and go (libmicrohttpd's daemon thread): the watch learns
+ * of each one before it is served and forgets it before its socket is
+ * closed. */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+	struct http_server *s = cls;
+	const union MHD_ConnectionInfo *ci;
+
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		*socket_context = ci ? conn_watch_add(s->watch, ci->connect_fd) : NULL;
+		return;
+	}
+	conn_watch_remove(s->watch, *socket_context);
+	*socket_context = NULL;
+}
+
+/* Query arguments and the path are decoded keeping escapes of control
+ * characters: "?type=ping%00x" must not read as "ping". */
+static size_t on_unescape(void *cls, struct MHD_Connection *conn, char *s)
+{
+	(void)cls;
+	(void)conn;
+	return http_unescape(s);
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
@@ -372,6 +621,9 @@ struct http_server *http_server_start(const char *bind_address, int port, size_t
 	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
 	unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
 	    MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+	const struct conn_watch_limits limits = {
+	    HTTP_MAX_CONNECTIONS - HTTP_SPARE_CONNECTIONS, HTTP_HEAD_TIMEOUT_S * 1000,
+	    HTTP_IDLE_TIMEOUT_S * 1000, HTTP_BODY_TIMEOUT_S * 1000, HTTP_LINGER_MS};
 	struct http_server *s;
 
 	memset(&ss, 0, sizeof(ss));
@@ -394,9 +646,17 @@ struct http_server *http_server_start(const char *bind_address, int port, size_t
 	}
 	s->app = *app;
 	s->max_body = max_body;
+	s->watch = conn_watch_new(&limits);
+	if (!s->watch) {
+		snprintf(err, errlen, "cannot start the connection watch (out of memory)");
+		free(s);
+		return NULL;
+	}
 	s->daemon = MHD_start_daemon(
 	    flags, (uint16_t)port, NULL, NULL, on_access, s, MHD_OPTION_SOCK_ADDR,
 	    (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+	    MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_URI_LOG_CALLBACK,
+	    on_request_line, s, MHD_OPTION_UNESCAPE_CALLBACK, on_unescape, NULL,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_MAX_CONNECTIONS,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_IDLE_TIMEOUT_S,
 	    MHD_OPTION_THREAD_STACK_SIZE, (size_t)(256 * 1024), MHD_OPTION_LISTEN_BACKLOG_SIZE,
@@ -405,6 +665,7 @@ struct http_server *http_server_start(const char *bind_address, int port, size_t
 	if (!s->daemon) {
 		snprintf(err, errlen, "cannot listen on %s:%d (address in use or not available)",
 		         bind_address, port);
+		conn_watch_free(s->watch);
 		free(s);
 		return NULL;
 	}
@@ -428,6 +689,8 @@ void http_server_stop(struct http_server *s)
 {
 	if (!s)
 		return;
+	/* The daemon forgets every connection (on_connection) as it stops. */
 	MHD_stop_daemon(s->daemon);
+	conn_watch_free(s->watch);
 	free(s);
 }

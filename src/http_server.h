@@ -6,19 +6,40 @@
  * connection, and the code stays straight-line. Cloud Run sends at most 80
  * (max 1000) concurrent requests per instance; threads get small stacks
  * (256 KiB, mostly untouched), so 1,000+ open connections cost little.
- * Idle connections are closed after HTTP_IDLE_TIMEOUT_S (no slowloris).
+ *
+ * Connection limits (conn_watch.h enforces the totals, whatever a client's
+ * trickle rate): a request's head (request line and headers) must arrive
+ * within HTTP_HEAD_TIMEOUT_S of the accept, or, on a kept-alive connection,
+ * of its request line, which must come within HTTP_IDLE_TIMEOUT_S of the
+ * last answer; its body within HTTP_BODY_TIMEOUT_S of the head. Past that
+ * the connection is closed without an answer. At most HTTP_MAX_CONNECTIONS
+ * are open; above HTTP_MAX_CONNECTIONS - HTTP_SPARE_CONNECTIONS each new one
+ * closes the connection that has waited longest for a head, so slow clients
+ * cannot lock new ones out.
  *
  * The server owns request plumbing only: it collects headers, enforces the
  * body cap (from Content-Length before reading, by counting for chunked
  * bodies), and calls the application twice per request: on_headers (may
  * answer from the headers alone, e.g. 401 or 404) and on_body (the complete
- * body). Answers are JSON built by the application.
+ * body, or a body over the cap). Answers are JSON built by the application;
+ * only answers libmicrohttpd 0.9.75 gives itself (400 for a malformed head
+ * or chunk framing, 413 for a Content-Length or chunk size beyond 64 bits,
+ * 414/431 for a head over 64 KiB, 505) carry its own HTML: that version
+ * lets no application change them.
+ *
+ * Paths: the path the application sees is percent-decoded, but a path with
+ * a malformed escape or one that decodes to a control character (%00
+ * included: "/jobs/ping%00x" is not "/jobs/ping") is flagged path_invalid,
+ * and query arguments keep such escapes undecoded.
  *
  * Connections are kept alive and pipelined requests are answered in order.
  * An answer from on_headers is sent once the body, if any, has been read and
- * dropped (up to HTTP_MAX_DISCARD), so the connection stays usable; only a
- * body over the cap or a client waiting for "100 Continue" gets its answer
- * at once, with "Connection: close". http_answer.close asks for a close.
+ * dropped (up to the body cap), so the connection stays usable. A body over
+ * the cap is answered as soon as that is known, with "Connection: close":
+ * from its Content-Length before it is read, or, chunked, once the bytes
+ * read pass the cap (then the rest is not read). A client waiting for
+ * "100 Continue" also gets its answer at once, and a close.
+ * http_answer.close asks for a close.
  *
  * Thread-safety: callbacks run concurrently on connection threads.
  */
@@ -31,12 +52,17 @@
 #include "cj.h"
 #include "log.h"
 
+#define HTTP_HEAD_TIMEOUT_S 10
 #define HTTP_IDLE_TIMEOUT_S 60
+#define HTTP_BODY_TIMEOUT_S 60
 #define HTTP_MAX_CONNECTIONS 4096
-/* A chunked body over the cap, or the body of a request answered from its
- * headers, is read and dropped up to this many bytes before the answer;
- * beyond it the connection is closed without one. */
-#define HTTP_MAX_DISCARD (64u << 20)
+#define HTTP_SPARE_CONNECTIONS 64
+/* After an answer given before the end of the body, what the client still
+ * sends is read and dropped for at most this long and this much, so that
+ * closing does not reset the connection before the client has read the
+ * answer. */
+#define HTTP_LINGER_MS 2000
+#define HTTP_LINGER_BYTES (256u << 10)
 
 struct MHD_Connection;
 struct sockaddr;
@@ -44,11 +70,14 @@ struct sockaddr;
 struct http_req {
 	struct MHD_Connection *conn;
 	const char *method;
-	const char *path;
+	const char *path; /* percent-decoded */
+	int path_invalid; /* path had an escape that is malformed or decodes to a
+	                   * control character: route nothing (404) */
 	long long content_length; /* -1 when not given */
 	struct buf body; /* capped at max_body */
 	int body_too_big;
-	size_t discarded; /* bytes dropped after the cap */
+	size_t discarded; /* body bytes dropped: over the cap, or after an answer
+	                   * from the headers */
 	int answered; /* an answer was given (by on_headers or on_body) */
 	int64_t start_ms;
 	void *app_state; /* the application's, freed in on_done */
@@ -102,6 +131,15 @@ void http_request_set_max_body(struct http_req *r, size_t max_body);
 int http_request_peer_loopback(const struct http_req *r);
 /* The address test of http_request_peer_loopback(). Pure. */
 int http_addr_is_loopback(const struct sockaddr *sa);
+
+/* Decodes %XX escapes in s in place, except those that are malformed or
+ * decode to a control character (0x00-0x1F, 0x7F), which stay as they are.
+ * Returns the new length. Pure. */
+size_t http_unescape(char *s);
+/* 1 when the path of uri (up to '?') may be routed: no control character,
+ * and every '%' starts an escape of two hex digits that does not decode to
+ * one. Pure. */
+int http_path_acceptable(const char *uri);
 
 /* Fills a with {"error": code, "message": the printf-style fmt and its
  * arguments, cut to 511 bytes}. */

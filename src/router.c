@@ -240,7 +240,8 @@ static int on_headers(void *ctx, struct http_req *r, struct http_answer *a)
 	}
 	router_match(r->method, r->path, &m);
 	rt = m.route;
-	if (!rt || (rt->auth == AUTH_LOCAL_ONLY && !local_route_visible(app, r))) {
+	if (r->path_invalid || !rt ||
+	    (rt->auth == AUTH_LOCAL_ONLY && !local_route_visible(app, r))) {
 		http_answer_result(a, CJ_ENOTFOUND, "no route for %s %.200s", r->method, r->path);
 		return 1;
 	}
