@@ -18,76 +18,34 @@
 #include "ckrun.h"
 #include "cjserver.h"
 #include "gfake.h"
+#include "localmode.h"
 #include "timeutil.h"
 
-#define ADMIN_EMAIL "admin@catchup-jobs.local"
-#define CLIENT_ID "local-client.apps.googleusercontent.com"
-#define CLIENT_SECRET "local-client-secret-123"
 #define REFRESH_TOKEN "1//e2e-refresh-token-SECRET"
+#define CLIENT_SECRET LOCAL_CLIENT_SECRET
 
 static char *dir;
 static struct gfake g;
-static char e_db[512], e_config[512], e_port[32], e_token[160], e_people[160], e_cal[160];
+static struct local_opts O;
 
-static char **local_env(const char *const *extra)
+static char **local_env_(void)
 {
-	static char *env[32];
-	int n = 0;
-
-	snprintf(e_db, sizeof(e_db), "DATABASE_URL=sqlite:%s/data/catchup.db", dir);
-	snprintf(e_config, sizeof(e_config), "CONFIG_DIR=%s/config",
-	         getenv("CJ_SOURCE_ROOT") ? getenv("CJ_SOURCE_ROOT") : ".");
-	snprintf(e_token, sizeof(e_token), "GOOGLE_OAUTH_TOKEN_URL=%s/token", g.url);
-	snprintf(e_people, sizeof(e_people), "GOOGLE_PEOPLE_API_URL=%s", g.url);
-	snprintf(e_cal, sizeof(e_cal), "GOOGLE_CALENDAR_API_URL=%s", g.url);
-	env[n++] = e_db;
-	env[n++] = e_config;
-	env[n++] = e_token;
-	env[n++] = e_people;
-	env[n++] = e_cal;
-	env[n++] = "GOOGLE_CLIENT_ID=" CLIENT_ID;
-	env[n++] = "GOOGLE_CLIENT_SECRET=" CLIENT_SECRET;
-	env[n++] = "OIDC_JWKS_URL=http://127.0.0.1:1/certs";
-	env[n++] = "ENQUEUE_ALLOWED_EMAILS=" ADMIN_EMAIL;
-	env[n++] = "LOG_LEVEL=debug";
-	for (int i = 0; extra && extra[i] && n < 30; i++)
-		env[n++] = (char *)extra[i];
-	env[n] = NULL;
-	return env;
+	return local_env(&O, NULL);
 }
 
 static int run_cli(const struct cj_server *s, char *const args[], char **out, char **err)
 {
-	const char *extra[] = {e_port, NULL};
-
-	snprintf(e_port, sizeof(e_port), "PORT=%d", s->port);
-	return cj_run(args, local_env(extra), out, err);
+	return local_cli(s, &O, args, out, err);
 }
 
 static char *admin_token(const struct cj_server *s)
 {
-	char *args[] = {"token", "--email", ADMIN_EMAIL, NULL}, *out = NULL, *err = NULL;
-
-	ck_assert_int_eq(run_cli(s, args, &out, &err), 0);
-	out[strcspn(out, "\n")] = '\0';
-	free(err);
-	return out;
+	return local_admin_token(s, &O);
 }
 
 static json_t *admin_get(const struct cj_server *s, const char *tok, const char *path)
 {
-	char url[512], auth[2048];
-	const char *headers[] = {auth, NULL};
-	struct httpc_resp r = {0};
-	json_t *out;
-
-	snprintf(url, sizeof(url), "%s%s", s->base, path);
-	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", tok);
-	ck_assert_int_eq(httpc_get(url, headers, &r), 0);
-	ck_assert_msg(r.status == 200, "%s: %ld %s", path, r.status, r.body ? r.body : "");
-	out = json_incref(r.json);
-	httpc_resp_free(&r);
-	return out;
+	return local_admin_get(s, tok, path);
 }
 
 static long granted(void)
@@ -139,7 +97,7 @@ START_TEST(user_added_synced_and_refreshed_by_the_scheduler)
 	                               "\"email\":\"ann@example.com\"}]}]}",
 	                               now - 7200, now - 3600),
 	                 0);
-	ck_assert_int_eq(cj_server_start(&s, local_env(NULL)), 0);
+	ck_assert_int_eq(cj_server_start(&s, local_env_()), 0);
 	ck_assert_int_eq(run_cli(&s, args, &out, &err), 0);
 	ck_assert_str_eq(out, "e2e-user\n");
 	ck_assert_ptr_null(strstr(err ? err : "", REFRESH_TOKEN));
@@ -266,7 +224,7 @@ START_TEST(killed_mid_sync_the_task_runs_again_and_nothing_is_lost)
 	                               "{\"target\":\"people\",\"count\":1,\"status\":0,"
 	                               "\"delayMs\":3000}"),
 	                 0);
-	ck_assert_int_eq(cj_server_start(&s, local_env(NULL)), 0);
+	ck_assert_int_eq(cj_server_start(&s, local_env_()), 0);
 	ck_assert_int_eq(run_cli(&s, args, &out, &err), 0);
 	free(out);
 	free(err);
@@ -277,7 +235,7 @@ START_TEST(killed_mid_sync_the_task_runs_again_and_nothing_is_lost)
 	proc_signal(&s.proc, SIGKILL);
 	ck_assert_int_eq(proc_wait(&s.proc, 10000), 0);
 
-	ck_assert_int_eq(cj_server_restart(&s, local_env(NULL)), 0);
+	ck_assert_int_eq(cj_server_restart(&s, local_env_()), 0);
 	/* The attempt without an answer is retried after its backoff. */
 	ck_assert_int_eq(run_cli(&s, adv, NULL, NULL), 0);
 	tok = admin_token(&s);
@@ -322,6 +280,9 @@ static void setup(void)
 	dir = make_temp_dir();
 	ck_assert_ptr_nonnull(dir);
 	ck_assert_int_eq(chdir(dir), 0);
+	O.dir = dir;
+	O.google_url = g.url;
+	O.log_level = "debug";
 }
 
 static void teardown(void)
@@ -338,7 +299,7 @@ int main(void)
 	SRunner *sr;
 	int failed;
 
-	if (gfake_start(&g, CLIENT_ID, CLIENT_SECRET))
+	if (gfake_start(&g, LOCAL_CLIENT_ID, LOCAL_CLIENT_SECRET))
 		return 1;
 	tcase_set_timeout(tc, 180);
 	tcase_add_checked_fixture(tc, setup, teardown);

@@ -21,53 +21,28 @@
 
 #include "cjserver.h"
 #include "ckrun.h"
+#include "localmode.h"
 #include "mfake.h"
 #include "store.h"
 #include "timeutil.h"
 
-#define ADMIN_EMAIL "admin@catchup-jobs.local"
+#define ADMIN_EMAIL LOCAL_ADMIN_EMAIL
 
 static char *dir;
 static struct mfake m;
-static char e_db[512], e_config[512], e_port[32], e_twilio[160], e_sendgrid[160], db_url[512];
+static struct local_opts O;
+static char db_url[512];
 
-static char **local_env(const char *const *extra)
+static char **local_env_(const char *const *extra)
 {
-	static char *env[32];
-	int n = 0;
-
-	snprintf(db_url, sizeof(db_url), "sqlite:%s/data/catchup.db", dir);
-	snprintf(e_db, sizeof(e_db), "DATABASE_URL=%s", db_url);
-	snprintf(e_config, sizeof(e_config), "CONFIG_DIR=%s/config",
-	         getenv("CJ_SOURCE_ROOT") ? getenv("CJ_SOURCE_ROOT") : ".");
-	snprintf(e_twilio, sizeof(e_twilio), "TWILIO_API_URL=%s", m.url);
-	snprintf(e_sendgrid, sizeof(e_sendgrid), "SENDGRID_API_URL=%s", m.url);
-	env[n++] = e_db;
-	env[n++] = e_config;
-	env[n++] = e_twilio;
-	env[n++] = e_sendgrid;
-	env[n++] = "TWILIO_ACCOUNT_SID=" MFAKE_TWILIO_SID;
-	env[n++] = "TWILIO_AUTH_TOKEN=" MFAKE_TWILIO_TOKEN;
-	env[n++] = "TWILIO_FROM_NUMBER=+15005550006";
-	env[n++] = "SENDGRID_API_KEY=" MFAKE_SENDGRID_KEY;
-	env[n++] = "EMAIL_FROM=catchup@example.com";
-	env[n++] = "OIDC_JWKS_URL=http://127.0.0.1:1/certs";
-	env[n++] = "ENQUEUE_ALLOWED_EMAILS=" ADMIN_EMAIL;
-	env[n++] = "LOG_LEVEL=info";
-	for (int i = 0; extra && extra[i] && n < 30; i++)
-		env[n++] = (char *)extra[i];
-	env[n] = NULL;
-	return env;
+	return local_env(&O, extra);
 }
 
 static int run_cli(const struct cj_server *s, char *const args[], char **out)
 {
-	const char *extra[] = {e_port, NULL};
 	char *err = NULL;
-	int rc;
+	int rc = local_cli(s, &O, args, out, &err);
 
-	snprintf(e_port, sizeof(e_port), "PORT=%d", s->port);
-	rc = cj_run(args, local_env(extra), out, &err);
 	if (rc)
 		fprintf(stderr, "%s: %s\n", args[0], err ? err : "");
 	free(err);
@@ -100,18 +75,9 @@ static int64_t scalar(const char *text)
 	return v;
 }
 
-/* The server's business time. */
 static int64_t business_now(const struct cj_server *s)
 {
-	char url[256];
-	struct httpc_resp r;
-	int64_t v;
-
-	snprintf(url, sizeof(url), "%s/emulator/clock", s->base);
-	ck_assert_int_eq(httpc_get(url, NULL, &r), 0);
-	v = time_wall_s() + (int64_t)json_integer_value(json_object_get(r.json, "offsetSeconds"));
-	httpc_resp_free(&r);
-	return v;
+	return local_business_now(s);
 }
 
 /* Moves the server's clock to target (Unix seconds) and lets the jobs the
@@ -165,7 +131,7 @@ START_TEST(a_week_sends_exactly_the_messages_the_data_calls_for)
 	json_t *msgs;
 
 	ck_assert_int_eq(mfake_control(&m, "reset", "{}"), 0);
-	ck_assert_int_eq(cj_server_start(&s, local_env(NULL)), 0);
+	ck_assert_int_eq(cj_server_start(&s, local_env_(NULL)), 0);
 	ck_assert_int_eq(run_cli(&s, add_a, NULL), 0);
 	ck_assert_int_eq(run_cli(&s, add_b, NULL), 0);
 	sql("INSERT INTO contacts (id, user_id, resource_name, name, email, catchup_frequency_days, "
@@ -277,6 +243,9 @@ static void setup(void)
 	dir = make_temp_dir();
 	ck_assert_ptr_nonnull(dir);
 	ck_assert_int_eq(chdir(dir), 0);
+	O.dir = dir;
+	O.messaging_url = m.url;
+	snprintf(db_url, sizeof(db_url), "sqlite:%s/data/catchup.db", dir);
 }
 
 static void teardown(void)

@@ -23,78 +23,30 @@
 #include "ckrun.h"
 #include "cjserver.h"
 #include "gfake.h"
+#include "localmode.h"
 #include "timeutil.h"
 
-#define ADMIN_EMAIL "admin@catchup-jobs.local"
-#define CLIENT_ID "local-client.apps.googleusercontent.com"
-#define CLIENT_SECRET "local-client-secret-123"
 #define RT "1//webhook-refresh-token-SECRET"
 #define USER "wh-user"
 #define CREATED "catchup_jobs_enqueue_total{type=\"calendar-sync\",result=\"created\"}"
 
 static char *dir;
 static struct gfake g;
-static char e_db[512], e_config[512], e_port[32], e_token[160], e_people[160], e_cal[160];
+static struct local_opts O;
 
-static char **local_env(const char *const *extra)
+static char **env(void)
 {
-	static char *env[32];
-	int n = 0;
-
-	snprintf(e_db, sizeof(e_db), "DATABASE_URL=sqlite:%s/data/catchup.db", dir);
-	snprintf(e_config, sizeof(e_config), "CONFIG_DIR=%s/config",
-	         getenv("CJ_SOURCE_ROOT") ? getenv("CJ_SOURCE_ROOT") : ".");
-	snprintf(e_token, sizeof(e_token), "GOOGLE_OAUTH_TOKEN_URL=%s/token", g.url);
-	snprintf(e_people, sizeof(e_people), "GOOGLE_PEOPLE_API_URL=%s", g.url);
-	snprintf(e_cal, sizeof(e_cal), "GOOGLE_CALENDAR_API_URL=%s", g.url);
-	env[n++] = e_db;
-	env[n++] = e_config;
-	env[n++] = e_token;
-	env[n++] = e_people;
-	env[n++] = e_cal;
-	env[n++] = "GOOGLE_CLIENT_ID=" CLIENT_ID;
-	env[n++] = "GOOGLE_CLIENT_SECRET=" CLIENT_SECRET;
-	env[n++] = "OIDC_JWKS_URL=http://127.0.0.1:1/certs";
-	env[n++] = "ENQUEUE_ALLOWED_EMAILS=" ADMIN_EMAIL;
-	env[n++] = "LOG_LEVEL=debug";
-	for (int i = 0; extra && extra[i] && n < 30; i++)
-		env[n++] = (char *)extra[i];
-	env[n] = NULL;
-	return env;
-}
-
-static int run_cli(const struct cj_server *s, char *const args[], char **out, char **err)
-{
-	const char *extra[] = {e_port, NULL};
-
-	snprintf(e_port, sizeof(e_port), "PORT=%d", s->port);
-	return cj_run(args, local_env(extra), out, err);
+	return local_env(&O, NULL);
 }
 
 static char *admin_token(const struct cj_server *s)
 {
-	char *args[] = {"token", "--email", ADMIN_EMAIL, NULL}, *out = NULL, *err = NULL;
-
-	ck_assert_int_eq(run_cli(s, args, &out, &err), 0);
-	out[strcspn(out, "\n")] = '\0';
-	free(err);
-	return out;
+	return local_admin_token(s, &O);
 }
 
 static json_t *admin_get(const struct cj_server *s, const char *tok, const char *path)
 {
-	char url[512], auth[2048];
-	const char *headers[] = {auth, NULL};
-	struct httpc_resp r = {0};
-	json_t *out;
-
-	snprintf(url, sizeof(url), "%s%s", s->base, path);
-	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", tok);
-	ck_assert_int_eq(httpc_get(url, headers, &r), 0);
-	ck_assert_msg(r.status == 200, "%s: %ld %s", path, r.status, r.body ? r.body : "");
-	out = json_incref(r.json);
-	httpc_resp_free(&r);
-	return out;
+	return local_admin_get(s, tok, path);
 }
 
 static void enqueue(const struct cj_server *s, const char *tok, const char *type,
@@ -115,27 +67,12 @@ static void enqueue(const struct cj_server *s, const char *tok, const char *type
 
 static void advance(const struct cj_server *s, long seconds)
 {
-	char n[32], *args[] = {"clock", "advance", n, NULL};
-
-	snprintf(n, sizeof(n), "%ld", seconds);
-	ck_assert_int_eq(run_cli(s, args, NULL, NULL), 0);
+	local_advance(s, &O, seconds);
 }
 
-/* The business clock's now: wall time plus /emulator/clock's offset. */
 static long long server_now(const struct cj_server *s)
 {
-	char url[256];
-	struct httpc_resp r = {0};
-	long long now;
-
-	snprintf(url, sizeof(url), "%s/emulator/clock", s->base);
-	ck_assert_int_eq(httpc_get(url, NULL, &r), 0);
-	ck_assert_int_eq(r.status, 200);
-	now = (long long)time_wall_s() +
-	      (long long)json_integer_value(json_object_get(r.json, "offsetSeconds"));
-	httpc_resp_free(&r);
-	ck_assert_int_gt(now, 0);
-	return now;
+	return (long long)local_business_now(s);
 }
 
 /* The value of the metric line starting with series (0 when absent). */
@@ -297,8 +234,8 @@ static char *start(struct cj_server *s)
 
 	ck_assert_int_eq(gfake_control(&g, "reset", "{}"), 0);
 	ck_assert_int_eq(gfake_control(&g, "accounts", "{\"refreshToken\":\"" RT "\"}"), 0);
-	ck_assert_int_eq(cj_server_start(s, local_env(NULL)), 0);
-	ck_assert_int_eq(run_cli(s, args, &out, &err), 0);
+	ck_assert_int_eq(cj_server_start(s, env()), 0);
+	ck_assert_int_eq(local_cli(s, &O, args, &out, &err), 0);
 	free(out);
 	free(err);
 	ck_assert_int_ge(wait_log(s, "job calendar-sync completed", NULL, 1), 1);
@@ -485,7 +422,7 @@ START_TEST(renewal_survives_a_kill_between_create_and_stop)
 
 	/* Restarted, the task runs again after its backoff: the new channel
 	 * stands, the old one is stopped, and no third one is made. */
-	ck_assert_int_eq(cj_server_restart(&s, local_env(NULL)), 0);
+	ck_assert_int_eq(cj_server_restart(&s, env()), 0);
 	advance(&s, 900);
 	wait_server_count(&s, tok, "stopped", 0, 1);
 	ck_assert_int_eq(server_count(&s, tok, "active", 0), 1);
@@ -508,6 +445,9 @@ static void setup(void)
 	dir = make_temp_dir();
 	ck_assert_ptr_nonnull(dir);
 	ck_assert_int_eq(chdir(dir), 0);
+	O.dir = dir;
+	O.google_url = g.url;
+	O.log_level = "debug";
 }
 
 static void teardown(void)
@@ -524,7 +464,7 @@ int main(void)
 	SRunner *sr;
 	int failed;
 
-	if (gfake_start(&g, CLIENT_ID, CLIENT_SECRET))
+	if (gfake_start(&g, LOCAL_CLIENT_ID, LOCAL_CLIENT_SECRET))
 		return 1;
 	tcase_set_timeout(tc, 180);
 	tcase_add_checked_fixture(tc, setup, teardown);
