@@ -485,6 +485,31 @@ int jwks_refresh(struct jwks *k, char *err, size_t errlen)
 	return rc;
 }
 
+int jwks_start(struct jwks *k)
+{
+	int rc = CJ_OK;
+
+	if (!k->url)
+		return CJ_OK;
+	pthread_mutex_lock(&k->lock);
+	if (!k->fetching && !atomic_load(&k->stopping)) {
+		if (!k->refetcher_started) {
+			if (pthread_create(&k->refetcher, NULL, refetcher_main, k))
+				rc = CJ_EINTERNAL;
+			else
+				k->refetcher_started = 1;
+		}
+		if (!rc) {
+			k->attempt_ms = time_mono_ms();
+			k->fetching = 1;
+			k->refetch_wanted = 1;
+			pthread_cond_signal(&k->wake);
+		}
+	}
+	pthread_mutex_unlock(&k->lock);
+	return rc;
+}
+
 /* --- Lookups --------------------------------------------------------------- */
 
 static int loaded_locked(const struct jwks *k)
@@ -512,10 +537,12 @@ static int fetch_due_locked(const struct jwks *k, int64_t now)
 
 /* A set past its max-age keeps serving; its refetch is handed to the
  * refetcher thread (started on first use) so that the caller that noticed
- * does not wait for the network. */
+ * does not wait for the network. So is the retry of a first fetch that
+ * failed (nothing loaded yet): readiness probes alone bring the keys in. */
 static void refetch_in_background_locked(struct jwks *k, int64_t now)
 {
-	if (!expired_locked(k, now) || !fetch_due_locked(k, now) || atomic_load(&k->stopping))
+	if (!(expired_locked(k, now) || !loaded_locked(k)) || !fetch_due_locked(k, now) ||
+	    atomic_load(&k->stopping))
 		return;
 	/* Counts as an attempt even if the thread cannot start: no retry storm. */
 	k->attempt_ms = now;
@@ -566,7 +593,9 @@ EVP_PKEY *jwks_get(struct jwks *k, const char *kid, int *never_loaded)
 			tried = 1;
 			continue;
 		}
-		if (!key && k->fetching && !loaded_locked(k)) {
+		/* Nothing fetched yet (static keys aside) and the first fetch in
+		 * flight: the kid may be in it. */
+		if (!key && k->fetching && !k->set) {
 			while (k->fetching)
 				pthread_cond_wait(&k->fetched, &k->lock);
 			tried = 1;

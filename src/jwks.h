@@ -1,7 +1,8 @@
 /*
  * jwks.h - the cache of token-signing keys (a JWK set fetched over HTTP).
  *
- * Keys are fetched from the JWKS URL at start and when needed, kept for the
+ * Keys are fetched from the JWKS URL at start (in the background:
+ * jwks_start) and when needed, kept for the
  * answer's Cache-Control max-age, refetched on an unknown kid at most once
  * per 30 s, and kept serving when a refetch fails. A set past its max-age
  * is "stale" but still serves; the lookup or status query that notices hands
@@ -41,6 +42,13 @@ void jwks_free(struct jwks *k);
  * CJ_EUPSTREAM (not a usable JWK set). The old set stays on failure. */
 int jwks_refresh(struct jwks *k, char *err, size_t errlen) CJ_WUR;
 
+/* Starts the first fetch on the background refetcher and returns at once,
+ * so the server listens while the keys load; a lookup meanwhile waits for
+ * that fetch (at most its timeout), and a failure is logged and retried by
+ * the next lookup after 1 s. CJ_OK, or CJ_EINTERNAL when no thread could
+ * be started (then call jwks_refresh()). Without a URL it does nothing. */
+int jwks_start(struct jwks *k) CJ_WUR;
+
 /* Adds a static trusted key under kid (reference taken). */
 int jwks_add_static(struct jwks *k, const char *kid, EVP_PKEY *key) CJ_WUR;
 
@@ -51,8 +59,8 @@ int jwks_add_static(struct jwks *k, const char *kid, EVP_PKEY *key) CJ_WUR;
  * ever loaded (the caller answers 503). never_loaded may be NULL.
  * Refetches are single-flight and start at most once per 30 s (so a max-age
  * under 30 s acts as 30 s); while one runs, other lookups use the current
- * set, or wait for it when nothing was ever loaded (at most the fetch
- * timeout, 10 s). Until a first set loads, a lookup retries a failed fetch
+ * set, or wait for it when no set was ever fetched (static keys aside; at
+ * most the fetch timeout, 10 s). Until a first set loads, a lookup retries a failed fetch
  * after 1 s. */
 EVP_PKEY *jwks_get(struct jwks *k, const char *kid, int *never_loaded);
 

@@ -184,12 +184,17 @@ int app_init(struct app *app, const struct config *cfg, int with_database, char 
 	app->svc.store = app->store;
 	app->svc.enqueuer = app->enqueuer;
 	app->svc.token_key = app->token_key;
-	rc = jwks_refresh(app->jwks, ferr, sizeof(ferr));
-	if (rc)
-		log_msg(L_WARNING, "token signing keys not loaded from %s yet: %s (%s)",
-		        cfg->oidc_jwks_url, ferr[0] ? ferr : cj_strerror(rc),
-		        app->local_keys ? "tokens of the local key still verify"
-		                        : "jobs get 503 until they are");
+	/* The signing keys load in the background: the server listens at
+	 * once, whatever the JWKS endpoint does (a lookup waits for the fetch,
+	 * readiness says "down" until a set loaded). */
+	if (jwks_start(app->jwks)) {
+		rc = jwks_refresh(app->jwks, ferr, sizeof(ferr));
+		if (rc)
+			log_msg(L_WARNING, "token signing keys not loaded from %s yet: %s (%s)",
+			        cfg->oidc_jwks_url, ferr[0] ? ferr : cj_strerror(rc),
+			        app->local_keys ? "tokens of the local key still verify"
+			                        : "jobs get 503 until they are");
+	}
 	return CJ_OK;
 nomem:
 	rc = CJ_ENOMEM;

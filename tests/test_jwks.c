@@ -317,6 +317,45 @@ START_TEST(free_cancels_a_background_refetch)
 }
 END_TEST
 
+/* The first fetch runs in the background: start returns at once, a lookup
+ * meanwhile waits for it, and a first fetch that failed is retried by the
+ * readiness query alone. */
+START_TEST(start_fetches_in_the_background)
+{
+	struct jwks_status st;
+	int64_t start;
+
+	serve(key_a, NULL, 3600);
+	jwks_server_set_delay(srv, 1500);
+	start = time_mono_ms();
+	ck_assert_int_eq(jwks_start(jw), CJ_OK);
+	ck_assert_int_lt(time_mono_ms() - start, 300);
+	jwks_status(jw, &st);
+	ck_assert_int_eq(st.loaded, 0);
+	assert_key("a", key_a);
+	ck_assert_int_ge(time_mono_ms() - start, 1000);
+	ck_assert_int_eq(jwks_server_fetches(srv), 1);
+
+	/* A failed first fetch: the status query retries it after 1 s. */
+	jwks_free(jw);
+	jw = jwks_new(jwks_server_url(srv));
+	ck_assert_ptr_nonnull(jw);
+	jwks_server_set_delay(srv, 0);
+	jwks_server_set(srv, "down", -1, 503);
+	ck_assert_int_eq(jwks_start(jw), CJ_OK);
+	jwks_wait_idle(jw);
+	jwks_status(jw, &st);
+	ck_assert_int_eq(st.loaded, 0);
+	serve(key_a, NULL, 3600);
+	msleep(1100);
+	jwks_status(jw, &st);
+	jwks_wait_idle(jw);
+	jwks_status(jw, &st);
+	ck_assert_int_eq(st.loaded, 1);
+	assert_key("a", key_a);
+}
+END_TEST
+
 START_TEST(never_loaded_is_reported)
 {
 	struct jwks_status st;
@@ -497,6 +536,7 @@ int main(void)
 	tcase_add_test(tc, static_keys_always_trusted);
 	tcase_add_test(tc, single_flight_first_load);
 	tcase_add_test(tc, single_flight_refetch);
+	tcase_add_test(tc, start_fetches_in_the_background);
 	suite_add_tcase(s, tc);
 	failed = ck_run(s, CK_FORK);
 	test_key_free(key_a);

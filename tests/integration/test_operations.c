@@ -675,6 +675,32 @@ START_TEST(check_tries_the_messaging_credentials)
 }
 END_TEST
 
+/* A JWKS endpoint that hangs does not hold up the listener: the keys load
+ * in the background, and a push that arrives meanwhile waits for them and
+ * completes. */
+START_TEST(listens_while_the_jwks_endpoint_hangs)
+{
+	struct cj_server s2;
+	struct httpc_resp r;
+	char task[64], *tok = itest_token(&W);
+	int64_t start;
+
+	jwks_server_set_delay(W.jwks, 4000);
+	start = time_mono_ms();
+	ck_assert_int_eq(cj_server_start(&s2, itest_env(&W, NULL)), 0);
+	ck_assert_int_lt(time_mono_ms() - start, 3000);
+	jwks_server_set_delay(W.jwks, 0);
+	ck_assert_int_eq(cj_push(&s2, "ping", tok, "ping-queue", itest_task_id(task, sizeof(task)),
+	                         0, "{}", &r),
+	                 0);
+	ck_assert_msg(r.status == 200, "%ld %s", r.status, r.body ? r.body : "");
+	ck_assert_int_ge(time_mono_ms() - start, 3500);
+	httpc_resp_free(&r);
+	ck_assert_int_eq(cj_server_stop(&s2), 0);
+	free(tok);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("operations");
@@ -687,6 +713,7 @@ int main(void)
 	tcase_add_test(tc, liveness_and_readiness);
 	tcase_add_test(tc, readiness_is_down_while_redis_is);
 	tcase_add_test(tc, jwks_past_max_age_is_stale_until_refetched);
+	tcase_add_test(tc, listens_while_the_jwks_endpoint_hangs);
 	tcase_add_test(tc, metrics_exposition);
 	tcase_add_test(tc, eighty_jobs_in_flight_and_liveness_answers);
 	tcase_add_test(tc, a_thousand_open_connections);
