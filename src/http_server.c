@@ -5,7 +5,8 @@
  * http_request and runs on_headers; upload calls append to the capped body;
  * the final call runs on_body and queues the answer; the completion callback
  * runs on_done and frees everything, on every path (including dropped
- * connections).
+ * connections). http_request_run() makes the same calls in a row for a
+ * request built in process (tests, fuzzing), with no connection.
  *
  * Keep-alive and pipelining: libmicrohttpd (0.9.75, connection.c) treats an
  * answer queued in the first call, before the upload is consumed, as a
@@ -45,15 +46,31 @@ struct http_server {
 struct request {
 	struct http_req pub; /* what the application sees */
 	struct http_answer held; /* given by on_headers, queued after the body */
+	struct http_answer *sink; /* built in process: the answer goes here */
+	int sent; /* the answer went out (or into sink) */
 };
+
+/* The value of name in a "name", "value", ... NULL list, as
+ * libmicrohttpd's lookup (case-insensitive, the first one). */
+static const char *fields_lookup(const char *const *list, const char *name)
+{
+	for (size_t i = 0; list && list[i] && list[i + 1]; i += 2)
+		if (!strcasecmp(list[i], name))
+			return list[i + 1];
+	return NULL;
+}
 
 const char *http_request_header(const struct http_req *r, const char *name)
 {
+	if (!r->conn)
+		return fields_lookup(r->fields ? r->fields->headers : NULL, name);
 	return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
 }
 
 const char *http_request_query(const struct http_req *r, const char *name)
 {
+	if (!r->conn)
+		return fields_lookup(r->fields ? r->fields->query : NULL, name);
 	return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
@@ -77,9 +94,11 @@ int http_addr_is_loopback(const struct sockaddr *sa)
 
 int http_request_peer_loopback(const struct http_req *r)
 {
-	const union MHD_ConnectionInfo *ci =
-	    r->conn ? MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS) : NULL;
+	const union MHD_ConnectionInfo *ci;
 
+	if (!r->conn)
+		return r->fields && r->fields->peer_loopback;
+	ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	return ci && http_addr_is_loopback(ci->client_addr);
 }
 
@@ -147,13 +166,19 @@ static void read_trace(struct http_req *r)
 	}
 }
 
-static enum MHD_Result send_answer(struct http_req *r, struct http_answer *a)
+static enum MHD_Result send_answer(struct request *q, struct http_answer *a)
 {
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
 	char *body = a->body;
 	size_t len = a->len;
 
+	q->sent = 1;
+	if (q->sink) { /* built in process: the caller takes the answer */
+		*q->sink = *a;
+		a->body = NULL;
+		return MHD_YES;
+	}
 	if (!body) {
 		body = strdup("{}");
 		len = 2;
@@ -173,7 +198,7 @@ static enum MHD_Result send_answer(struct http_req *r, struct http_answer *a)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, a->retry_after);
 	if (a->close)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
-	ret = MHD_queue_response(r->conn, (unsigned)a->status, resp);
+	ret = MHD_queue_response(q->pub.conn, (unsigned)a->status, resp);
 	MHD_destroy_response(resp);
 	return ret;
 }
@@ -213,7 +238,8 @@ static int answer_before_body(const struct http_req *r)
 }
 
 static struct request *request_new(struct http_server *s, struct MHD_Connection *conn,
-                                   const char *url, const char *method)
+                                   const struct http_req_fields *fields, const char *url,
+                                   const char *method)
 {
 	struct request *q = calloc(1, sizeof(*q));
 	struct http_req *r;
@@ -223,6 +249,7 @@ static struct request *request_new(struct http_server *s, struct MHD_Connection 
 	atomic_fetch_add(&s->active, 1);
 	r = &q->pub;
 	r->conn = conn;
+	r->fields = fields;
 	r->method = method;
 	r->path = url;
 	r->start_ms = time_mono_ms();
@@ -250,7 +277,7 @@ static enum MHD_Result on_request_headers(struct http_server *s, struct request 
 		r->answered = 1;
 		if (answer_before_body(r)) {
 			a.close = 1;
-			ret = send_answer(r, &a);
+			ret = send_answer(q, &a);
 			free(a.body);
 		} else {
 			q->held = a; /* queued by the final call */
@@ -289,7 +316,7 @@ static enum MHD_Result on_request_complete(struct http_server *s, struct request
 
 	log_ctx_set(&r->log);
 	if (r->answered) {
-		ret = send_answer(r, &q->held);
+		ret = send_answer(q, &q->held);
 		free(q->held.body);
 		q->held.body = NULL;
 		log_ctx_set(NULL);
@@ -299,7 +326,7 @@ static enum MHD_Result on_request_complete(struct http_server *s, struct request
 	r->answered = 1;
 	if (r->body_too_big)
 		a.close = 1;
-	ret = send_answer(r, &a);
+	ret = send_answer(q, &a);
 	free(a.body);
 	log_ctx_set(NULL);
 	return ret;
@@ -315,7 +342,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 
 	(void)version;
 	if (!q) {
-		q = request_new(s, conn, url, method);
+		q = request_new(s, conn, NULL, url, method);
 		if (!q)
 			return MHD_NO;
 		*con_cls = q;
@@ -329,26 +356,57 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 	return on_request_complete(s, q);
 }
 
-static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
-                         enum MHD_RequestTerminationCode toe)
+/* After the answer was sent or the connection died: on_done, then free. */
+static void request_finish(struct http_server *s, struct request *q)
 {
-	struct http_server *s = cls;
-	struct request *q = *con_cls;
-	struct http_req *r;
+	struct http_req *r = &q->pub;
 
-	(void)conn;
-	(void)toe;
-	if (!q)
-		return;
-	r = &q->pub;
 	log_ctx_set(&r->log);
 	s->app.on_done(s->app.app, r);
 	log_ctx_set(NULL);
 	buf_release(&r->body);
 	free(q->held.body);
 	free(q);
-	*con_cls = NULL;
 	atomic_fetch_sub(&s->active, 1);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+	struct request *q = *con_cls;
+
+	(void)conn;
+	(void)toe;
+	if (!q)
+		return;
+	request_finish(cls, q);
+	*con_cls = NULL;
+}
+
+/* The calls libmicrohttpd makes for one request (on_access, then
+ * on_completed), made in a row on one thread. */
+int http_request_run(const struct http_app *app, size_t max_body, const char *method,
+                     const char *path, const struct http_req_fields *fields, const char *body,
+                     size_t body_len, struct http_answer *out)
+{
+	struct http_server s;
+	struct request *q;
+
+	memset(out, 0, sizeof(*out));
+	memset(&s, 0, sizeof(s));
+	s.app = *app;
+	s.max_body = max_body;
+	q = request_new(&s, NULL, fields, path, method);
+	if (!q)
+		return -1;
+	q->sink = out;
+	(void)on_request_headers(&s, q);
+	/* An answer that went out before the body ends the request, as does a
+	 * body dropped beyond HTTP_MAX_DISCARD (closed without an answer). */
+	if (!q->sent && (!body_len || on_request_upload(&q->pub, body, body_len) == MHD_YES))
+		(void)on_request_complete(&s, q);
+	request_finish(&s, q);
+	return 0;
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
