@@ -4,7 +4,8 @@
 #
 #   scripts/test.sh              normal build (build/)
 #   scripts/test.sh --sanitize   AddressSanitizer + UndefinedBehaviorSanitizer (build-san/)
-#   scripts/test.sh --fuzz N     also runs each libFuzzer target for N seconds (build-fuzz/)
+#   scripts/test.sh --fuzz N     also runs each libFuzzer target for N seconds from its seed
+#                                corpus (scripts/fuzz.sh, build-fuzz/)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -89,9 +90,7 @@ if [ "$fuzz_seconds" -gt 0 ]; then
     CC=clang meson setup build-fuzz -Dfuzz=true -Dtests=false >/dev/null
   fi
   ninja -C build-fuzz
-  for f in build-fuzz/tests/fuzz/fuzz_*; do
-    if [ ! -f "$f" ] || [ ! -x "$f" ]; then continue; fi
-    echo "fuzzing $(basename "$f") for ${fuzz_seconds}s"
-    "$f" -max_total_time="$fuzz_seconds" -print_final_stats=0 >/dev/null 2>"$f.log" || { tail -40 "$f.log"; exit 1; }
-  done
+  # Each target from a temporary copy of its committed seed corpus, with
+  # its dictionary (scripts/fuzz.sh); a crash fails the run.
+  bash scripts/fuzz.sh "$fuzz_seconds"
 fi

@@ -297,6 +297,39 @@ static int append_form(struct buf *b, const char *name, const char *value)
 	return rc;
 }
 
+/* The token endpoint's answer: classified, then the token read from it. */
+static int token_from_answer(const struct http_response *resp, struct google_token *out,
+                             struct google_error *gerr)
+{
+	json_t *body = NULL;
+	const json_t *at, *exp, *rt;
+	int rc = classify(resp, 1, "token refresh", &body, gerr), rotated;
+
+	if (rc)
+		return rc;
+	at = json_object_get(body, "access_token");
+	exp = json_object_get(body, "expires_in");
+	rt = json_object_get(body, "refresh_token");
+	if (!json_is_string(at) || !json_string_length(at) || !json_is_integer(exp) ||
+	    json_integer_value(exp) <= 0) {
+		json_decref(body);
+		return gfail(gerr, CJ_EUPSTREAM, GOOGLE_ERR_PERMANENT, resp->status,
+		             "token refresh: answer without access_token or expires_in");
+	}
+	out->access_token = strdup(json_string_value(at));
+	out->expires_in = json_integer_value(exp);
+	/* Read before the body goes: at, exp and rt point into it. */
+	rotated = json_is_string(rt) && json_string_length(rt);
+	if (rotated)
+		out->refresh_token = strdup(json_string_value(rt));
+	json_decref(body);
+	if (!out->access_token || (rotated && !out->refresh_token)) {
+		google_token_release(out);
+		return gfail(gerr, CJ_ENOMEM, GOOGLE_ERR_TRANSIENT, 0, "out of memory");
+	}
+	return CJ_OK;
+}
+
 int google_oauth_refresh(struct google_api *g, const char *refresh_token,
                          const struct google_call *call, struct google_token *out,
                          struct google_error *gerr)
@@ -307,8 +340,6 @@ int google_oauth_refresh(struct google_api *g, const char *refresh_token,
 	struct http_response resp = {0};
 	struct buf form;
 	char cerr[256] = "";
-	json_t *body = NULL;
-	const json_t *at, *exp, *rt;
 	long left;
 	int rc;
 
@@ -355,34 +386,13 @@ int google_oauth_refresh(struct google_api *g, const char *refresh_token,
 		http_response_release(&resp);
 		return transport_failure(rc, "token refresh", cerr, gerr);
 	}
-	rc = classify(&resp, 1, "token refresh", &body, gerr);
+	rc = token_from_answer(&resp, out, gerr);
 	if (resp.body.data)
 		memset(resp.body.data, 0, resp.body.len);
 	http_response_release(&resp);
-	if (rc) {
-		if (rc == CJ_ECONFIG)
-			metrics_provider_error("google", gerr->reason[0] ? gerr->reason : "401");
-		return rc;
-	}
-	at = json_object_get(body, "access_token");
-	exp = json_object_get(body, "expires_in");
-	rt = json_object_get(body, "refresh_token");
-	if (!json_is_string(at) || !json_string_length(at) || !json_is_integer(exp) ||
-	    json_integer_value(exp) <= 0) {
-		json_decref(body);
-		return gfail(gerr, CJ_EUPSTREAM, GOOGLE_ERR_PERMANENT, 200,
-		             "token refresh: answer without access_token or expires_in");
-	}
-	out->access_token = strdup(json_string_value(at));
-	out->expires_in = json_integer_value(exp);
-	if (json_is_string(rt) && json_string_length(rt))
-		out->refresh_token = strdup(json_string_value(rt));
-	json_decref(body);
-	if (!out->access_token || (json_is_string(rt) && json_string_length(rt) && !out->refresh_token)) {
-		google_token_release(out);
-		return gfail(gerr, CJ_ENOMEM, GOOGLE_ERR_TRANSIENT, 0, "out of memory");
-	}
-	return CJ_OK;
+	if (rc == CJ_ECONFIG)
+		metrics_provider_error("google", gerr->reason[0] ? gerr->reason : "401");
+	return rc;
 }
 
 int google_api_call(struct google_api *g, enum google_service svc, const char *method,
@@ -446,4 +456,39 @@ nomem:
 	if (auth)
 		crypto_secret_free(auth, strlen(auth));
 	return gfail(gerr, CJ_ENOMEM, GOOGLE_ERR_TRANSIENT, 0, "out of memory");
+}
+
+int google_oauth_answer(long status, const char *headers, size_t hlen, const char *body, size_t len,
+                        struct google_token *out, struct google_error *gerr)
+{
+	struct http_response resp;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	memset(gerr, 0, sizeof(*gerr));
+	rc = http_response_fill(&resp, status, headers, hlen, body, len, MAX_TOKEN_ANSWER);
+	if (rc)
+		rc = transport_failure(rc, "token refresh", "", gerr);
+	else
+		rc = token_from_answer(&resp, out, gerr);
+	http_response_release(&resp);
+	return rc;
+}
+
+int google_api_answer(enum google_service svc, long status, const char *headers, size_t hlen,
+                      const char *body, size_t len, json_t **out, struct google_error *gerr)
+{
+	const char *what = svc == GOOGLE_PEOPLE ? "People API" : "Calendar API";
+	struct http_response resp;
+	int rc;
+
+	*out = NULL;
+	memset(gerr, 0, sizeof(*gerr));
+	rc = http_response_fill(&resp, status, headers, hlen, body, len, MAX_API_ANSWER);
+	if (rc)
+		rc = transport_failure(rc, what, "", gerr);
+	else
+		rc = classify(&resp, 0, what, out, gerr);
+	http_response_release(&resp);
+	return rc;
 }

@@ -102,6 +102,17 @@ int google_api_call(struct google_api *g, enum google_service svc, const char *m
                     const struct google_call *call, json_t **out,
                     struct google_error *gerr) CJ_WUR;
 
+/* The classification above of an answer already received, without a call:
+ * status, raw header block (hlen bytes; Retry-After is read from it) and
+ * body, exactly as google_oauth_refresh() (the token endpoint, which also
+ * reads the token into out) and google_api_call() (People or Calendar,
+ * *out the JSON object on CJ_OK) treat what arrives. For tests and fuzzing
+ * of the answer parsers; the calls themselves use the same code. */
+int google_oauth_answer(long status, const char *headers, size_t hlen, const char *body, size_t len,
+                        struct google_token *out, struct google_error *gerr) CJ_WUR;
+int google_api_answer(enum google_service svc, long status, const char *headers, size_t hlen,
+                      const char *body, size_t len, json_t **out, struct google_error *gerr) CJ_WUR;
+
 /* Percent-encodes s for a URL path segment or query value (everything but
  * A-Z a-z 0-9 - . _ ~). Returns a malloc'd string, NULL on ENOMEM. */
 char *google_url_escape(const char *s);

@@ -298,6 +298,22 @@ void http_response_release(struct http_response *resp)
 	buf_release(&resp->headers);
 }
 
+int http_response_fill(struct http_response *resp, long status, const char *headers, size_t hlen,
+                       const char *body, size_t len, size_t max_response)
+{
+	int rc;
+
+	memset(resp, 0, sizeof(*resp));
+	buf_init(&resp->body, max_response ? max_response : HTTP_DEFAULT_MAX_RESPONSE);
+	buf_init(&resp->headers, 64 * 1024);
+	rc = hlen ? buf_append(&resp->headers, headers, hlen) : CJ_OK;
+	if (!rc && len)
+		rc = buf_append(&resp->body, body, len);
+	if (!rc)
+		resp->status = status;
+	return rc;
+}
+
 int http_response_header(const struct http_response *resp, const char *name, char *out,
                          size_t outlen)
 {

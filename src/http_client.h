@@ -64,6 +64,15 @@ int http_do(const struct http_request *req, struct http_response *resp, char *er
             size_t errlen) CJ_WUR;
 void http_response_release(struct http_response *resp);
 
+/* Fills resp as http_do() would for an answer that arrived: status, the
+ * raw header block (hlen bytes of "Name: value" lines; may be 0) and the
+ * body under max_response (0: HTTP_DEFAULT_MAX_RESPONSE). For tests and
+ * fuzzing of the code that reads answers, without a connection. CJ_OK,
+ * CJ_ETOOBIG (the body or the headers over their caps, as http_do()) or
+ * CJ_ENOMEM; release resp with http_response_release() whatever the result. */
+int http_response_fill(struct http_response *resp, long status, const char *headers, size_t hlen,
+                       const char *body, size_t len, size_t max_response) CJ_WUR;
+
 /* Value of the last header named name (case-insensitive) copied into out,
  * trimmed. Returns 1 when found, 0 otherwise. */
 int http_response_header(const struct http_response *resp, const char *name, char *out,

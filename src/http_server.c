@@ -14,6 +14,9 @@
  * every path (including dropped connections and requests whose head never
  * completed).
  *
+ * http_request_run() makes the same calls in a row for a request built in
+ * process (tests, fuzzing), with no connection and no watch.
+ *
  * Keep-alive and pipelining: libmicrohttpd (0.9.75, connection.c) treats an
  * answer queued in the first call, before the upload is consumed, as a
  * refusal of the body: it sets discard_request, answers with "Connection:
@@ -78,15 +81,31 @@ struct request {
 	int started; /* the head is in: pub is filled and counted in active */
 	int closing; /* answered before the end of the body; lingering */
 	size_t lingered; /* bytes dropped while closing */
+	struct http_answer *sink; /* built in process: the answer goes here */
+	int sent; /* the answer went out (or into sink) */
 };
+
+/* The value of name in a "name", "value", ... NULL list, as
+ * libmicrohttpd's lookup (case-insensitive, the first one). */
+static const char *fields_lookup(const char *const *list, const char *name)
+{
+	for (size_t i = 0; list && list[i] && list[i + 1]; i += 2)
+		if (!strcasecmp(list[i], name))
+			return list[i + 1];
+	return NULL;
+}
 
 const char *http_request_header(const struct http_req *r, const char *name)
 {
+	if (!r->conn)
+		return fields_lookup(r->fields ? r->fields->headers : NULL, name);
 	return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
 }
 
 const char *http_request_query(const struct http_req *r, const char *name)
 {
+	if (!r->conn)
+		return fields_lookup(r->fields ? r->fields->query : NULL, name);
 	return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
@@ -110,9 +129,11 @@ int http_addr_is_loopback(const struct sockaddr *sa)
 
 int http_request_peer_loopback(const struct http_req *r)
 {
-	const union MHD_ConnectionInfo *ci =
-	    r->conn ? MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS) : NULL;
+	const union MHD_ConnectionInfo *ci;
 
+	if (!r->conn)
+		return r->fields && r->fields->peer_loopback;
+	ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	return ci && http_addr_is_loopback(ci->client_addr);
 }
 
@@ -245,13 +266,19 @@ static void read_trace(struct http_req *r)
 	}
 }
 
-static enum MHD_Result send_answer(struct http_req *r, struct http_answer *a)
+static enum MHD_Result send_answer(struct request *q, struct http_answer *a)
 {
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
 	char *body = a->body;
 	size_t len = a->len;
 
+	q->sent = 1;
+	if (q->sink) { /* built in process: the caller takes the answer */
+		*q->sink = *a;
+		a->body = NULL;
+		return MHD_YES;
+	}
 	if (!body) {
 		body = strdup("{}");
 		len = 2;
@@ -271,7 +298,7 @@ static enum MHD_Result send_answer(struct http_req *r, struct http_answer *a)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, a->retry_after);
 	if (a->close)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
-	ret = MHD_queue_response(r->conn, (unsigned)a->status, resp);
+	ret = MHD_queue_response(q->pub.conn, (unsigned)a->status, resp);
 	MHD_destroy_response(resp);
 	return ret;
 }
@@ -371,9 +398,11 @@ static int answer_before_body(const struct http_req *r)
 	return expect && !strcasecmp(expect, "100-continue");
 }
 
-/* The head is in: fills q from it. */
+/* The head is in: fills q from it (conn NULL: built in process, fields
+ * saying what a connection would). */
 static void request_start(struct http_server *s, struct request *q, struct MHD_Connection *conn,
-                          const char *url, const char *method)
+                          const struct http_req_fields *fields, const char *url,
+                          const char *method)
 {
 	struct http_req *r = &q->pub;
 
@@ -381,6 +410,7 @@ static void request_start(struct http_server *s, struct request *q, struct MHD_C
 	atomic_fetch_add(&s->active, 1);
 	conn_watch_enter(s->watch, q->watch, CONN_BODY);
 	r->conn = conn;
+	r->fields = fields;
 	r->method = method;
 	r->path = url;
 	r->start_ms = time_mono_ms();
@@ -407,7 +437,7 @@ static enum MHD_Result on_request_headers(struct http_server *s, struct request 
 		r->answered = 1;
 		if (answer_before_body(r)) {
 			a.close = 1;
-			ret = send_answer(r, &a);
+			ret = send_answer(q, &a);
 			free(a.body);
 		} else {
 			q->held = a; /* queued by the final call */
@@ -435,7 +465,12 @@ static enum MHD_Result answer_mid_body(struct http_server *s, struct request *q)
 		r->answered = 1;
 	}
 	a.close = 1;
-	failed = write_answer_now(r, &a);
+	if (q->sink) { /* built in process: the caller takes the answer */
+		(void)send_answer(q, &a);
+		failed = 0;
+	} else {
+		failed = write_answer_now(r, &a);
+	}
 	free(a.body);
 	log_msg(L_INFO, "%s %.200s: body past %zu bytes; answered %d %s, closing", r->method,
 	        r->path, r->body.max, a.status,
@@ -490,7 +525,7 @@ static enum MHD_Result on_request_complete(struct http_server *s, struct request
 	conn_watch_enter(s->watch, q->watch, CONN_BUSY);
 	log_ctx_set(&r->log);
 	if (r->answered) {
-		ret = send_answer(r, &q->held);
+		ret = send_answer(q, &q->held);
 		free(q->held.body);
 		q->held.body = NULL;
 		log_ctx_set(NULL);
@@ -500,7 +535,7 @@ static enum MHD_Result on_request_complete(struct http_server *s, struct request
 	r->answered = 1;
 	if (r->body_too_big)
 		a.close = 1;
-	ret = send_answer(r, &a);
+	ret = send_answer(q, &a);
 	free(a.body);
 	log_ctx_set(NULL);
 	return ret;
@@ -518,7 +553,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 	if (!q)
 		return MHD_NO; /* on_request_line() was out of memory */
 	if (!q->started) {
-		request_start(s, q, conn, url, method);
+		request_start(s, q, conn, NULL, url, method);
 		return on_request_headers(s, q);
 	}
 	if (*upload_size) {
@@ -547,21 +582,12 @@ static void *on_request_line(void *cls, const char *uri, struct MHD_Connection *
 	return q;
 }
 
-static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
-                         enum MHD_RequestTerminationCode toe)
+/* After the answer was sent or the connection died: on_done (when the
+ * head had come in), then free. */
+static void request_finish(struct http_server *s, struct request *q)
 {
-	struct http_server *s = cls;
-	struct request *q = *con_cls;
-	struct http_req *r;
+	struct http_req *r = &q->pub;
 
-	(void)conn;
-	(void)toe;
-	if (!q)
-		return;
-	*con_cls = NULL;
-	/* A kept-alive connection now waits for its next request. */
-	conn_watch_enter(s->watch, q->watch, CONN_IDLE);
-	r = &q->pub;
 	if (q->started) {
 		log_ctx_set(&r->log);
 		s->app.on_done(s->app.app, r);
@@ -598,6 +624,52 @@ static size_t on_unescape(void *cls, struct MHD_Connection *conn, char *s)
 	(void)cls;
 	(void)conn;
 	return http_unescape(s);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+	struct http_server *s = cls;
+	struct request *q = *con_cls;
+
+	(void)conn;
+	(void)toe;
+	if (!q)
+		return;
+	*con_cls = NULL;
+	/* A kept-alive connection now waits for its next request. */
+	conn_watch_enter(s->watch, q->watch, CONN_IDLE);
+	request_finish(s, q);
+}
+
+/* The calls libmicrohttpd makes for one request (on_access, then
+ * on_completed), made in a row on one thread. */
+int http_request_run(const struct http_app *app, size_t max_body, const char *method,
+                     const char *path, const struct http_req_fields *fields, const char *body,
+                     size_t body_len, struct http_answer *out)
+{
+	struct http_server s;
+	struct request *q;
+
+	memset(out, 0, sizeof(*out));
+	memset(&s, 0, sizeof(s));
+	s.app = *app;
+	s.max_body = max_body;
+	q = calloc(1, sizeof(*q));
+	if (!q)
+		return -1;
+	q->pub.path_invalid = !http_path_acceptable(path);
+	request_start(&s, q, NULL, fields, path, method);
+	q->sink = out;
+	(void)on_request_headers(&s, q);
+	/* An answer that went out before the body ends the request, as does
+	 * one given when the body passed the cap (then the connection would
+	 * close). */
+	if (!q->sent && (!body_len || on_request_upload(&s, q, body, body_len) == MHD_YES) &&
+	    !q->sent)
+		(void)on_request_complete(&s, q);
+	request_finish(&s, q);
+	return 0;
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)

@@ -66,9 +66,11 @@
 
 struct MHD_Connection;
 struct sockaddr;
+struct http_req_fields;
 
 struct http_req {
-	struct MHD_Connection *conn;
+	struct MHD_Connection *conn; /* NULL: built in process (http_request_run) */
+	const struct http_req_fields *fields; /* with conn NULL: headers, query, peer */
 	const char *method;
 	const char *path; /* percent-decoded */
 	int path_invalid; /* path had an escape that is malformed or decodes to a
@@ -140,6 +142,33 @@ size_t http_unescape(char *s);
  * and every '%' starts an escape of two hex digits that does not decode to
  * one. Pure. */
 int http_path_acceptable(const char *uri);
+
+/* ---- requests built in process (tests, fuzzing) ---- */
+
+/* What a connection tells about a request built in process: headers and
+ * query arguments as "name", "value", ... NULL-terminated arrays (NULL:
+ * none; names are matched case-insensitively, as libmicrohttpd does; the
+ * path and the arguments are already percent-decoded), and whether the
+ * peer counts as loopback. Borrowed for the duration of the run. */
+struct http_req_fields {
+	const char *const *headers;
+	const char *const *query;
+	int peer_loopback;
+};
+
+/* Runs one request through app exactly as the server would, without a
+ * socket: on_headers; the body_len bytes of body (if any) appended under
+ * max_body, or dropped when the request was answered from its headers;
+ * on_body; on_done. The caller gives a Content-Length header matching
+ * body_len, or none (a chunked body: give Transfer-Encoding). *out
+ * receives the answer; its body is malloc'd (NULL: "{}"), the caller frees
+ * it; status 0 when the server would have closed the connection without
+ * one (a body dropped beyond HTTP_MAX_DISCARD). Returns 0, or -1 on ENOMEM
+ * (no application callback ran). For tests and fuzzing: no network, no
+ * thread of its own. */
+int http_request_run(const struct http_app *app, size_t max_body, const char *method,
+                     const char *path, const struct http_req_fields *fields, const char *body,
+                     size_t body_len, struct http_answer *out) CJ_WUR;
 
 /* Fills a with {"error": code, "message": the printf-style fmt and its
  * arguments, cut to 511 bytes}. */

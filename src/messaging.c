@@ -489,3 +489,22 @@ int messaging_check_sendgrid(struct messaging *m, const struct messaging_call *c
 	x.auth = bearer_auth(m->cfg->sendgrid_api_key);
 	return exchange_run(&x, call, res);
 }
+
+int messaging_answer(enum messaging_provider provider, long status, const char *headers,
+                     size_t hlen, const char *body, size_t len, struct messaging_result *res)
+{
+	const char *what = provider == MESSAGING_SENDGRID ? "sendgrid send" : "twilio send";
+	struct http_response resp;
+	int rc;
+
+	memset(res, 0, sizeof(*res));
+	rc = http_response_fill(&resp, status, headers, hlen, body, len, MAX_ANSWER);
+	if (rc)
+		rc = transport_failure(rc, 0, what, "", res);
+	else if (provider == MESSAGING_SENDGRID)
+		rc = sendgrid_classify(&resp, what, res);
+	else
+		rc = twilio_classify(&resp, what, res);
+	http_response_release(&resp);
+	return rc;
+}

@@ -39,6 +39,7 @@
 #ifndef CJ_MESSAGING_H
 #define CJ_MESSAGING_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "cj.h"
@@ -97,5 +98,16 @@ int messaging_check_twilio(struct messaging *m, const struct messaging_call *cal
                            struct messaging_result *res) CJ_WUR;
 int messaging_check_sendgrid(struct messaging *m, const struct messaging_call *call,
                              struct messaging_result *res) CJ_WUR;
+
+/* The classification above of a send's answer already received, without a
+ * call: status, raw header block (hlen bytes; Retry-After, X-Message-Id)
+ * and body, exactly as messaging_sms() (Twilio) and messaging_email()
+ * (SendGrid) treat what arrives. For tests and fuzzing of the answer
+ * parsers; the calls themselves use the same code. */
+enum messaging_provider { MESSAGING_TWILIO, MESSAGING_SENDGRID };
+
+int messaging_answer(enum messaging_provider provider, long status, const char *headers,
+                     size_t hlen, const char *body, size_t len,
+                     struct messaging_result *res) CJ_WUR;
 
 #endif

@@ -4,7 +4,8 @@
  * classification of each provider's answers (transient, refused
  * credentials, permanent refusals of one message), an answer lost after
  * sending told apart from a request never sent, missing settings, and the
- * credential checks behind `check`.
+ * credential checks behind `check`; and the same classification of
+ * answers given as bytes (messaging_answer()).
  */
 #include <check.h>
 #include <stdio.h>
@@ -374,6 +375,39 @@ START_TEST(credential_checks)
 }
 END_TEST
 
+/* messaging_answer(): the same classification, of answers given as bytes. */
+START_TEST(answers_classified_without_a_call)
+{
+	static const char ok[] = "{\"sid\":\"SM0123\",\"status\":\"queued\"}";
+	static const char bad[] = "{\"code\":21211,\"message\":\"not a valid phone number\"}";
+	static const char sg[] = "{\"errors\":[{\"message\":\"invalid\",\"field\":\"to\"}]}";
+	static const char hdr[] = "HTTP/1.1 202 Accepted\r\nX-Message-Id: W7nM3y \r\n";
+	struct messaging_result r;
+
+	ck_assert_int_eq(messaging_answer(MESSAGING_TWILIO, 201, NULL, 0, ok, strlen(ok), &r),
+	                 CJ_OK);
+	ck_assert_str_eq(r.provider_id, "SM0123");
+	ck_assert_int_eq(messaging_answer(MESSAGING_TWILIO, 400, NULL, 0, bad, strlen(bad), &r),
+	                 CJ_EUPSTREAM);
+	ck_assert_str_eq(r.code, "21211");
+	ck_assert_int_eq(r.kind, MESSAGING_ERR_PERMANENT);
+	ck_assert_int_eq(
+	    messaging_answer(MESSAGING_TWILIO, 429, "Retry-After: 5\r\n", 16, "", 0, &r),
+	    CJ_EUNAVAIL);
+	ck_assert_int_eq(r.retry_after_s, 5);
+	ck_assert_int_eq(r.maybe_sent, 0);
+	ck_assert_int_eq(messaging_answer(MESSAGING_SENDGRID, 202, hdr, strlen(hdr), "", 0, &r),
+	                 CJ_OK);
+	ck_assert_str_eq(r.provider_id, "W7nM3y");
+	ck_assert_int_eq(messaging_answer(MESSAGING_SENDGRID, 400, NULL, 0, sg, strlen(sg), &r),
+	                 CJ_EUPSTREAM);
+	ck_assert_str_eq(r.code, "400");
+	ck_assert_ptr_nonnull(strstr(r.message, "(to)"));
+	ck_assert_int_eq(messaging_answer(MESSAGING_SENDGRID, 403, NULL, 0, "", 0, &r), CJ_ECONFIG);
+	ck_assert_int_eq(r.kind, MESSAGING_ERR_REFUSED);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("messaging");
@@ -393,6 +427,9 @@ int main(void)
 	tcase_add_test(tc, nothing_listening_was_never_sent);
 	tcase_add_test(tc, missing_settings_are_named);
 	tcase_add_test(tc, credential_checks);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("answers");
+	tcase_add_test(tc, answers_classified_without_a_call);
 	suite_add_tcase(s, tc);
 	failed = ck_run(s, CK_NOFORK);
 	mfake_stop(&F);
