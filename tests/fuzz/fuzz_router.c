@@ -465,6 +465,11 @@ static void check_answer(const struct fuzz_req *q, const struct fuzz_app *f,
 			abort(); /* a token in an answer */
 	router_match(q->method, q->path, &m);
 	rt = m.route;
+	if (!http_path_acceptable(q->path)) {
+		if (a->status != 404)
+			abort(); /* a path with a control character routes nowhere */
+		rt = NULL;
+	}
 	if (rt && (rt->auth == AUTH_JOBS_OIDC || rt->auth == AUTH_ENQUEUE_OIDC)) {
 		if (q->token < 0 && a->status != 401)
 			abort(); /* authentication comes first (§5.1, router.h) */
