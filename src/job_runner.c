@@ -22,6 +22,7 @@
 #include "idempotency.h"
 #include "json_in.h"
 #include "lease.h"
+#include "job_types.h"
 #include "log.h"
 #include "queues.h"
 #include "metrics.h"
@@ -172,7 +173,9 @@ void job_runner_dead_letter(struct app *app, const char *type, const char *queue
 	char id[64] = "", err[256] = "";
 	json_t *fields;
 
-	metrics_dead_letter(type);
+	/* Labelled only with known types: a caller's made-up type names must
+	 * not fill the metrics table. */
+	metrics_dead_letter(type && job_types_find(type) ? type : "unknown");
 	if (app->store) {
 		/* On failure dead_letters_insert() logs the whole dead letter at
 		 * ERROR itself: nothing is dropped silently. */

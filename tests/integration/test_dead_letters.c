@@ -297,6 +297,16 @@ START_TEST(replay_and_enqueue_answer_failures_alike)
 	ck_assert_int_eq(rp, 404);
 	ck_assert_str_eq(e_code, "not_found");
 	ck_assert_str_eq(r_code, "not_found");
+	/* Its metric is labelled "unknown", never with the caller's name. */
+	{
+		char murl[128];
+
+		snprintf(murl, sizeof(murl), "%s/metrics", s.base);
+		ck_assert_int_eq(httpc_get(murl, NULL, &r), 0);
+		ck_assert_ptr_nonnull(strstr(r.body, "catchup_jobs_dead_letters_total{type=\"unknown\"} 1"));
+		ck_assert_ptr_null(strstr(r.body, "no-such-job"));
+		httpc_resp_free(&r);
+	}
 
 	ck_assert_int_eq(cj_server_stop(&s), 0);
 	free(big);
