@@ -36,7 +36,7 @@ static int start_on(struct cj_server *s, char *const env[], int port)
 	if (proc_start(&s->proc, argv, full, 1))
 		return -1;
 	snprintf(url, sizeof(url), "%s/health/live", s->base);
-	if (wait_http(url, 200, 15000)) {
+	if (wait_http(url, 200, 30000)) {
 		char *log = proc_output(&s->proc);
 
 		fprintf(stderr, "server did not start; its output:\n%s\n", log);
