@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,6 +73,11 @@ int proc_start(struct proc *p, char *const argv[], char *const env[], int clear_
 			close(fd);
 		}
 		setpgid(0, 0);
+		/* A test that dies on a failed assertion takes its servers and
+		 * fakes with it instead of leaving them listening. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() == 1)
+			_exit(127);
 		apply_env(env, clear_env);
 		execv(argv[0], argv);
 		_exit(127);
