@@ -5,21 +5,24 @@
  * only. "exists" (and "not_exists") means the calendar changed: one
  * calendar-sync for the channel's user and calendar is enqueued per
  * 30-second bucket aligned to the Unix epoch (task id from user, calendar
- * and floor(unix/30)), and the push is answered 200 at once; the sync runs
- * later as its own task.
+ * and floor(unix/30)), scheduled at the end of its bucket, and the push is
+ * answered 200 at once. A sync that starts after its bucket ended sees
+ * every change announced during the bucket, the last push's included.
  *
- * A flood stays a trickle: the channel row's sync_bucket is claimed with
- * one conditional UPDATE, and only the push that moves it calls Cloud
- * Tasks; the others of that bucket answer "coalesced" from the database.
- * Instances racing on one bucket name the same task, so Cloud Tasks keeps
- * one. A message number not above the newest one seen is a replay:
- * answered 200 and ignored.
+ * A flood stays a trickle: the channel row's sync_bucket holds the newest
+ * bucket whose calendar-sync Cloud Tasks confirmed, so the pushes after
+ * the first of a bucket answer "coalesced" from the database without
+ * calling Cloud Tasks. Instances racing on one bucket name the same task,
+ * so Cloud Tasks keeps one. A message number not above the newest one seen
+ * is a replay: answered 200 and ignored.
  *
- * Order for a crash or a failed create: the bucket is claimed, the task
- * created, then the message number recorded. A failed create gives the
- * bucket back and answers 503, so Google's retry of the same message does
- * the work; a crash after the create leaves the bucket claimed, and the
- * retry finds it coalesced.
+ * Order for a crash or a failed create: the task is created, then the
+ * bucket marked, then the message number recorded. A failed create marks
+ * nothing and answers 503, so Google's retry of the same message does the
+ * work; a crash between the create and the mark leaves the bucket
+ * unmarked, and the next push of the bucket (Google's retry or another)
+ * creates again, which Cloud Tasks answers "already exists": no push of a
+ * bucket is answered before its sync is known to exist.
  */
 #include "webhook_api.h"
 
@@ -78,7 +81,8 @@ static int record(struct store *s, const char *id, int64_t msg, int64_t now, cha
 	                    p, 3, &changed, err, errlen);
 }
 
-/* Creates the bucket's calendar-sync. CJ_OK also when it exists already. */
+/* Creates the bucket's calendar-sync, due at the end of the bucket. CJ_OK
+ * when created, CJ_EEXISTS when Cloud Tasks has it already. */
 static int enqueue_sync(struct app *app, const char *user_id, const char *calendar_id,
                         int64_t bucket, char *err, size_t errlen)
 {
@@ -98,9 +102,11 @@ static int enqueue_sync(struct app *app, const char *user_id, const char *calend
 	req.type = "calendar-sync";
 	req.payload = payload;
 	req.task_id = task;
+	req.has_schedule_time = 1;
+	req.schedule_time = (double)((bucket + 1) * BUCKET_S);
 	rc = enqueue_job(app->enqueuer, &req, &res, err, errlen);
 	json_decref(payload);
-	return rc == CJ_EEXISTS ? CJ_OK : rc;
+	return rc;
 }
 
 static void answer(struct http_answer *a, const char *status)
@@ -115,7 +121,8 @@ int webhook_api_calendar(struct app *app, struct http_req *r, struct route_req *
 	const char *state = http_request_header(r, "X-Goog-Resource-State");
 	struct store_param p[3];
 	struct store_rows *row = NULL;
-	int64_t msg = 0, now = clock_now_s(), bucket = now / BUCKET_S, last, claimed;
+	int64_t msg = 0, now = clock_now_s(), bucket = now / BUCKET_S, last, marked, changed;
+	int created = 0;
 	char err[256] = "", calendar_id[512];
 	int rc;
 
@@ -131,8 +138,8 @@ int webhook_api_calendar(struct app *app, struct http_req *r, struct route_req *
 	}
 	p[0] = store_p_text(id);
 	rc = store_exec(app->store,
-	                "SELECT calendar_id, COALESCE(last_message_number, 0) "
-	                "FROM webhook_channels WHERE id = $1",
+	                "SELECT calendar_id, COALESCE(last_message_number, 0), "
+	                "COALESCE(sync_bucket, 0) FROM webhook_channels WHERE id = $1",
 	                p, 1, &row, err, sizeof(err));
 	if (!rc && !store_rows_next(row))
 		rc = cj_errorf(err, sizeof(err), CJ_ENOTFOUND, "the channel is gone");
@@ -144,6 +151,7 @@ int webhook_api_calendar(struct app *app, struct http_req *r, struct route_req *
 	}
 	snprintf(calendar_id, sizeof(calendar_id), "%s", store_rows_text(row, 0));
 	last = store_rows_int(row, 1);
+	marked = store_rows_int(row, 2);
 	store_rows_free(row);
 	if (msg <= last) {
 		metrics_webhook_push("stale");
@@ -160,28 +168,20 @@ int webhook_api_calendar(struct app *app, struct http_req *r, struct route_req *
 		answer(a, "recorded");
 		return 1;
 	}
-	p[1] = store_p_int(bucket);
-	rc = exec_changes(app->store,
-	                  "UPDATE webhook_channels SET sync_bucket = $2 WHERE id = $1 "
-	                  "AND (sync_bucket IS NULL OR sync_bucket < $2)",
-	                  p, 2, &claimed, err, sizeof(err));
-	if (!rc && claimed) {
+	if (marked < bucket) {
 		rc = enqueue_sync(app, rq->channel_user, calendar_id, bucket, err, sizeof(err));
-		if (rc) {
-			char uerr[256];
-			int64_t undone;
-
+		if (rc && rc != CJ_EEXISTS) {
 			log_msg(L_ERROR, "calendar push on channel %s: enqueuing calendar-sync failed: %s",
 			        id, err);
-			/* Give the bucket back so that Google's retry enqueues. */
-			if (exec_changes(app->store,
-			                 "UPDATE webhook_channels SET sync_bucket = $2 - 1 WHERE id = $1 "
-			                 "AND sync_bucket = $2",
-			                 p, 2, &undone, uerr, sizeof(uerr)))
-				log_msg(L_ERROR, "channel %s: bucket not given back: %s", id, uerr);
 			http_answer_result(a, CJ_EUNAVAIL, "enqueuing calendar-sync failed; retry");
 			return 1;
 		}
+		created = rc == CJ_OK;
+		p[1] = store_p_int(bucket);
+		rc = exec_changes(app->store,
+		                  "UPDATE webhook_channels SET sync_bucket = $2 WHERE id = $1 "
+		                  "AND (sync_bucket IS NULL OR sync_bucket < $2)",
+		                  p, 2, &changed, err, sizeof(err));
 	}
 	if (!rc)
 		rc = record(app->store, id, msg, now, err, sizeof(err));
@@ -190,7 +190,7 @@ int webhook_api_calendar(struct app *app, struct http_req *r, struct route_req *
 		http_answer_result(a, CJ_EUNAVAIL, "recording the push failed; retry");
 		return 1;
 	}
-	metrics_webhook_push(claimed ? "enqueued" : "coalesced");
-	answer(a, claimed ? "enqueued" : "coalesced");
+	metrics_webhook_push(created ? "enqueued" : "coalesced");
+	answer(a, created ? "enqueued" : "coalesced");
 	return 1;
 }

@@ -270,6 +270,10 @@ START_TEST(change_push_sync_regeneration)
 	                               "\"summary\":\"Planning\",\"start\":%lld,\"end\":%lld}]}",
 	                               now + 86400, now + 86400 + 3600),
 	                 0);
+	/* The push's sync is due at the end of its 30-s bucket. */
+	ck_assert_int_eq(gfake_wait_pushes(&g, 10000), 0);
+	ck_assert_int_eq(metric(&s, "catchup_jobs_webhook_pushes_total{result=\"enqueued\"}"), 1);
+	advance(&s, 30);
 	ck_assert_int_ge(wait_log(&s, "job calendar-sync completed", "regenerationEnqueued\\\":true",
 	                          1),
 	                 1);
@@ -356,8 +360,10 @@ START_TEST(fifty_pushes_in_five_seconds_make_one_sync)
 	                 0);
 	ck_assert_int_eq(metric(&s, "catchup_jobs_webhook_pushes_total{result=\"enqueued\"}"), 1);
 	ck_assert_int_eq(metric(&s, "catchup_jobs_webhook_pushes_total{result=\"coalesced\"}"), 49);
-	/* One create reached Cloud Tasks: the others never called it. */
+	/* One create reached Cloud Tasks: the others never called it. Its
+	 * sync is due at the end of the bucket. */
 	ck_assert_int_eq(metric(&s, CREATED), created + 1);
+	advance(&s, 30);
 	ck_assert_int_ge(wait_log(&s, "job calendar-sync completed", NULL, syncs + 1), syncs + 1);
 	usleep(1500 * 1000);
 	ck_assert_int_eq(log_has(&s, "job calendar-sync completed", NULL), syncs + 1);
