@@ -39,8 +39,8 @@ static const char *CLOUD_ENV[] = {
  * answered (or "") into task. */
 static long enqueue(const char *body, char *task, size_t tasklen)
 {
-	char url[256], auth[4096], *tok = itest_token_for(&W, 0, ITEST_AUDIENCE,
-	                                                  ITEST_ENQUEUE_EMAIL);
+	char url[256], auth[4096],
+	    *tok = itest_token_for(&W, 0, ITEST_AUDIENCE, ITEST_ENQUEUE_EMAIL);
 	const char *h[] = {auth, "Content-Type: application/json", NULL};
 	struct httpc_resp r;
 	long code;
@@ -129,7 +129,8 @@ START_TEST(create_answered_429_or_503_after_landing_is_202_and_one_task)
 		expect_one_task(body, id, want);
 	}
 	{
-		char *args[] = {"enqueue", "ping", "{}", "--id", id, NULL}, *out = NULL, *err = NULL;
+		char *args[] = {"enqueue", "ping", "{}", "--id", id, NULL}, *out = NULL,
+		     *err = NULL;
 		long tasks;
 
 		itest_task_id(id, sizeof(id));

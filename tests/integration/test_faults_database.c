@@ -107,8 +107,15 @@ static long ready_until(long want, char *db, size_t dblen)
 static void add_user(const char *id, const char *refresh_token)
 {
 	char email[128], *out = NULL, *err = NULL;
-	char *args[] = {"user", "add", "--id", (char *)id, "--email", email,
-	                "--google-refresh-token", (char *)refresh_token, NULL};
+	char *args[] = {"user",
+	                "add",
+	                "--id",
+	                (char *)id,
+	                "--email",
+	                email,
+	                "--google-refresh-token",
+	                (char *)refresh_token,
+	                NULL};
 
 	snprintf(email, sizeof(email), "%s@example.com", id);
 	ck_assert_msg(cj_run(args, itest_env(&W, ENV), &out, &err) == 0, "user add: %s", err);
@@ -172,10 +179,22 @@ START_TEST(database_restarted_mid_sync_is_a_retry_and_no_row_doubled)
 	const char *rt = "1//faults-db-refresh-token";
 	char task[64], again[64], url[256], auth[4096], *tok;
 	const char *h[] = {auth, NULL};
-	struct call c = {"google-contacts-sync", "google-contacts-sync-queue", task,
-	                 "{\"userId\":\"db-user\"}", 0, 0, "", NULL};
-	struct call full = {"google-contacts-sync", "google-contacts-sync-queue", again,
-	                    "{\"userId\":\"db-user\",\"full\":true}", 0, 0, "", NULL};
+	struct call c = {"google-contacts-sync",
+	                 "google-contacts-sync-queue",
+	                 task,
+	                 "{\"userId\":\"db-user\"}",
+	                 0,
+	                 0,
+	                 "",
+	                 NULL};
+	struct call full = {"google-contacts-sync",
+	                    "google-contacts-sync-queue",
+	                    again,
+	                    "{\"userId\":\"db-user\",\"full\":true}",
+	                    0,
+	                    0,
+	                    "",
+	                    NULL};
 	struct httpc_resp r;
 
 	ck_assert_int_eq(gfake_control(&G, "accounts", "{\"refreshToken\":\"%s\"}", rt), 0);
@@ -229,8 +248,14 @@ static int sendgrid_took_it(void)
 START_TEST(database_down_after_a_message_was_accepted_never_sends_it_twice)
 {
 	char task[64];
-	struct call c = {"token-health-reminder", "token-health-reminder-queue", task,
-	                 "{\"userId\":\"db-mail\"}", 0, 0, "", NULL};
+	struct call c = {"token-health-reminder",
+	                 "token-health-reminder-queue",
+	                 task,
+	                 "{\"userId\":\"db-mail\"}",
+	                 0,
+	                 0,
+	                 "",
+	                 NULL};
 	json_t *all;
 
 	add_user("db-mail", "1//faults-db-revoked");
@@ -271,8 +296,9 @@ int main(void)
 		return 1;
 	}
 	if (!pgtest_owned()) {
-		fprintf(stderr, "PostgreSQL is someone else's (CJ_TEST_DATABASE_URL): it cannot be "
-		                "stopped; skipped\n");
+		fprintf(stderr,
+		        "PostgreSQL is someone else's (CJ_TEST_DATABASE_URL): it cannot be "
+		        "stopped; skipped\n");
 		itest_teardown(&W);
 		return 77;
 	}

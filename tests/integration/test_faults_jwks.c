@@ -25,9 +25,12 @@
 static struct itest W;
 static struct jwks_server *J;
 static char E_JWKS[512];
-static const char *CLOUD[] = {
-    E_JWKS,         "USE_CLOUD_TASKS=true", "GCP_PROJECT_ID=p", "GCP_REGION=r",
-    "TOKEN_ENCRYPTION_KEY=MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=", NULL};
+static const char *CLOUD[] = {E_JWKS,
+                              "USE_CLOUD_TASKS=true",
+                              "GCP_PROJECT_ID=p",
+                              "GCP_REGION=r",
+                              "TOKEN_ENCRYPTION_KEY=MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+                              NULL};
 
 /* /health/ready: its status code, and jwks.status into st. */
 static long ready(const struct cj_server *s, char *st, size_t stlen)
@@ -70,7 +73,8 @@ static long push(const struct cj_server *s, const char *tok, const char *id, int
 	if (httpc_json_str(&r, "status"))
 		snprintf(out, outlen, "%s", httpc_json_str(&r, "status"));
 	else
-		snprintf(out, outlen, "%s", httpc_json_str(&r, "error") ? httpc_json_str(&r, "error") : "");
+		snprintf(out, outlen, "%s",
+		         httpc_json_str(&r, "error") ? httpc_json_str(&r, "error") : "");
 	httpc_resp_free(&r);
 	return code;
 }

@@ -35,29 +35,19 @@ static struct gfake G;
 static struct mfake M;
 static struct cj_server S;
 static char *TOKEN;
-static char E_DB[1100], E_TOKEN_URL[200], E_PEOPLE[200], E_CAL[200], E_TWILIO[200],
-    E_SENDGRID[200];
-static const char *ENV[] = {E_DB,
-                            TOKEN_KEY,
-                            /* Nothing here enqueues; if it did, not to CLOUD_RUN_URL. */
-                            "CLOUD_TASKS_API_URL=http://127.0.0.1:1",
-                            E_TOKEN_URL,
-                            E_PEOPLE,
-                            E_CAL,
-                            "GOOGLE_CLIENT_ID=" CLIENT_ID,
-                            "GOOGLE_CLIENT_SECRET=" CLIENT_SECRET,
-                            E_TWILIO,
-                            E_SENDGRID,
-                            "TWILIO_ACCOUNT_SID=" MFAKE_TWILIO_SID,
-                            "TWILIO_AUTH_TOKEN=" MFAKE_TWILIO_TOKEN,
-                            "TWILIO_FROM_NUMBER=+15005550006",
-                            "SENDGRID_API_KEY=" MFAKE_SENDGRID_KEY,
-                            "EMAIL_FROM=catchup@example.com",
-                            NULL};
+static char E_DB[1100], E_TOKEN_URL[200], E_PEOPLE[200], E_CAL[200], E_TWILIO[200], E_SENDGRID[200];
+static const char *ENV[] = {
+    E_DB, TOKEN_KEY,
+    /* Nothing here enqueues; if it did, not to CLOUD_RUN_URL. */
+    "CLOUD_TASKS_API_URL=http://127.0.0.1:1", E_TOKEN_URL, E_PEOPLE, E_CAL,
+    "GOOGLE_CLIENT_ID=" CLIENT_ID, "GOOGLE_CLIENT_SECRET=" CLIENT_SECRET, E_TWILIO, E_SENDGRID,
+    "TWILIO_ACCOUNT_SID=" MFAKE_TWILIO_SID, "TWILIO_AUTH_TOKEN=" MFAKE_TWILIO_TOKEN,
+    "TWILIO_FROM_NUMBER=+15005550006", "SENDGRID_API_KEY=" MFAKE_SENDGRID_KEY,
+    "EMAIL_FROM=catchup@example.com", NULL};
 
 /* One push of type as task (retry count retry); the answer in r. */
-static long push(const char *type, const char *queue, const char *task, int retry,
-                 const char *body, struct httpc_resp *r)
+static long push(const char *type, const char *queue, const char *task, int retry, const char *body,
+                 struct httpc_resp *r)
 {
 	ck_assert_int_eq(cj_push(&S, type, TOKEN, queue, task, retry, body, r), 0);
 	return r->status;
@@ -104,7 +94,8 @@ static void add_revoked_user(const char *id, const char *phone)
 	add_user(id, phone, "1//revoked-refresh-token");
 	ck_assert_msg(store_open(E_DB + strlen("DATABASE_URL="), &db, err, sizeof(err)) == CJ_OK,
 	              "%s", err);
-	ck_assert_msg(store_exec(db, "UPDATE google_accounts SET status = 'revoked' WHERE user_id = $1",
+	ck_assert_msg(store_exec(db,
+	                         "UPDATE google_accounts SET status = 'revoked' WHERE user_id = $1",
 	                         p, 1, NULL, err, sizeof(err)) == CJ_OK,
 	              "%s", err);
 	store_close(db);
@@ -130,8 +121,8 @@ static int messages_to(const char *to)
 /* Outbox rows of user in state ("sending", "sent", "failed"). */
 static int outbox_rows(const char *user, const char *state)
 {
-	char url[256], auth[4096], *tok = itest_token_for(&W, 0, ITEST_AUDIENCE,
-	                                                  ITEST_ENQUEUE_EMAIL);
+	char url[256], auth[4096],
+	    *tok = itest_token_for(&W, 0, ITEST_AUDIENCE, ITEST_ENQUEUE_EMAIL);
 	const char *h[] = {auth, NULL};
 	struct httpc_resp r;
 	json_t *row;
@@ -205,9 +196,8 @@ static void refused_then_sent_once(const struct refusal *f, const char *user)
 		                               "{\"target\":\"%s\",\"count\":1,\"status\":%d}",
 		                               f->provider, f->status),
 		                 0);
-	ck_assert_int_eq(push("token-health-reminder", "token-health-reminder-queue", task, 0,
-	                      body, &r),
-	                 503);
+	ck_assert_int_eq(
+	    push("token-health-reminder", "token-health-reminder-queue", task, 0, body, &r), 503);
 	ck_assert_str_eq(httpc_json_str(&r, "status"), "retry");
 	if (f->retry_after) {
 		char want[16];
@@ -220,15 +210,13 @@ static void refused_then_sent_once(const struct refusal *f, const char *user)
 	ck_assert_int_eq(messages_to(to), 0);
 	ck_assert_int_eq(outbox_rows(user, "sending"), 0);
 
-	ck_assert_int_eq(push("token-health-reminder", "token-health-reminder-queue", task, 1,
-	                      body, &r),
-	                 200);
+	ck_assert_int_eq(
+	    push("token-health-reminder", "token-health-reminder-queue", task, 1, body, &r), 200);
 	ck_assert_str_eq(httpc_json_str(&r, "status"), "completed");
 	ck_assert_int_eq(result_int(&r, "sent"), 1);
 	httpc_resp_free(&r);
-	ck_assert_int_eq(push("token-health-reminder", "token-health-reminder-queue", task, 2,
-	                      body, &r),
-	                 200);
+	ck_assert_int_eq(
+	    push("token-health-reminder", "token-health-reminder-queue", task, 2, body, &r), 200);
 	ck_assert_str_eq(httpc_json_str(&r, "status"), "duplicate");
 	httpc_resp_free(&r);
 	ck_assert_int_eq(messages_to(to), 1);
@@ -277,9 +265,8 @@ static void accepted_then_lost(const char *provider, const char *user, const cha
 	                               provider),
 	                 0);
 	itest_task_id(task, sizeof(task));
-	ck_assert_int_eq(push("token-health-reminder", "token-health-reminder-queue", task, 0,
-	                      body, &r),
-	                 200);
+	ck_assert_int_eq(
+	    push("token-health-reminder", "token-health-reminder-queue", task, 0, body, &r), 200);
 	ck_assert_str_eq(httpc_json_str(&r, "status"), "completed");
 	ck_assert_int_eq(result_int(&r, "unconfirmed"), 1);
 	ck_assert_int_eq(result_int(&r, "sent"), 0);
@@ -287,15 +274,13 @@ static void accepted_then_lost(const char *provider, const char *user, const cha
 	ck_assert_int_eq(messages_to(to), 1);
 	ck_assert_int_eq(outbox_rows(user, "sending"), 1);
 	/* Cloud Tasks delivering it again, and a new task for the same user. */
-	ck_assert_int_eq(push("token-health-reminder", "token-health-reminder-queue", task, 1,
-	                      body, &r),
-	                 200);
+	ck_assert_int_eq(
+	    push("token-health-reminder", "token-health-reminder-queue", task, 1, body, &r), 200);
 	ck_assert_str_eq(httpc_json_str(&r, "status"), "duplicate");
 	httpc_resp_free(&r);
 	itest_task_id(again, sizeof(again));
-	ck_assert_int_eq(push("token-health-reminder", "token-health-reminder-queue", again, 0,
-	                      body, &r),
-	                 200);
+	ck_assert_int_eq(
+	    push("token-health-reminder", "token-health-reminder-queue", again, 0, body, &r), 200);
 	ck_assert_str_eq(httpc_json_str(&r, "status"), "completed");
 	ck_assert_int_eq(result_int(&r, "sent"), 0);
 	httpc_resp_free(&r);

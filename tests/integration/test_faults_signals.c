@@ -175,7 +175,9 @@ static int push_on(int fd, struct buf *in, const char *id, char *st, size_t stle
 		return 0;
 	j = json_loads(a.body ? a.body : "", 0, NULL);
 	snprintf(st, stlen, "%s",
-	         json_string_value(json_object_get(j, "status")) ? json_string_value(json_object_get(j, "status")) : "");
+	         json_string_value(json_object_get(j, "status"))
+	             ? json_string_value(json_object_get(j, "status"))
+	             : "");
 	json_decref(j);
 	free(a.body);
 	return a.status;
@@ -224,8 +226,9 @@ START_TEST(sigterm_under_load_acknowledges_only_what_ran_and_exits_in_time)
 	{
 		int64_t until = time_mono_ms() + 3000;
 
-		while (time_mono_ms() < until &&
-		       !(__atomic_load_n(&late.n, __ATOMIC_ACQUIRE) > 0 && late.calls[0].status == 0))
+		while (
+		    time_mono_ms() < until &&
+		    !(__atomic_load_n(&late.n, __ATOMIC_ACQUIRE) > 0 && late.calls[0].status == 0))
 			msleep(10);
 	}
 	for (int i = 0; i < 3; i++) {
@@ -234,8 +237,8 @@ START_TEST(sigterm_under_load_acknowledges_only_what_ran_and_exits_in_time)
 		memset(&kept[i], 0, sizeof(kept[i]));
 		snprintf(kept[i].id, sizeof(kept[i].id), "kept-%d-%s", i,
 		         itest_task_id(id, sizeof(id)));
-		kept[i].status = push_on(kfd[i], &kin[i], kept[i].id, kept[i].outcome,
-		                         sizeof(kept[i].outcome));
+		kept[i].status =
+		    push_on(kfd[i], &kin[i], kept[i].id, kept[i].outcome, sizeof(kept[i].outcome));
 		close(kfd[i]);
 		buf_release(&kin[i]);
 		ck_assert_msg(kept[i].status == 0 ||
@@ -288,9 +291,9 @@ START_TEST(sigterm_under_load_acknowledges_only_what_ran_and_exits_in_time)
 			int acked = all[i]->status == 200;
 			struct httpc_resp r;
 
-			ck_assert_int_eq(cj_push(&next, "ping", TOKEN, "ping-queue", all[i]->id, 1,
-			                         "{}", &r),
-			                 0);
+			ck_assert_int_eq(
+			    cj_push(&next, "ping", TOKEN, "ping-queue", all[i]->id, 1, "{}", &r),
+			    0);
 			ck_assert_msg(r.status == 200, "%s again: %ld %s", all[i]->id, r.status,
 			              r.body);
 			ck_assert_str_eq(httpc_json_str(&r, "status"),
@@ -307,10 +310,11 @@ START_TEST(sigterm_under_load_acknowledges_only_what_ran_and_exits_in_time)
 		free(logs[1]);
 	}
 	if (getenv("CJ_TEST_VERBOSE"))
-		fprintf(stderr,
-		        "exit after %lld ms; %d arrivals, %d answered 503; kept-alive: %ld %ld %ld\n",
-		        (long long)(exit_ms - term_ms), late.n, answered_503, kept[0].status,
-		        kept[1].status, kept[2].status);
+		fprintf(
+		    stderr,
+		    "exit after %lld ms; %d arrivals, %d answered 503; kept-alive: %ld %ld %ld\n",
+		    (long long)(exit_ms - term_ms), late.n, answered_503, kept[0].status,
+		    kept[1].status, kept[2].status);
 }
 END_TEST
 

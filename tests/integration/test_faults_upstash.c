@@ -121,7 +121,7 @@ START_TEST(upstash_slower_than_its_timeout_loses_no_task_and_runs_none_twice)
 {
 	enum { N = 6 };
 	static struct ct_task ts[N];
-	static const char *const kinds[N] = {"slowreq", "slowreq", "slowans",
+	static const char *const kinds[N] = {"slowreq", "slowreq",  "slowans",
 	                                     "slowans", "slowdone", "slowdone"};
 	char ids[N][128], story[512];
 	int rids[N];
@@ -153,10 +153,9 @@ START_TEST(upstash_slower_than_its_timeout_loses_no_task_and_runs_none_twice)
 			ck_assert_msg(ts[i].statuses[0] == 200, "%s: %s", ts[i].id,
 			              ct_task_story(&ts[i], story, sizeof(story)));
 		else
-			ck_assert_msg(ts[i].statuses[0] == 503 &&
-			                  !strcmp(ts[i].outcomes[0], "retry"),
-			              "%s: %s", ts[i].id,
-			              ct_task_story(&ts[i], story, sizeof(story)));
+			ck_assert_msg(
+			    ts[i].statuses[0] == 503 && !strcmp(ts[i].outcomes[0], "retry"),
+			    "%s: %s", ts[i].id, ct_task_story(&ts[i], story, sizeof(story)));
 		faultproxy_remove(P, rids[i]);
 		ct_task_release(&ts[i]);
 	}

@@ -69,9 +69,8 @@ static void *deliver_main(void *arg)
 {
 	struct ct_task *t = arg;
 	struct ctdriver *d = t->d;
-	int max = d->q.max_attempts < 0 || d->q.max_attempts > CT_MAX_ATTEMPTS
-	    ? CT_MAX_ATTEMPTS
-	    : d->q.max_attempts;
+	int max = d->q.max_attempts < 0 || d->q.max_attempts > CT_MAX_ATTEMPTS ? CT_MAX_ATTEMPTS
+	                                                                       : d->q.max_attempts;
 
 	for (int k = 0; k < max; k++) {
 		struct httpc_resp r;
@@ -152,9 +151,9 @@ const char *ct_task_story(const struct ct_task *t, char *out, size_t outlen)
 
 	out[0] = '\0';
 	for (int k = 0; k < t->attempts && pos < outlen; k++)
-		pos += (size_t)snprintf(out + pos, outlen - pos, "%s%d%s%s", k ? " " : "",
-		                        t->statuses[k], t->outcomes[k][0] ? ":" : "",
-		                        t->outcomes[k]);
+		pos +=
+		    (size_t)snprintf(out + pos, outlen - pos, "%s%d%s%s", k ? " " : "",
+		                     t->statuses[k], t->outcomes[k][0] ? ":" : "", t->outcomes[k]);
 	return out;
 }
 
@@ -185,13 +184,13 @@ int ctdriver_write_config(const char *dir, const struct queue_config *q)
 	snprintf(max, sizeof(max), "%gs", q->max_backoff);
 	snprintf(deadline, sizeof(deadline), "%gs", q->dispatch_deadline);
 	if (!queues || !none ||
-	    json_object_set_new(
-	        queues, q->name,
-	        json_pack("{s:{s:i, s:s, s:s, s:i, s:s}, s:{s:i, s:i}, s:s}", "retryConfig",
-	                  "maxAttempts", q->max_attempts, "minBackoff", min, "maxBackoff", max,
-	                  "maxDoublings", q->max_doublings, "maxRetryDuration", "0s",
-	                  "rateLimits", "maxDispatchesPerSecond", 10, "maxConcurrentDispatches",
-	                  10, "dispatchDeadline", deadline)))
+	    json_object_set_new(queues, q->name,
+	                        json_pack("{s:{s:i, s:s, s:s, s:i, s:s}, s:{s:i, s:i}, s:s}",
+	                                  "retryConfig", "maxAttempts", q->max_attempts,
+	                                  "minBackoff", min, "maxBackoff", max, "maxDoublings",
+	                                  q->max_doublings, "maxRetryDuration", "0s", "rateLimits",
+	                                  "maxDispatchesPerSecond", 10, "maxConcurrentDispatches",
+	                                  10, "dispatchDeadline", deadline)))
 		goto done;
 	snprintf(path, sizeof(path), "%s/queues.json", dir);
 	if (json_dump_file(queues, path, 0))
