@@ -221,15 +221,19 @@ START_TEST(sigterm_under_load_acknowledges_only_what_ran_and_exits_in_time)
 	term_ms = time_mono_ms();
 	proc_signal(&s.proc, SIGTERM);
 	ck_assert_int_eq(pthread_create(&late.th, NULL, arrivals_main, &late), 0);
-	/* Once new connections are refused, requests on connections that were
-	 * already open are turned away too. */
+	/* Once the instance turns new connections away, requests on
+	 * connections that were already open are turned away too. */
 	{
 		int64_t until = time_mono_ms() + 3000;
+		int away = 0;
 
-		while (
-		    time_mono_ms() < until &&
-		    !(__atomic_load_n(&late.n, __ATOMIC_ACQUIRE) > 0 && late.calls[0].status == 0))
+		while (!away && time_mono_ms() < until) {
+			int n = __atomic_load_n(&late.n, __ATOMIC_ACQUIRE);
+
+			for (int i = 0; i < n && !away; i++)
+				away = late.calls[i].status == 0 || late.calls[i].status == 503;
 			msleep(10);
+		}
 	}
 	for (int i = 0; i < 3; i++) {
 		char id[64];
@@ -372,9 +376,10 @@ START_TEST(sigkill_mid_job_runs_each_task_once_after_the_lease_lapses)
 		              ct_task_story(t, story, sizeof(story)));
 		ck_assert_msg(ct_task_runs(t, logs, 2) == 1, "%s ran %d times: %s", t->id,
 		              ct_task_runs(t, logs, 2), ct_task_story(t, story, sizeof(story)));
-		/* Claimed before the kill and renewed every lease/3 until it: the
-		 * claim lives at least 2/3 of a lease past the kill. */
-		ck_assert_msg(t->sent_ms[last] - kill_ms >= LEASE_S * 2000 / 3 - 500,
+		/* Claimed before the kill and renewed every lease/3 until it, the
+		 * claim outlives the kill by about 2/3 of a lease (less the
+		 * renewal thread's lateness): half a lease at the very least. */
+		ck_assert_msg(t->sent_ms[last] - kill_ms >= LEASE_S * 1000 / 2,
 		              "%s ran %lld ms after the kill: %s", t->id,
 		              (long long)(t->sent_ms[last] - kill_ms),
 		              ct_task_story(t, story, sizeof(story)));

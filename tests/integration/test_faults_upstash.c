@@ -296,8 +296,16 @@ START_TEST(upstash_refusing_connections_is_a_retry_and_not_ready)
 
 	task_id(id, sizeof(id), "refuse");
 	faultproxy_refuse(P, 1);
-	ck_assert_int_eq(push(id, 0, "{}", st, sizeof(st)), 503);
-	ck_assert_str_eq(st, "retry");
+	{
+		struct httpc_resp r;
+
+		ck_assert_int_eq(cj_push(&S, "ping", TOKEN, "ping-queue", id, 0, "{}", &r), 0);
+		ck_assert_int_eq(r.status, 503);
+		ck_assert_str_eq(httpc_json_str(&r, "status"), "retry");
+		/* Cloud Tasks considers it: not before 5 s. */
+		ck_assert_ptr_nonnull(strstr(r.headers, "Retry-After: 5\r\n"));
+		httpc_resp_free(&r);
+	}
 	ck_assert_str_eq(ready_redis(&code), "down");
 	ck_assert_int_eq(code, 503);
 	faultproxy_refuse(P, 0);
