@@ -9,9 +9,9 @@
  * restart of its own, reconnects and the redelivery completes; nothing is
  * doubled - no contact stored twice, no message sent twice.
  *
- * The jobs: google-contacts-sync, its People call held 4 s by the Google
+ * The jobs: google-contacts-sync, its People call held 6 s by the Google
  * fake while the database goes away; and token-health-reminder, whose
- * e-mail SendGrid accepts (held 4 s) while the database goes away, so the
+ * e-mail SendGrid accepts (held 6 s) while the database goes away, so the
  * row that would record "sent" cannot be written.
  */
 #include <check.h>
@@ -203,7 +203,7 @@ START_TEST(database_restarted_mid_sync_is_a_retry_and_no_row_doubled)
 	                 0);
 	add_user("db-user", rt);
 	ck_assert_int_eq(
-	    gfake_control(&G, "fail", "{\"target\":\"people\",\"count\":1,\"delayMs\":4000}"), 0);
+	    gfake_control(&G, "fail", "{\"target\":\"people\",\"count\":1,\"delayMs\":6000}"), 0);
 	itest_task_id(task, sizeof(task));
 	database_outage_during(&c, people_called);
 	ck_assert_msg(c.status == 503 && !strcmp(c.outcome, "retry"), "%ld %s", c.status,
@@ -263,7 +263,7 @@ START_TEST(database_down_after_a_message_was_accepted_never_sends_it_twice)
 	ck_assert_int_eq(mfake_control(&M, "reset", "{}"), 0);
 	ck_assert_int_eq(mfake_control(&M, "fail",
 	                               "{\"target\":\"sendgrid\",\"count\":1,\"status\":0,"
-	                               "\"accept\":true,\"delayMs\":4000}"),
+	                               "\"accept\":true,\"delayMs\":6000}"),
 	                 0);
 	itest_task_id(task, sizeof(task));
 	database_outage_during(&c, sendgrid_took_it);
