@@ -254,6 +254,7 @@ static int answer_error(struct cloud_tasks *ct, const struct cloud_task_request 
 struct attempt_state {
 	int random_name; /* we generated the name: no one else can hold it */
 	int unanswered; /* an earlier attempt got no answer: it may have landed */
+	int refused; /* an earlier attempt was answered 429/5xx: it may have landed too */
 	int resent; /* libcurl sent an attempt twice: the first copy may have landed */
 	char last[320];
 };
@@ -265,18 +266,22 @@ struct attempt_state {
  * so its 409 always means ours landed. A caller's task id may have been
  * used by anyone; its 409 is ours only when our own request may have made
  * the task: an earlier attempt of this create got no answer (a timeout, a
- * broken connection), or libcurl re-sent one of our attempts on a fresh
+ * broken connection) or a 429/5xx, which Google's front end can give after
+ * the create was applied (SPEC §5.2: a 409 on our own retry means the first
+ * attempt landed), or libcurl re-sent one of our attempts on a fresh
  * connection because the kept-alive one died before answering - the first
- * copy may have landed. When the caller's id was taken before AND our
- * answer was lost, the two cannot be told apart; we then report success,
- * which for an id chosen to deduplicate is what the caller wants anyway:
- * a task with that id exists. */
+ * copy may have landed. When the caller's id was taken before AND such an
+ * attempt preceded the 409, the two cannot be told apart; we then report
+ * success, which for an id chosen to deduplicate is what the caller wants
+ * anyway: a task with that id exists. */
 static const char *conflict_is_ours(const struct attempt_state *st)
 {
 	if (st->random_name)
 		return "its random name can only be ours";
 	if (st->unanswered)
 		return "an earlier attempt got no answer";
+	if (st->refused)
+		return "an earlier attempt was refused and may have landed";
 	if (st->resent)
 		return "the connection died and the request was sent again";
 	return NULL;
@@ -341,6 +346,7 @@ static int attempt(struct cloud_tasks *ct, const struct cloud_task_request *req,
 		rc = cj_errorf(err, errlen, CJ_EEXISTS,
 		               "task %s already exists (or existed recently)", out->name);
 	} else if (resp.status == 429 || resp.status >= 500) {
+		st->refused = 1;
 		google_error(&resp, status, sizeof(status), msg, sizeof(msg));
 		snprintf(st->last, sizeof(st->last), "HTTP %ld (%s): %s", resp.status, status, msg);
 		rc = CJ_EUNAVAIL;
@@ -354,7 +360,7 @@ static int attempt(struct cloud_tasks *ct, const struct cloud_task_request *req,
 int cloud_tasks_create(struct cloud_tasks *ct, const struct cloud_task_request *req,
                        struct cloud_task *out, char *err, size_t errlen)
 {
-	struct attempt_state st = {0, 0, 0, ""};
+	struct attempt_state st = {0, 0, 0, 0, ""};
 	char id[40], url[4096];
 	const char *tid = req->task_id;
 	char *body = NULL;

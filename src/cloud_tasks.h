@@ -17,11 +17,12 @@
  *     answers 202 with the task name.
  *   - A caller's task_id: CJ_OK (202) only when our own request may have
  *     made the task: an earlier attempt of this call got no answer
- *     (timeout, broken connection), or libcurl sent one of our attempts
+ *     (timeout, broken connection) or a 429/5xx (a front end can answer so
+ *     after the create was applied), or libcurl sent one of our attempts
  *     twice. Otherwise CJ_EEXISTS: /enqueue answers 409 already_exists and
- *     the CLI exits 3. When the id was in fact taken before and our answer
- *     was also lost, this reports success: the task with that id exists,
- *     but it is the earlier one (its payload and schedule, not ours).
+ *     the CLI exits 3. When the id was in fact taken before and such an
+ *     attempt preceded the 409, this reports success: the task with that id
+ *     exists, but it is the earlier one (its payload and schedule, not ours).
  * After a 409 counted as success there is no Task in the answer:
  * scheduleTime is the one we asked for, or now when we asked for none.
  *

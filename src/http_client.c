@@ -262,6 +262,8 @@ int http_do(const struct http_request *req, struct http_response *resp, char *er
 		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)0);
 		counter.method = "POST";
 	}
+	if (req->fresh_connection)
+		curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L);
 	if (req->count_sends) {
 		counter.method_len = strlen(counter.method);
 		counter.sends = &resp->sends;

@@ -40,6 +40,11 @@ struct http_request {
 	 * answer byte arrives; a server may have acted on the first copy (a
 	 * create that landed, its answer lost). Costs nothing when 0. */
 	int count_sends;
+	/* Opt-in: a new connection for this request, never a kept-alive one.
+	 * libcurl's silent re-send above happens only on a reused connection,
+	 * so a request that must never go out twice and carries no key the
+	 * server could deduplicate by (a message to a provider) asks for it. */
+	int fresh_connection;
 };
 
 struct http_response {

@@ -374,6 +374,10 @@ static int exchange_run(struct exchange *x, const struct messaging_call *call,
 	req.cancelled = call->cancelled;
 	req.cancel_arg = call->cancel_arg;
 	req.count_sends = 1;
+	/* A message must not go out twice: libcurl would re-send it by itself
+	 * if a kept-alive connection died under it, after the provider may
+	 * have taken the first copy. */
+	req.fresh_connection = !strcmp(x->method, "POST");
 	rc = http_do(&req, &resp, cerr, sizeof(cerr));
 	if (rc)
 		rc = transport_failure(rc, resp.sends, x->what, cerr, res);

@@ -115,6 +115,36 @@ START_TEST(libcurl_resend_on_a_dead_connection_is_counted)
 }
 END_TEST
 
+/* A request on a fresh connection is never sent again by libcurl: the
+ * kept-alive connection the fake would drop is not used, and when the
+ * fresh one is dropped the call fails after one send. */
+START_TEST(fresh_connection_is_never_resent)
+{
+	struct http_request req = {.url = metadata_url,
+	                           .headers = flavor,
+	                           .timeout_ms = 5000,
+	                           .count_sends = 1,
+	                           .fresh_connection = 1};
+	struct http_response resp;
+	char err[256];
+	long status;
+	int sends;
+
+	ck_assert_int_eq(get_token(1, &status, &sends), CJ_OK); /* keeps a connection */
+	ck_assert_int_eq(fake_cloud_drop(&fc, "metadata", 1, 1, 0), 0);
+	ck_assert_int_eq(http_do(&req, &resp, err, sizeof(err)), CJ_OK);
+	ck_assert_int_eq(resp.status, 200);
+	ck_assert_int_eq(resp.sends, 1);
+	http_response_release(&resp);
+	ck_assert_int_eq(fake_cloud_reset(&fc), 0);
+	ck_assert_int_eq(fake_cloud_drop(&fc, "metadata", 2, 0, 0), 0);
+	ck_assert_int_eq(http_do(&req, &resp, err, sizeof(err)), CJ_EUNAVAIL);
+	ck_assert_int_eq(resp.sends, 1);
+	http_response_release(&resp);
+	ck_assert_int_eq(fake_cloud_reset(&fc), 0);
+}
+END_TEST
+
 START_TEST(no_answer_at_all)
 {
 	struct http_request refused = {.url = "http://127.0.0.1:1/", .count_sends = 1};
@@ -151,6 +181,7 @@ int main(void)
 	tcase_add_test(tc, answers_and_headers);
 	tcase_add_test(tc, sends_are_counted_when_asked);
 	tcase_add_test(tc, libcurl_resend_on_a_dead_connection_is_counted);
+	tcase_add_test(tc, fresh_connection_is_never_resent);
 	tcase_add_test(tc, no_answer_at_all);
 	suite_add_tcase(s, tc);
 	failed = ck_run(s, CK_FORK);
