@@ -235,11 +235,16 @@ static int64_t expiration_s(const json_t *v)
 }
 
 /* Did a failed watch certainly not make a channel? A refusal (4xx but a
- * rate limit) did not; a timeout, a dropped connection or a 5xx may have. */
+ * rate limit) did not; a timeout, a dropped connection or a 5xx may have.
+ * So may a "channelIdNotUnique": the id is a fresh random UUID, so the
+ * channel it clashes with is this very watch, sent once before on a
+ * connection that died (libcurl re-sends a request on a reused
+ * connection), and it is handled like a watch whose answer was lost. */
 static int watch_refused(int rc, const struct google_error *gerr)
 {
 	if (rc == CJ_ETIMEOUT || gerr->http_status == 0 || gerr->http_status >= 500 ||
-	    gerr->http_status == 429 || gerr->http_status == 408)
+	    gerr->http_status == 429 || gerr->http_status == 408 ||
+	    !strcmp(gerr->reason, "channelIdNotUnique"))
 		return 0;
 	return 1;
 }
