@@ -271,8 +271,7 @@ static void build_env(struct cluster *c, const struct soak_opts *o, const char *
 		snprintf(c->env_buf[n++], sizeof(c->env_buf[0]), "%s=%s", fmt[i][0], fmt[i][1]);
 	snprintf(c->env_buf[n++], sizeof(c->env_buf[0]), "OIDC_JWKS_URL=%s",
 	         jwks_server_url(c->jwks));
-	snprintf(c->env_buf[n++], sizeof(c->env_buf[0]), "UPSTASH_REDIS_REST_URL=%s",
-	         c->redis.url);
+	snprintf(c->env_buf[n++], sizeof(c->env_buf[0]), "UPSTASH_REDIS_REST_URL=%s", c->redis.url);
 	snprintf(c->env_buf[n++], sizeof(c->env_buf[0]), "UPSTASH_REDIS_REST_TOKEN=%s",
 	         c->redis.token);
 	snprintf(c->env_buf[n++], sizeof(c->env_buf[0]), "DATABASE_URL=%s", c->db_url);
@@ -289,8 +288,8 @@ static void build_env(struct cluster *c, const struct soak_opts *o, const char *
 		c->env[i] = c->env_buf[i];
 	c->env[n] = NULL;
 	/* Sanitizer settings reach the instances of a sanitizer build. */
-	for (const char *const *v = (const char *const[]){"ASAN_OPTIONS", "UBSAN_OPTIONS",
-	                                                  "LSAN_OPTIONS", NULL};
+	for (const char *const *v =
+	         (const char *const[]){"ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS", NULL};
 	     *v; v++)
 		if (getenv(*v) && n < sizeof(c->env_buf) / sizeof(c->env_buf[0])) {
 			snprintf(c->env_buf[n], sizeof(c->env_buf[0]), "%s=%s", *v, getenv(*v));
@@ -432,7 +431,8 @@ static int start_fixtures(struct cluster *c)
 		int64_t now = time_wall_s();
 
 		/* Valid for 6 hours: longer than any run. */
-		json_t *claims = test_claims_google(SOAK_AUDIENCE, SOAK_TASKS_EMAIL, now, now + 6 * 3600);
+		json_t *claims =
+		    test_claims_google(SOAK_AUDIENCE, SOAK_TASKS_EMAIL, now, now + 6 * 3600);
 
 		c->token = claims ? test_token_mint(c->key, NULL, claims) : NULL;
 		json_decref(claims);

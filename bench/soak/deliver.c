@@ -216,8 +216,8 @@ static int start(struct deliverer *d, struct flight *f, uint32_t ti, int retry, 
 	bad |= add_header(&f->hdrs, "X-CloudTasks-TaskExecutionCount: %d", t->answered);
 	bad |= add_header(&f->hdrs, "X-CloudTasks-TaskETA: %.6f", t->eta);
 	if (retry > 0 && t->prev_status > 0)
-		bad |= add_header(&f->hdrs, "X-CloudTasks-TaskPreviousResponse: %d",
-		                  t->prev_status);
+		bad |=
+		    add_header(&f->hdrs, "X-CloudTasks-TaskPreviousResponse: %d", t->prev_status);
 	if (bad) {
 		curl_slist_free_all(f->hdrs);
 		f->hdrs = NULL;
@@ -270,8 +270,9 @@ static int start_primary(struct deliverer *d, struct flight *f, uint32_t ti, int
 			d->st->duplicates_concurrent++;
 			return start(d, g, ti, t->retry, 1);
 		}
-		return heap_push(&d->heap, (struct event){now + 50 + (int64_t)(rnd(d) % 951),
-		                                          d->seq++, ti, t->retry, 1});
+		return heap_push(
+		    &d->heap,
+		    (struct event){now + 50 + (int64_t)(rnd(d) % 951), d->seq++, ti, t->retry, 1});
 	}
 	return 0;
 }
@@ -351,8 +352,8 @@ static int finish(struct deliverer *d, struct flight *f, CURLcode cc, int64_t no
 	}
 	t->state = TASK_WAITING;
 	{
-		double wait_s = deliver_backoff(d->p->queues[t->queue].qc, t->retry) *
-		                d->o->backoff_factor;
+		double wait_s =
+		    deliver_backoff(d->p->queues[t->queue].qc, t->retry) * d->o->backoff_factor;
 		int64_t due = now + (int64_t)(wait_s * 1000.0);
 
 		t->eta = time_wall() + wait_s;

@@ -161,8 +161,10 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	fprintf(stderr, "soak: starting redis, the Upstash server, PostgreSQL, the fakes, %d "
-	        "instances and nginx\n", SOAK_INSTANCES);
+	fprintf(stderr,
+	        "soak: starting redis, the Upstash server, PostgreSQL, the fakes, %d "
+	        "instances and nginx\n",
+	        SOAK_INSTANCES);
 	if (cluster_start(&c, &o) || seed_database(&plan, c.db_url))
 		goto out;
 	before = redis_counts_take(c.redis.redis_port);

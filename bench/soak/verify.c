@@ -188,7 +188,8 @@ static int read_messages(struct effects *e, struct cluster *c, const struct soak
 		fprintf(stderr, "soak: the messaging fake did not list its messages\n");
 		return -1;
 	}
-	json_array_foreach(msgs, i, m) {
+	json_array_foreach(msgs, i, m)
+	{
 		const char *to = json_string_value(json_object_get(m, "to"));
 		const char *body = json_string_value(json_object_get(m, "body"));
 		char kind = 0;
@@ -218,8 +219,7 @@ static int read_outbox(struct effects *e, struct store *s, const struct soak_pla
 	struct store_rows *rows = NULL;
 	char err[512] = "";
 
-	if (store_exec(s, "SELECT user_id, state FROM outbox", NULL, 0, &rows, err,
-	               sizeof(err))) {
+	if (store_exec(s, "SELECT user_id, state FROM outbox", NULL, 0, &rows, err, sizeof(err))) {
 		fprintf(stderr, "soak: reading the outbox: %s\n", err);
 		return -1;
 	}
@@ -408,8 +408,8 @@ static void print_figures(const struct soak_plan *p, const struct soak_opts *o,
 	       p->n, p->per_kind[KIND_PING], p->per_kind[KIND_PING_PERMANENT],
 	       p->per_kind[KIND_PING_TRANSIENT], p->per_kind[KIND_HEALTH], p->health_users,
 	       p->per_kind[KIND_BATCH], p->batch_users, o->concurrency,
-	       o->rate > 0 ? "paced" : "unpaced", o->dup_rate * 100, o->backoff_factor,
-	       o->lease_s, o->kill_every_s);
+	       o->rate > 0 ? "paced" : "unpaced", o->dup_rate * 100, o->backoff_factor, o->lease_s,
+	       o->kill_every_s);
 	if (o->rate > 0)
 		printf("pace: %.0f new tasks/s\n", o->rate);
 	printf("wall: %.1f s (first delivery to last answer); every task first delivered "
@@ -420,13 +420,12 @@ static void print_figures(const struct soak_plan *p, const struct soak_opts *o,
 	       last_first > st->start_ms
 	           ? (double)p->n / ((double)(last_first - st->start_ms) / 1000.0)
 	           : 0.0,
-	       wall_s > 0 ? (double)st->deliveries / wall_s : 0.0, st->deliveries,
-	       st->duplicates, st->duplicates_concurrent);
+	       wall_s > 0 ? (double)st->deliveries / wall_s : 0.0, st->deliveries, st->duplicates,
+	       st->duplicates_concurrent);
 	printf("latency per delivery: p50 %.1f ms, p99 %.1f ms, max %.1f ms (%zu answered, %ld "
 	       "without an answer)\n",
 	       pct(st->latency_ms, st->nlatency, 0.50), pct(st->latency_ms, st->nlatency, 0.99),
-	       st->nlatency ? st->latency_ms[st->nlatency - 1] : 0.0, st->nlatency,
-	       st->no_answer);
+	       st->nlatency ? st->latency_ms[st->nlatency - 1] : 0.0, st->nlatency, st->no_answer);
 	if (task_ms)
 		printf("task latency (first delivery to its 2xx): p50 %.1f ms, p99 %.1f ms, max "
 		       "%.1f s\n",
