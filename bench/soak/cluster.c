@@ -5,10 +5,15 @@
  * front of them, every one on an ephemeral loopback port.
  *
  * nginx runs as the current user from a prefix in the work directory
- * (configuration, pid, logs, temp paths), round-robin over the instances
- * with `proxy_next_upstream off`: a request that failed on one instance is
- * answered 502 and never replayed on another, so the driver sees what Cloud
- * Tasks would see.
+ * (configuration, pid, logs, temp paths), round-robin over the instances.
+ * A request that reached an instance is never replayed on another: a POST
+ * whose instance died is answered 502, so the driver sees what Cloud Tasks
+ * would see. By default (--proxy connect) nginx passes a request it could
+ * not even connect with (the instance is down) to the next instance, as
+ * Cloud Run's front end routes around a stopped instance: nginx's
+ * `proxy_next_upstream error timeout` without `non_idempotent` moves a POST
+ * on only while nothing of it was sent. --proxy off is
+ * `proxy_next_upstream off`: a connection refused is a 502 too.
  *
  * Every child's process group is listed in WORK/pids while it runs, so that
  * bench/soak/run.sh's trap can end what a crashed driver left; the fatal
@@ -196,7 +201,7 @@ static int nginx_config(struct cluster *c)
 	             "      proxy_pass http://catchup_jobs;\n"
 	             "      proxy_http_version 1.1;\n"
 	             "      proxy_set_header Connection \"\";\n"
-	             "      proxy_next_upstream off;\n"
+	             "      proxy_next_upstream %s;\n"
 	             "      proxy_connect_timeout 5s;\n"
 	             "      proxy_send_timeout 1800s;\n"
 	             "      proxy_read_timeout 1800s;\n"
@@ -204,7 +209,8 @@ static int nginx_config(struct cluster *c)
 	             "  }\n"
 	             "}\n",
 	             user, temp, temp, temp, temp, temp, temp, temp, c->inst[0].port,
-	             c->inst[1].port, c->inst[2].port, c->nginx_port);
+	             c->inst[1].port, c->inst[2].port, c->nginx_port,
+	             c->proxy_off ? "off" : "error timeout");
 	if (n < 0)
 		return -1;
 	snprintf(path, sizeof(path), "%s/nginx.conf", temp);
@@ -445,6 +451,7 @@ int cluster_start(struct cluster *c, const struct soak_opts *o)
 	memset(c, 0, sizeof(*c));
 	pthread_mutex_init(&c->lock, NULL);
 	c->bin = o->bin;
+	c->proxy_off = o->proxy_off;
 	c->dir = make_temp_dir();
 	if (!c->dir)
 		return -1;

@@ -34,6 +34,7 @@
 #include "timeutil.h"
 
 #define ANSWER_MAX 65536
+#define PROGRESS_MS 10000
 
 struct event {
 	int64_t due_ms;
@@ -436,7 +437,7 @@ int deliver_run(struct soak_plan *p, struct cluster *c, const struct soak_opts *
                 struct deliver_stats *st)
 {
 	struct deliverer d;
-	int64_t abort_at;
+	int64_t abort_at, next_progress;
 	int rc = 0;
 
 	memset(&d, 0, sizeof(d));
@@ -451,6 +452,7 @@ int deliver_run(struct soak_plan *p, struct cluster *c, const struct soak_opts *
 	}
 	st->start_ms = time_mono_ms();
 	abort_at = st->start_ms + o->abort_s * 1000;
+	next_progress = st->start_ms + PROGRESS_MS;
 	while (d.settled < p->n || d.busy || d.heap.n) {
 		int64_t now = time_mono_ms();
 		int running = 0, left = 0;
@@ -459,6 +461,14 @@ int deliver_run(struct soak_plan *p, struct cluster *c, const struct soak_opts *
 		if (now >= abort_at || soak_interrupted) {
 			st->aborted = 1;
 			break;
+		}
+		if (now >= next_progress) {
+			fprintf(stderr,
+			        "soak: %.0f s: %zu of %zu tasks settled, %zu not yet delivered, %d "
+			        "in flight, %zu retries or duplicates waiting\n",
+			        (double)(now - st->start_ms) / 1000.0, d.settled, p->n,
+			        p->n - d.next_new, d.busy, d.heap.n);
+			next_progress += PROGRESS_MS;
 		}
 		if (launch(&d, now)) {
 			rc = -1;

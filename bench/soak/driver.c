@@ -4,7 +4,7 @@
  *   soak_driver [--tasks N] [--kill-every S] [--backoff-factor F]
  *               [--concurrency C] [--rate R] [--dup-rate D] [--abort-after S]
  *               [--lease S] [--bin PATH] [--config-dir DIR] [--keep-logs DIR]
- *               [--seed N]
+ *               [--seed N] [--proxy connect|off]
  *
  * Starts the cluster, seeds the data, delivers the plan while the
  * supervisor kills instances, then prints the figures and the checks and
@@ -21,14 +21,16 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "soak.h"
 
 static void usage(void)
 {
-	fprintf(stderr,
-	        "usage: soak_driver [--tasks N] [--kill-every S] [--backoff-factor F] "
-	        "[--concurrency C] [--rate R] [--dup-rate D] [--abort-after S] [--lease S] "
-	        "[--bin PATH] [--config-dir DIR] [--keep-logs DIR] [--seed N]\n");
+	fprintf(
+	    stderr,
+	    "usage: soak_driver [--tasks N] [--kill-every S] [--backoff-factor F] "
+	    "[--concurrency C] [--rate R] [--dup-rate D] [--abort-after S] [--lease S] "
+	    "[--bin PATH] [--config-dir DIR] [--keep-logs DIR] [--seed N] [--proxy connect|off]\n");
 }
 
 static int num(const char *s, double lo, double hi, double *out)
@@ -90,6 +92,8 @@ static int parse(int argc, char **argv, struct soak_opts *o, char *cfg, size_t c
 			o->config_dir = v;
 		else if (!strcmp(a, "--keep-logs"))
 			o->keep_dir = v;
+		else if (!strcmp(a, "--proxy") && (!strcmp(v, "off") || !strcmp(v, "connect")))
+			o->proxy_off = !strcmp(v, "off");
 		else
 			bad = 1;
 		if (bad) {
@@ -152,6 +156,9 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	cluster_signals();
+	/* The product's modules used here (store, queues) log to stderr. */
+	log_init(L_WARNING, "soak");
+	log_set_fd(2);
 	if (seed_plan(&plan, &o)) {
 		seed_plan_free(&plan);
 		return 2;

@@ -2,7 +2,9 @@
  * seed.c - what the soak delivers and the data its effect jobs need.
  *
  * The plan: mostly `ping` tasks (1 % {"fail":"permanent"}, 0.5 %
- * {"fail":"transient"}), plus two jobs with outbox effects against the
+ * {"fail":"transient","sleepMs":250}: a job that runs a quarter of a second
+ * and fails every attempt, so that some last attempts are running when an
+ * instance is killed), plus two jobs with outbox effects against the
  * messaging fake, each 4 % of the tasks, two tasks per user:
  *   token-health-reminder {userId}: users whose Google account is revoked,
  *     one reminder each (outbox key token-health:{user}:0);
@@ -62,7 +64,9 @@ static void task_set(struct soak_task *t, int kind, long n, long user)
 		snprintf(t->body, sizeof(t->body), "{\"fail\":\"permanent\",\"n\":%ld}", n);
 		break;
 	case KIND_PING_TRANSIENT:
-		snprintf(t->body, sizeof(t->body), "{\"fail\":\"transient\",\"n\":%ld}", n);
+		/* Each attempt runs for a while, so that kills land in some. */
+		snprintf(t->body, sizeof(t->body),
+		         "{\"fail\":\"transient\",\"sleepMs\":250,\"n\":%ld}", n);
 		break;
 	case KIND_HEALTH:
 		snprintf(t->body, sizeof(t->body), "{\"userId\":\"soak-h-%05ld\"}", user);

@@ -51,6 +51,7 @@ struct soak_opts {
 	const char *config_dir; /* queues.json */
 	const char *keep_dir; /* copy logs here at the end (may be NULL) */
 	unsigned seed; /* of the pseudo-random choices */
+	int proxy_off; /* nginx: proxy_next_upstream off (else connect failures move on) */
 };
 
 /* What a task does, and so what its end must look like. */
@@ -119,6 +120,7 @@ struct cluster {
 	int nginx_port;
 	char base[64]; /* http://127.0.0.1:NGINX_PORT */
 	int pg_started, redis_started, mfake_started;
+	int proxy_off;
 };
 
 /* Kills and restarts done by the supervisor. */

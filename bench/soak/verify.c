@@ -19,6 +19,7 @@
  */
 #include <hiredis/hiredis.h>
 #include <jansson.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,6 +85,21 @@ static long redis_calls(const struct redis_counts *rc, const char *name)
 		if (!strcmp(rc->cmd[i].name, name))
 			return rc->cmd[i].calls;
 	return 0;
+}
+
+/* Appends an example to a short list shown with a failed check. */
+static void example(char *list, size_t len, const char *fmt, ...) CJ_PRINTF(3, 4);
+
+static void example(char *list, size_t len, const char *fmt, ...)
+{
+	size_t used = strlen(list);
+	va_list ap;
+
+	if (used + 40 >= len)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(list + used, len - used, fmt, ap);
+	va_end(ap);
 }
 
 /* ---- dead letters -------------------------------------------------------- */
@@ -158,6 +174,7 @@ struct effects {
 	long out_sent, out_sending, out_failed, sent_without_message;
 	long missing, missed_sending, missing_with_failed_tasks;
 	char *sending_h, *sending_b, *sent_h, *sent_b; /* outbox row state per user */
+	char repeated_ex[400], listing_ex[400], missing_ex[400], sent_ex[400];
 };
 
 /* Counts "Contact b{N}-{k}" listings in a batch body. */
@@ -267,17 +284,25 @@ static void judge_users(struct effects *e, const struct soak_plan *p, int kind)
 	char *sent = kind == KIND_HEALTH ? e->sent_h : e->sent_b;
 
 	for (long n = 1; n <= users; n++) {
-		if (msgs[n] > 1)
+		if (msgs[n] > 1) {
 			e->repeated_msgs += msgs[n] - 1;
-		if (sent[n] > msgs[n])
+			example(e->repeated_ex, sizeof(e->repeated_ex), " soak-%c-%05ld(%ld)",
+			        kind == KIND_HEALTH ? 'h' : 'b', n, msgs[n]);
+		}
+		if (sent[n] > msgs[n]) {
 			e->sent_without_message += sent[n] - msgs[n];
+			example(e->sent_ex, sizeof(e->sent_ex), " soak-%c-%05ld",
+			        kind == KIND_HEALTH ? 'h' : 'b', n);
+		}
 		if (msgs[n])
 			continue;
 		if (sending[n])
 			e->missed_sending++;
-		else if (user_tasks_completed(p, kind, n))
+		else if (user_tasks_completed(p, kind, n)) {
 			e->missing++;
-		else
+			example(e->missing_ex, sizeof(e->missing_ex), " soak-%c-%05ld",
+			        kind == KIND_HEALTH ? 'h' : 'b', n);
+		} else
 			e->missing_with_failed_tasks++;
 	}
 }
@@ -303,8 +328,11 @@ static int check_effects(struct effects *e, struct cluster *c, struct store *s,
 	judge_users(e, p, KIND_HEALTH);
 	judge_users(e, p, KIND_BATCH);
 	for (size_t i = 0; i < (size_t)p->batch_users * 3; i++)
-		if (e->listed[i] > 1)
+		if (e->listed[i] > 1) {
 			e->repeated_listings += e->listed[i] - 1;
+			example(e->listing_ex, sizeof(e->listing_ex), " Contact b%zu-%zu(%ld)",
+			        i / 3 + 1, i % 3 + 1, e->listed[i]);
+		}
 	return 0;
 }
 
@@ -324,6 +352,7 @@ static void effects_free(struct effects *e)
 struct task_verdict {
 	long done, exhausted, unfinished, lost, failure_without_dl;
 	long dl_rows, dl_doubled, dl_for_completed, ok_exhausted, failed_answers;
+	char lost_ex[400], nodl_ex[400], unfinished_ex[400], doubled_ex[400];
 };
 
 static void judge_tasks(struct task_verdict *v, const struct soak_plan *p,
@@ -337,27 +366,36 @@ static void judge_tasks(struct task_verdict *v, const struct soak_plan *p,
 		long n = lookup(dl, ndl, t->id);
 		int must_fail = t->kind == KIND_PING_PERMANENT || t->kind == KIND_PING_TRANSIENT;
 
-		if (n > 1)
+		if (n > 1) {
 			v->dl_doubled++;
+			example(v->doubled_ex, sizeof(v->doubled_ex), " %s(%ld)", t->id, n);
+		}
 		if (t->state == TASK_DONE && t->outcome == OUT_FAILED)
 			v->failed_answers++;
 		switch (t->state) {
 		case TASK_DONE:
 			v->done++;
-			if (!n && (must_fail || t->outcome == OUT_FAILED))
+			if (!n && (must_fail || t->outcome == OUT_FAILED)) {
 				v->failure_without_dl++;
+				example(v->nodl_ex, sizeof(v->nodl_ex), " %s(attempts %d, last %d)",
+				        t->id, t->retry + 1, t->prev_status);
+			}
 			if (n && !must_fail && t->outcome != OUT_FAILED)
 				v->dl_for_completed++;
 			break;
 		case TASK_EXHAUSTED:
 			v->exhausted++;
-			if (!n)
+			if (!n) {
 				v->lost++;
+				example(v->lost_ex, sizeof(v->lost_ex), " %s(attempts %d, last %d)",
+				        t->id, t->retry, t->prev_status);
+			}
 			if (!must_fail)
 				v->ok_exhausted++;
 			break;
 		default:
 			v->unfinished++;
+			example(v->unfinished_ex, sizeof(v->unfinished_ex), " %s", t->id);
 			break;
 		}
 	}
@@ -404,12 +442,12 @@ static void print_figures(const struct soak_plan *p, const struct soak_opts *o,
 	printf("run: %zu tasks (%ld ping, %ld ping fail=permanent, %ld ping fail=transient, "
 	       "%ld token-health-reminder for %ld users, %ld batch-notifications for %ld "
 	       "users), concurrency %d, rate %s, duplicates %.1f %%, backoff x %.3g, "
-	       "lease %ld s, a SIGKILL every %.3g s\n",
+	       "lease %ld s, a SIGKILL every %.3g s, nginx proxy_next_upstream %s\n",
 	       p->n, p->per_kind[KIND_PING], p->per_kind[KIND_PING_PERMANENT],
 	       p->per_kind[KIND_PING_TRANSIENT], p->per_kind[KIND_HEALTH], p->health_users,
 	       p->per_kind[KIND_BATCH], p->batch_users, o->concurrency,
 	       o->rate > 0 ? "paced" : "unpaced", o->dup_rate * 100, o->backoff_factor, o->lease_s,
-	       o->kill_every_s);
+	       o->kill_every_s, o->proxy_off ? "off" : "error timeout");
 	if (o->rate > 0)
 		printf("pace: %.0f new tasks/s\n", o->rate);
 	printf("wall: %.1f s (first delivery to last answer); every task first delivered "
@@ -508,9 +546,10 @@ int verify_run(const struct soak_plan *p, struct cluster *c, const struct soak_o
 	printf("tasks: %ld completed with a 2xx (%ld of them 200 failed), %ld exhausted their "
 	       "attempts, %ld unfinished\n",
 	       v.done, v.failed_answers, v.exhausted, v.unfinished);
-	printf("dead letters: %ld rows; %ld tasks with more than one; %ld for tasks that "
+	printf("dead letters: %ld rows; %ld tasks with more than one%s%s; %ld for tasks that "
 	       "completed; %ld tasks meant to complete exhausted their attempts instead\n",
-	       v.dl_rows, v.dl_doubled, v.dl_for_completed, v.ok_exhausted);
+	       v.dl_rows, v.dl_doubled, v.doubled_ex[0] ? ":" : "", v.doubled_ex,
+	       v.dl_for_completed, v.ok_exhausted);
 	printf("effects: %ld messages at the fake (%ld to no seeded user); outbox rows sent %ld, "
 	       "sending %ld, failed %ld\n",
 	       e.messages, e.foreign, e.out_sent, e.out_sending, e.out_failed);
@@ -518,16 +557,17 @@ int verify_run(const struct soak_plan *p, struct cluster *c, const struct soak_o
 	       "without a message whose tasks did not all complete: %ld\n",
 	       e.missed_sending, e.missing_with_failed_tasks);
 	printf("ERROR lines in the instances' logs: %ld\n", errors);
-	printf("CHECK lost tasks (exhausted, no dead letter): %ld\n", v.lost);
-	printf("CHECK failures without a dead letter: %ld\n", v.failure_without_dl);
-	printf("CHECK tasks unfinished when the run ended: %ld%s\n", v.unfinished,
-	       st->aborted ? " (cut off by --abort-after)" : "");
-	printf("CHECK effects repeated: %ld messages, %ld suggestion listings\n", e.repeated_msgs,
-	       e.repeated_listings);
-	printf("CHECK outbox rows 'sent' without a message at the fake: %ld\n",
-	       e.sent_without_message);
-	printf("CHECK effects missing (every task completed, no message, no 'sending' row): %ld\n",
-	       e.missing);
+	printf("CHECK lost tasks (exhausted, no dead letter): %ld%s\n", v.lost, v.lost_ex);
+	printf("CHECK failures without a dead letter: %ld%s\n", v.failure_without_dl, v.nodl_ex);
+	printf("CHECK tasks unfinished when the run ended: %ld%s%s\n", v.unfinished,
+	       st->aborted ? " (cut off by --abort-after)" : "", v.unfinished_ex);
+	printf("CHECK effects repeated: %ld messages%s, %ld suggestion listings%s\n",
+	       e.repeated_msgs, e.repeated_ex, e.repeated_listings, e.listing_ex);
+	printf("CHECK outbox rows 'sent' without a message at the fake: %ld%s\n",
+	       e.sent_without_message, e.sent_ex);
+	printf("CHECK effects missing (every task completed, no message, no 'sending' row): "
+	       "%ld%s\n",
+	       e.missing, e.missing_ex);
 	printf("CHECK instances that did not come back: %ld\n", k->restart_failures);
 	fail = v.lost || v.failure_without_dl || v.unfinished || st->aborted || e.repeated_msgs ||
 	    e.repeated_listings || e.sent_without_message || e.missing || e.foreign ||
