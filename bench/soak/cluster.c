@@ -532,8 +532,10 @@ static void copy_logs(struct cluster *c, const char *keep_dir)
 	(void)rc;
 }
 
-void cluster_stop(struct cluster *c, const char *keep_dir)
+int cluster_stop(struct cluster *c, const char *keep_dir)
 {
+	int unclean = 0;
+
 	if (c->nginx.pid > 0) {
 		pid_t pid = c->nginx.pid;
 
@@ -548,6 +550,16 @@ void cluster_stop(struct cluster *c, const char *keep_dir)
 			if (proc_wait(&c->inst[i].proc, 15000)) {
 				proc_signal(&c->inst[i].proc, SIGKILL);
 				proc_wait(&c->inst[i].proc, 5000);
+			}
+			/* A sanitizer's report, a leak or a hang at shutdown. */
+			if (c->inst[i].proc.exit_status != 0) {
+				char *log = proc_output(&c->inst[i].proc);
+
+				fprintf(stderr,
+				        "soak: instance %d exited %d on SIGTERM; its log:\n%s\n", i,
+				        c->inst[i].proc.exit_status, log ? log : "");
+				free(log);
+				unclean++;
 			}
 			child_remove(pid);
 			instance_keep_log(c, i);
@@ -590,4 +602,5 @@ void cluster_stop(struct cluster *c, const char *keep_dir)
 		c->dir = NULL;
 	}
 	pid_file[0] = '\0';
+	return unclean;
 }

@@ -190,7 +190,10 @@ int main(int argc, char **argv)
 out:
 	if (sup)
 		supervisor_stop(sup, &kills);
-	cluster_stop(&c, o.keep_dir);
+	if (cluster_stop(&c, o.keep_dir) && rc == 0) {
+		printf("soak: FAIL (an instance did not shut down cleanly)\n");
+		rc = 1;
+	}
 	redis_counts_free(before);
 	redis_counts_free(after);
 	deliver_stats_free(&st);

@@ -149,8 +149,9 @@ int cluster_start(struct cluster *c, const struct soak_opts *o);
  * until it answers /health/live. *down_ms: kill to live. 0 or -1. */
 int cluster_kill_restart(struct cluster *c, int i, int64_t *down_ms);
 /* Stops every process started and removes the work directory (after
- * copying logs to keep_dir when set). Safe to call twice. */
-void cluster_stop(struct cluster *c, const char *keep_dir);
+ * copying logs to keep_dir when set). Safe to call twice. Returns how many
+ * instances did not exit 0 on SIGTERM (their logs go to stderr). */
+int cluster_stop(struct cluster *c, const char *keep_dir);
 /* Lines of severity ERROR in the instances' logs so far. */
 long cluster_error_lines(struct cluster *c);
 /* Installs handlers: SIGINT/SIGTERM set soak_interrupted; fatal signals
