@@ -7,8 +7,8 @@
  * user plus a hash of the listed suggestion ids, so a retried or concurrent
  * run for the same batch finds the key and never sends it twice. Once the
  * message is sent (or may have been: unconfirmed) the listed suggestions
- * move to 'notified'; held back ones (quiet hours, the SMS limit) stay
- * pending for the next batch.
+ * move to 'notified', together in one transaction; held back ones (quiet
+ * hours, the SMS limit) stay pending for the next batch.
  *
  * Without userId (the hourly schedule): a scan over the users with pending
  * suggestions, one task per user and hour.
@@ -169,19 +169,41 @@ fail:
 	return NULL;
 }
 
-/* The listed suggestions are told (or may be): pending -> notified. One
- * moved meanwhile (accepted, dismissed) stays as it is. */
+struct marking {
+	const struct batch_item *items;
+	size_t n;
+	int64_t now;
+};
+
+static int mark_tx(struct store_conn *c, void *arg, char *err, size_t errlen)
+{
+	const struct marking *m = arg;
+
+	for (size_t i = 0; i < m->n; i++) {
+		int moved,
+		    rc = suggestions_move_conn(c, m->items[i].id, SUGGESTION_NOTIFIED, m->now,
+		                               &moved, err, errlen);
+
+		if (rc)
+			return rc;
+	}
+	return CJ_OK;
+}
+
+/* The listed suggestions are told (or may be): pending -> notified, all in
+ * one transaction. A run that stops part way (a death, a lost database)
+ * leaves them all pending, so its retry, or a concurrent run for the same
+ * user, lists the same batch, finds its outbox key and sends nothing; moved
+ * one at a time, the rest would make a new batch with a new key and be sent
+ * again. One moved meanwhile (accepted, dismissed) stays as it is. */
 static enum job_outcome mark_notified(struct job_ctx *ctx, const struct batch_item *items, size_t n)
 {
+	struct marking m = {items, n, clock_now_s()};
 	char err[256] = "";
+	int rc = store_transact(ctx->svc->store, mark_tx, &m, err, sizeof(err));
 
-	for (size_t i = 0; i < n; i++) {
-		int rc = suggestions_move(ctx->svc->store, items[i].id, SUGGESTION_NOTIFIED,
-		                          clock_now_s(), NULL, err, sizeof(err));
-
-		if (rc && rc != CJ_ECONFLICT && rc != CJ_ENOTFOUND)
-			return notify_store_fail(ctx, rc, "marking suggestions notified", err);
-	}
+	if (rc)
+		return notify_store_fail(ctx, rc, "marking suggestions notified", err);
 	return JOB_OK;
 }
 

@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 packages=(gcc pkg-config meson ninja-build python3 ca-certificates tzdata binutils
   libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev libjwt-dev libssl-dev check
   libpq-dev libsqlite3-dev libhiredis-dev redis-server postgresql shellcheck
-  clang libclang-rt-14-dev curl)
+  clang libclang-rt-14-dev curl nginx)
 
 install_missing() {
   local missing=()

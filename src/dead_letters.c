@@ -341,3 +341,24 @@ int dead_letters_mark_replayed(struct store *s, const char *id, int64_t replayed
 	store_rows_free(r);
 	return rc;
 }
+
+int dead_letters_forget(struct store *s, const char *id, char *err, size_t errlen)
+{
+	struct store_param p[] = {store_p_text(id)};
+	struct store_rows *r;
+	int rc;
+
+	if (!id_valid(id)) {
+		snprintf(err, errlen, "no such dead letter");
+		return CJ_ENOTFOUND;
+	}
+	rc = store_exec(s, "DELETE FROM dead_letters WHERE id = $1", p, 1, &r, err, errlen);
+	if (rc)
+		return rc;
+	if (store_rows_changes(r) == 0) {
+		snprintf(err, errlen, "no such dead letter");
+		rc = CJ_ENOTFOUND;
+	}
+	store_rows_free(r);
+	return rc;
+}

@@ -58,6 +58,10 @@ int dead_letters_list(struct store *s, const char *type, long limit, const char 
 int dead_letters_get(struct store *s, const char *id, json_t **out, char *err,
                      size_t errlen) CJ_WUR;
 
+/* Removes dead letter id (one written ahead of a last attempt that was then
+ * answered). CJ_ENOTFOUND for an unknown id. */
+int dead_letters_forget(struct store *s, const char *id, char *err, size_t errlen) CJ_WUR;
+
 /* Sets replayedAt (and remembers the new task's name, may be NULL).
  * CJ_ENOTFOUND for an unknown id. */
 int dead_letters_mark_replayed(struct store *s, const char *id, int64_t replayed_at,

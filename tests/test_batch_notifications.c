@@ -3,7 +3,8 @@
  * handlers/notify.c under it) against the Twilio/SendGrid fake and the SMS
  * limit in real Redis, on SQLite and PostgreSQL: one message listing up to
  * 5 suggestions, the channel and its fallback, quiet hours, never twice
- * (retries, a lost answer, a crash before the marking), refusals,
+ * (retries, a lost answer, a crash before the marking, a marking stopped
+ * part way), refusals,
  * transient and configuration faults, 30 concurrent batches sharing one
  * phone under the 20-per-hour limit, and the scan.
  */
@@ -439,6 +440,63 @@ START_TEST(a_crash_before_the_marking_is_never_resent)
 }
 END_TEST
 
+/* The marking stops part way (a trigger refuses the second row, as a death
+ * or a lost database would stop it): the retry must find the same batch and
+ * its key, not list the rest as a new batch and send it a second time. Found
+ * by the scale-out soak (bench/soak), where two tasks for one user ran at
+ * once on two instances and the second listed what the first had not yet
+ * marked. */
+START_TEST(a_marking_stopped_part_way_never_sends_the_rest_again)
+{
+	struct job_run r;
+
+	setup(_i);
+	/* Slots by time: u1-s2, u1-s1, u1-s0; the marking follows that order. */
+	user_with_pending("u1", "email", NULL, "u1@example.com", 3);
+	if (_i == PGTEST_SQLITE) {
+		struct store_conn *c = NULL;
+		char err[256] = "";
+
+		ck_assert_int_eq(store_acquire(h.db.s, &c, err, sizeof(err)), CJ_OK);
+		ck_assert_msg(store_conn_exec_script(
+		                  c,
+		                  "CREATE TRIGGER stop_marking BEFORE UPDATE ON suggestions FOR "
+		                  "EACH ROW WHEN NEW.id = 'u1-s1' AND NEW.state = 'notified' BEGIN "
+		                  "SELECT RAISE(ABORT, 'marking stopped'); END;",
+		                  err, sizeof(err)) == CJ_OK,
+		              "%s", err);
+		store_release(c);
+	} else {
+		job_harness_exec(
+		    &h,
+		    "CREATE FUNCTION stop_marking() RETURNS trigger LANGUAGE plpgsql AS "
+		    "'BEGIN RAISE EXCEPTION ''marking stopped''; END'",
+		    NULL, NULL);
+		job_harness_exec(
+		    &h,
+		    "CREATE TRIGGER stop_marking BEFORE UPDATE ON suggestions FOR EACH "
+		    "ROW WHEN (NEW.id = 'u1-s1' AND NEW.state = 'notified') EXECUTE "
+		    "FUNCTION stop_marking()",
+		    NULL, NULL);
+	}
+	run_user("u1", "k1", &r);
+	ck_assert_int_eq(r.outcome, JOB_RETRY);
+	job_run_release(&r);
+	ck_assert_int_eq(notify_messages(&F, NULL), 1);
+	job_harness_exec(&h,
+	                 _i == PGTEST_SQLITE ? "DROP TRIGGER stop_marking"
+	                                     : "DROP TRIGGER stop_marking ON suggestions",
+	                 NULL, NULL);
+	run_user("u1", "k1", &r);
+	ck_assert_msg(r.outcome == JOB_OK, "%s: %s", r.error_code, r.error_msg);
+	job_run_release(&r);
+	ck_assert_int_eq(notify_messages(&F, NULL), 1);
+	ck_assert_int_eq(in_state("u1", "notified"), 3);
+	ck_assert_int_eq(notify_outbox_count(&h, "sent"), 1);
+	job_harness_close(&h);
+}
+END_TEST
+
 START_TEST(the_scan_enqueues_users_with_pending_suggestions_once_an_hour)
 {
 	struct job_run r;
@@ -488,6 +546,8 @@ int main(void)
 	tcase_add_loop_test(tc, thirty_batches_sharing_a_phone_send_at_most_twenty, 0,
 	                    PGTEST_NBACKENDS);
 	tcase_add_loop_test(tc, a_crash_before_the_marking_is_never_resent, 0, PGTEST_NBACKENDS);
+	tcase_add_loop_test(tc, a_marking_stopped_part_way_never_sends_the_rest_again, 0,
+	                    PGTEST_NBACKENDS);
 	tcase_add_loop_test(tc, the_scan_enqueues_users_with_pending_suggestions_once_an_hour, 0,
 	                    PGTEST_NBACKENDS);
 	suite_add_tcase(s, tc);

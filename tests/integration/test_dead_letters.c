@@ -1,18 +1,22 @@
 /*
  * test_dead_letters.c - dead letters end to end (SPEC §5.3, §9): recorded by
- * the server for permanent failures and failed last attempts, listed newest
+ * the server for permanent failures and failed last attempts (also one cut
+ * off by a SIGKILL), listed newest
  * first with paging and a type filter, replayed through Cloud Tasks (the
  * fake) with the idempotencyKey suffixed, on SQLite and on a real PostgreSQL.
  */
 #include <check.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ckrun.h"
 #include "b64.h"
 #include "fake_cloud.h"
 #include "itest.h"
 #include "pgtest.h"
+#include "rawhttp.h"
 
 static struct itest W;
 static struct fake_cloud FC;
@@ -303,7 +307,8 @@ START_TEST(replay_and_enqueue_answer_failures_alike)
 
 		snprintf(murl, sizeof(murl), "%s/metrics", s.base);
 		ck_assert_int_eq(httpc_get(murl, NULL, &r), 0);
-		ck_assert_ptr_nonnull(strstr(r.body, "catchup_jobs_dead_letters_total{type=\"unknown\"} 1"));
+		ck_assert_ptr_nonnull(
+		    strstr(r.body, "catchup_jobs_dead_letters_total{type=\"unknown\"} 1"));
 		ck_assert_ptr_null(strstr(r.body, "no-such-job"));
 		httpc_resp_free(&r);
 	}
@@ -354,6 +359,85 @@ START_TEST(unusable_bodies_leave_a_null_payload_that_cannot_be_replayed)
 }
 END_TEST
 
+/* How many dead letters task has. */
+static int dead_letters_of(const struct cj_server *s, const char *task)
+{
+	json_t *doc = itest_dead_letters(&W, s, "limit=500"), *dl;
+	size_t i;
+	int n = 0;
+
+	ck_assert_ptr_nonnull(doc);
+	json_array_foreach(json_object_get(doc, "deadLetters"), i, dl)
+	{
+		const char *t = json_string_value(json_object_get(dl, "taskName"));
+
+		n += t && !strcmp(t, task);
+	}
+	json_decref(doc);
+	return n;
+}
+
+/* SPEC §5.1 step 8 when the last attempt never answers: an instance
+ * SIGKILLed while the handler runs leaves Cloud Tasks a 5xx from its front
+ * end, and the task must not disappear silently. The last attempt's dead
+ * letter is written before the handler runs and removed once the attempt
+ * is answered: one that completes leaves none, one that fails leaves one. */
+START_TEST(a_last_attempt_killed_mid_job_leaves_its_dead_letter)
+{
+	char ok[64], failed[64], killed[64], req[8192], *tok = itest_token(&W);
+	const char *body = "{\"sleepMs\":20000}";
+	struct cj_server s;
+	struct httpc_resp r;
+	json_t *dl = NULL;
+	int fd, waited;
+
+	itest_server(&W, &s, NULL);
+	itest_task_id(ok, sizeof(ok));
+	ck_assert_int_eq(cj_push(&s, "ping", tok, "ping-queue", ok, 4, "{}", &r), 0);
+	ck_assert_int_eq(r.status, 200);
+	httpc_resp_free(&r);
+	ck_assert_int_eq(dead_letters_of(&s, ok), 0);
+	itest_task_id(failed, sizeof(failed));
+	ck_assert_int_eq(
+	    cj_push(&s, "ping", tok, "ping-queue", failed, 4, "{\"fail\":\"transient\"}", &r), 0);
+	ck_assert_int_eq(r.status, 503);
+	httpc_resp_free(&r);
+	ck_assert_int_eq(dead_letters_of(&s, failed), 1);
+
+	/* A last attempt that runs for 20 s; the instance dies meanwhile. */
+	itest_task_id(killed, sizeof(killed));
+	snprintf(req, sizeof(req),
+	         "POST /jobs/ping HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer %s\r\n"
+	         "X-CloudTasks-QueueName: ping-queue\r\nX-CloudTasks-TaskName: %s\r\n"
+	         "X-CloudTasks-TaskRetryCount: 4\r\nContent-Length: %zu\r\n\r\n%s",
+	         tok, killed, strlen(body), body);
+	fd = rawhttp_connect(s.port);
+	rawhttp_write_all(fd, req, strlen(req));
+	for (waited = 0; waited < 15000 && !(dl = itest_dead_letter_for(&W, &s, killed));
+	     waited += 50)
+		msleep(50);
+	ck_assert_msg(dl, "no dead letter while the last attempt runs");
+	json_decref(dl);
+	proc_signal(&s.proc, SIGKILL);
+	ck_assert_int_eq(proc_wait(&s.proc, 10000), 0);
+	close(fd);
+	ck_assert_int_eq(cj_server_restart(&s, itest_env(&W, NULL)), 0);
+	dl = itest_dead_letter_for(&W, &s, killed);
+	ck_assert_ptr_nonnull(dl);
+	ck_assert_int_eq(json_integer_value(json_object_get(dl, "attempts")), 5);
+	ck_assert_ptr_nonnull(
+	    strstr(json_string_value(json_object_get(dl, "lastError")), "did not finish"));
+	ck_assert_int_eq(
+	    json_integer_value(json_object_get(json_object_get(dl, "payload"), "sleepMs")), 20000);
+	json_decref(dl);
+	ck_assert_int_eq(dead_letters_of(&s, killed), 1);
+	ck_assert_int_eq(dead_letters_of(&s, ok), 0);
+	ck_assert_int_eq(dead_letters_of(&s, failed), 1);
+	ck_assert_int_eq(cj_server_stop(&s), 0);
+	free(tok);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("dead-letters");
@@ -372,6 +456,7 @@ int main(void)
 	tcase_add_test(tc, postgresql);
 	tcase_add_test(tc, unusable_bodies_leave_a_null_payload_that_cannot_be_replayed);
 	tcase_add_test(tc, replay_and_enqueue_answer_failures_alike);
+	tcase_add_test(tc, a_last_attempt_killed_mid_job_leaves_its_dead_letter);
 	suite_add_tcase(s, tc);
 	failed = ck_run(s, CK_NOFORK);
 	fake_cloud_stop(&FC);
