@@ -52,11 +52,14 @@ static void apply_env(char *const env[], int clear_env)
 int proc_start(struct proc *p, char *const argv[], char *const env[], int clear_env)
 {
 	static int counter;
-	int fd;
+	pid_t parent;
+	int fd, parent_is_main;
 
 	snprintf(p->log_path, sizeof(p->log_path), "/tmp/cjtest-%d-%d.log", (int)getpid(),
 	         counter++);
 	p->exit_status = -1;
+	parent = getpid();
+	parent_is_main = gettid() == parent;
 	p->pid = fork();
 	if (p->pid < 0)
 		return -1;
@@ -74,10 +77,15 @@ int proc_start(struct proc *p, char *const argv[], char *const env[], int clear_
 		}
 		setpgid(0, 0);
 		/* A test that dies on a failed assertion takes its servers and
-		 * fakes with it instead of leaving them listening. */
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() == 1)
-			_exit(127);
+		 * fakes with it instead of leaving them listening. The signal
+		 * follows the forking thread, not the process: only a child of
+		 * the main thread (which lives as long as the test) gets it, so
+		 * a child a helper thread restarts outlives that thread. */
+		if (parent_is_main) {
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			if (getppid() != parent)
+				_exit(127);
+		}
 		apply_env(env, clear_env);
 		execv(argv[0], argv);
 		_exit(127);
