@@ -7,7 +7,8 @@
  * (suggestions_api.h),
  * /admin/users[/{id}[/contacts[/{contactId}]]]
  * (app data, app_api.h), /health/live, /health/ready, /metrics,
- * /webhooks/google-calendar, and in local mode /emulator/certs,
+ * /webhooks/google-calendar, the operator console /console[/…] and
+ * /console/session (console_web.h), and in local mode /emulator/certs,
  * /emulator/clock, /emulator/clock:advance and /v2/... (the Cloud Tasks
  * API, emulator_api.h). The router owns no route's logic: each row
  * names the module that answers it.
@@ -23,6 +24,7 @@
 #include "webhook_api.h"
 #include "app_api.h"
 #include "auth.h"
+#include "console_web.h"
 #include "emulator_api.h"
 #include "enqueue_api.h"
 #include "job_runner.h"
@@ -84,6 +86,10 @@ static const struct route routes[] = {
      NULL, 0},
     {"/v2/{path...}", "*", AUTH_LOCAL_ONLY, ROUTE_OWN_CHECKS, emulator_api_headers,
      emulator_api_body, NULL, EMULATOR_API_MAX_BODY},
+    {"/console", "GET", AUTH_NONE, 0, console_web_redirect, NULL, NULL, 0},
+    {"/console/", "GET", AUTH_NONE, 0, console_web_asset, NULL, NULL, 0},
+    {"/console/session", "GET", AUTH_NONE, 0, console_web_session, NULL, NULL, 0},
+    {"/console/{asset}", "GET", AUTH_NONE, 0, console_web_asset, NULL, NULL, 0},
     {"/emulator/certs", "GET", AUTH_LOCAL_ONLY, 0, local_api_certs, NULL, NULL, 0},
     {"/emulator/clock", "GET", AUTH_LOCAL_ONLY, 0, local_api_clock, NULL, NULL, 0},
     {"/emulator/clock:advance", "POST", AUTH_LOCAL_ONLY, 0, NULL, local_api_clock_advance, NULL, 0},
