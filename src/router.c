@@ -60,24 +60,24 @@ static const struct route routes[] = {
      0},
     {"/enqueue/{type}", "POST", AUTH_ENQUEUE_OIDC, 0, enqueue_api_headers, enqueue_api_body, NULL,
      0},
-    {"/admin/dead-letters", "GET", AUTH_ENQUEUE_OIDC, 0, admin_api_list, NULL, NULL, 0},
-    {"/admin/dead-letters/{id}/replay", "POST", AUTH_ENQUEUE_OIDC, 0, NULL, admin_api_replay, NULL,
+    {"/admin/dead-letters", "GET", AUTH_ADMIN_OIDC, 0, admin_api_list, NULL, NULL, 0},
+    {"/admin/dead-letters/{id}/replay", "POST", AUTH_ADMIN_OIDC, 0, NULL, admin_api_replay, NULL,
      0},
-    {"/admin/outbox", "GET", AUTH_ENQUEUE_OIDC, 0, outbox_api_list, NULL, NULL, 0},
-    {"/admin/outbox/{id}/done", "POST", AUTH_ENQUEUE_OIDC, 0, NULL, outbox_api_done, NULL, 0},
-    {"/admin/outbox/{id}/resend", "POST", AUTH_ENQUEUE_OIDC, 0, NULL, outbox_api_resend, NULL,
+    {"/admin/outbox", "GET", AUTH_ADMIN_OIDC, 0, outbox_api_list, NULL, NULL, 0},
+    {"/admin/outbox/{id}/done", "POST", AUTH_ADMIN_OIDC, 0, NULL, outbox_api_done, NULL, 0},
+    {"/admin/outbox/{id}/resend", "POST", AUTH_ADMIN_OIDC, 0, NULL, outbox_api_resend, NULL,
      0},
-    {"/admin/users/{id}/suggestions", "GET", AUTH_ENQUEUE_OIDC, 0, suggestions_api_list, NULL,
+    {"/admin/users/{id}/suggestions", "GET", AUTH_ADMIN_OIDC, 0, suggestions_api_list, NULL,
      NULL, 0},
-    {"/admin/suggestions/{id}/accept", "POST", AUTH_ENQUEUE_OIDC, 0, NULL, suggestions_api_accept,
+    {"/admin/suggestions/{id}/accept", "POST", AUTH_ADMIN_OIDC, 0, NULL, suggestions_api_accept,
      NULL, 0},
-    {"/admin/suggestions/{id}/dismiss", "POST", AUTH_ENQUEUE_OIDC, 0, NULL,
+    {"/admin/suggestions/{id}/dismiss", "POST", AUTH_ADMIN_OIDC, 0, NULL,
      suggestions_api_dismiss, NULL, 0},
-    {"/admin/users", "GET", AUTH_ENQUEUE_OIDC, 0, app_api_users_list, NULL, NULL, 0},
-    {"/admin/users/{id}", "GET", AUTH_ENQUEUE_OIDC, 0, app_api_user_get, NULL, NULL, 0},
-    {"/admin/users/{id}/contacts", "GET", AUTH_ENQUEUE_OIDC, 0, app_api_contacts_list, NULL, NULL,
+    {"/admin/users", "GET", AUTH_ADMIN_OIDC, 0, app_api_users_list, NULL, NULL, 0},
+    {"/admin/users/{id}", "GET", AUTH_ADMIN_OIDC, 0, app_api_user_get, NULL, NULL, 0},
+    {"/admin/users/{id}/contacts", "GET", AUTH_ADMIN_OIDC, 0, app_api_contacts_list, NULL, NULL,
      0},
-    {"/admin/users/{id}/contacts/{contactId}", "PATCH", AUTH_ENQUEUE_OIDC, 0, NULL,
+    {"/admin/users/{id}/contacts/{contactId}", "PATCH", AUTH_ADMIN_OIDC, 0, NULL,
      app_api_contact_patch, NULL, 0},
     {"/health/live", "GET", AUTH_NONE, ROUTE_WHILE_DRAINING, ops_live, NULL, NULL, 0},
     {"/health/ready", "GET", AUTH_NONE, ROUTE_WHILE_DRAINING, ops_ready, NULL, NULL, 0},
@@ -226,6 +226,11 @@ static int authenticate(struct app *app, struct http_req *r, const struct route 
 		return auth_check(app, r, &app->cfg->oidc_allowed_emails, &rq->who, a);
 	case AUTH_ENQUEUE_OIDC:
 		return auth_check(app, r, &app->cfg->enqueue_allowed_emails, &rq->who, a);
+	case AUTH_ADMIN_OIDC:
+		/* The operator console signs in with its own OAuth client: its ID
+		 * tokens carry that client id as aud, and count here only. */
+		return auth_check_aud(app, r, &app->cfg->enqueue_allowed_emails,
+		                      app->cfg->console_oauth_client_id, &rq->who, a);
 	case AUTH_CHANNEL_SECRET:
 		return auth_channel(app, r, rq->channel_user, sizeof(rq->channel_user), a);
 	}
