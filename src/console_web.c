@@ -131,7 +131,7 @@ int console_web_asset(struct app *app, struct http_req *r, struct route_req *rq,
 /* The console's OAuth client id (CONSOLE_OAUTH_CLIENT_ID), or NULL. */
 static const char *oauth_client_id(const struct config *cfg)
 {
-	return NULL; /* CONSOLE_OAUTH_CLIENT_ID: until the configuration has it */
+	return cfg->console_oauth_client_id;
 }
 
 /* Who may get a local session token: local mode, a loopback peer, and a
