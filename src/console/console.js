@@ -772,13 +772,13 @@
     try {
       if (S.localSession && S.tokenExp && S.tokenExp - Date.now() / 1000 < 300) await fetchSession();
       if (!S.queues.length && S.view !== 'queues') await refreshQueues();
-      const [ov] = await Promise.allSettled([api('GET', '/admin/overview'), REFRESH[S.view]()]).then((rs) => {
-        const bad = rs.find((r) => r.status === 'rejected');
-        if (bad) throw bad.reason;
-        return rs.map((r) => r.value);
-      });
-      renderOverview(ov);
+      // The header and the view refresh side by side; one failing does not
+      // keep the other from showing what it has.
+      const [ov, view] = await Promise.allSettled([api('GET', '/admin/overview'), REFRESH[S.view]()]);
+      if (ov.status === 'fulfilled') renderOverview(ov.value);
       tickClock();
+      if (ov.status === 'rejected') throw ov.reason;
+      if (view.status === 'rejected') throw view.reason;
       setText($('updated'), `updated ${fmtTime(serverNow())}`);
       if ($('status').classList.contains('error') && /^Cannot refresh/.test($('status').textContent)) status('', false);
     } catch (e) {

@@ -27,7 +27,7 @@ const WORK = process.env.CJ_TEST_WORK;
 const SHOTS = process.env.CJ_SHOTS;
 const HIDDEN = process.env.CJ_HIDDEN_ROOT;
 const ADMIN = 'admin@catchup-jobs.local';
-const WAIT = 60000; // generous deadline for every condition (shared, loaded machine)
+const WAIT = 45000; // generous deadline for every condition (shared, loaded machine)
 
 let browser;
 
@@ -65,9 +65,9 @@ function run(file, args, opts) {
 }
 
 // Starts `catchup-jobs serve` in a fresh directory under WORK.
-async function startServer(name, extraEnv) {
+async function startServer(name, extraEnv, port) {
   const dir = fs.mkdtempSync(path.join(WORK, `${name}-`));
-  const port = await freePort();
+  port = port || (await freePort());
   const base = `http://127.0.0.1:${port}`;
   const env = {
     PATH: process.env.PATH,
@@ -144,6 +144,29 @@ async function openView(page, name) {
 
 const rowText = (page, sel) => page.$eval(sel, (tr) => tr.innerText);
 
+// Steps of one scenario run in order; once one fails the rest are skipped
+// (each builds on the one before), and the failure leaves a screenshot, the
+// page's status line and the end of the server's log.
+function stepper(t, srv, page) {
+  let failed = false;
+  return (name, fn) => t.test(name, async (st) => {
+    if (failed) {
+      st.skip('an earlier step failed');
+      return;
+    }
+    try {
+      await fn(st);
+    } catch (e) {
+      failed = true;
+      const slug = name.replace(/[^a-z0-9]+/gi, '-').slice(0, 40);
+      await shot(page, `FAILED-${slug}`).catch(() => {});
+      const line = await page.textContent('#status').catch(() => '?');
+      e.message += `\n  page status: ${line}\n  server log (end):\n${srv.log().split('\n').slice(-15).join('\n')}`;
+      throw e;
+    }
+  });
+}
+
 before(async () => {
   assert.ok(BIN && CONFIG && WORK, 'run.sh sets CJ_TEST_BIN, CJ_TEST_CONFIG and CJ_TEST_WORK');
   browser = await chromium.launch({
@@ -167,8 +190,9 @@ test('local mode', async (t) => {
   assert.ok(tok, 'catchup-jobs token');
   const page = await newPage(srv);
   t.after(() => page.context().close());
+  const step = stepper(t, srv, page);
 
-  await t.test('opens with a local session: header and queues', async () => {
+  await step('opens with a local session: header and queues', async () => {
     const resp = await page.goto(`${srv.base}/console`);
     assert.equal(new URL(page.url()).pathname, '/console/', 'GET /console redirects to /console/');
     assert.equal(resp.status(), 200);
@@ -184,7 +208,7 @@ test('local mode', async (t) => {
   });
 
   let pingTask;
-  await t.test('a paused queue dispatches nothing; the task waits in Tasks', async () => {
+  await step('a paused queue dispatches nothing; the task waits in Tasks', async () => {
     // Keyboard: focus the Pause button and press Enter.
     await page.focus('button[aria-label="Pause ping-queue"]');
     await page.keyboard.press('Enter');
@@ -210,7 +234,7 @@ test('local mode', async (t) => {
   });
 
   let firstDead;
-  await t.test('resumed, the ping fails permanently and lands in dead letters', async () => {
+  await step('resumed, the ping fails permanently and lands in dead letters', async () => {
     await openView(page, 'queues');
     const resume = page.locator('button[aria-label="Resume ping-queue"]');
     await resume.focus();
@@ -229,7 +253,7 @@ test('local mode', async (t) => {
     await shot(page, 'local-dead-letter');
   });
 
-  await t.test('replaying it runs the same payload again as a new task, which fails again', async () => {
+  await step('replaying it runs the same payload again as a new task, which fails again', async () => {
     // SPEC §5.3: replay enqueues the original payload. {"fail":"permanent"}
     // therefore fails again: the replay's own task gets its own dead letter.
     await page.click(`button[aria-label="Replay dead letter ${firstDead.id}"]`);
@@ -250,7 +274,7 @@ test('local mode', async (t) => {
     await shot(page, 'local-dead-letter-replayed');
   });
 
-  await t.test('a job that failed for want of its user completes when replayed after the fix', async () => {
+  await step('a job that failed for want of its user completes when replayed after the fix', async () => {
     const userId = 'console0user0000000000000000001';
     let r = await srv.cli(['enqueue', 'suggestion-generation', JSON.stringify({ userId })]);
     assert.equal(r.code, 0, r.stderr);
@@ -279,7 +303,7 @@ test('local mode', async (t) => {
     await shot(page, 'local-replay-completed');
   });
 
-  await t.test('advancing the clock fires a schedule; fire now runs one', async () => {
+  await step('advancing the clock fires a schedule; fire now runs one', async () => {
     await openView(page, 'schedules');
     const name = 'token-refresh-every-10m';
     await page.waitForSelector(`#schedules-table tr[data-key="${name}"]`);
@@ -311,7 +335,7 @@ test('local mode', async (t) => {
     await shot(page, 'local-schedules');
   });
 
-  await t.test('no layout shift while the page refreshes', async () => {
+  await step('no layout shift while the page refreshes', async () => {
     await openView(page, 'queues');
     await page.evaluate(() => {
       window.__shift = 0;
@@ -324,7 +348,7 @@ test('local mode', async (t) => {
     assert.ok(shift < 0.01, `cumulative layout shift over three refreshes: ${shift}`);
   });
 
-  await t.test('keyboard: focus order follows the page, Enter opens a view', async () => {
+  await step('keyboard: focus order follows the page, Enter opens a view', async () => {
     const p = await newPage(srv);
     t.after(() => p.context().close());
     await p.goto(`${srv.base}/console/`);
@@ -349,7 +373,7 @@ test('local mode', async (t) => {
     await shot(p, 'local-keyboard-outbox');
   });
 
-  await t.test('a 375 px phone: every view without horizontal scrolling', async () => {
+  await step('a 375 px phone: every view without horizontal scrolling', async () => {
     const p = await newPage(srv, { width: 375, height: 812 });
     t.after(() => p.context().close());
     await p.goto(`${srv.base}/console/`);
@@ -397,7 +421,6 @@ test('cloud mode', async (t) => {
   t.after(() => keys.server.close());
   const port = await freePort();
   const srv = await startServer('cloud', {
-    PORT: String(port),
     USE_CLOUD_TASKS: 'true',
     BIND_ADDRESS: '127.0.0.1',
     GCP_PROJECT_ID: 'console-test',
@@ -412,10 +435,11 @@ test('cloud mode', async (t) => {
     CLOUD_TASKS_API_URL: 'http://127.0.0.1:9',
     GCE_METADATA_HOST: '127.0.0.1:9',
     TOKEN_ENCRYPTION_KEY: crypto.randomBytes(32).toString('base64'),
-  });
+  }, port);
   t.after(() => srv.stop());
   const page = await newPage(srv);
   t.after(() => page.context().close());
+  const step = stepper(t, srv, page);
   const admin = [];
   page.on('response', (r) => {
     if (new URL(r.url()).pathname.startsWith('/admin/')) admin.push({ url: r.url(), status: r.status() });
@@ -431,7 +455,7 @@ test('cloud mode', async (t) => {
     return route.fulfill({ status: 302, headers: { Location: `${srv.base}/console/#id_token=${tokenFor(authUrl.searchParams.get('nonce'))}&authuser=0` } });
   });
 
-  await t.test('without a token: the sign-in prompt, no data, no /admin call succeeds', async () => {
+  await step('without a token: the sign-in prompt, no data, no /admin call succeeds', async () => {
     await page.goto(`${srv.base}/console/`);
     await page.waitForSelector('#gate:not([hidden])');
     assert.equal(await page.textContent('#gate-title'), 'Sign in');
@@ -451,7 +475,7 @@ test('cloud mode', async (t) => {
     await shot(page, 'cloud-sign-in');
   });
 
-  await t.test('an answer whose nonce is not this tab\'s is refused', async () => {
+  await step('an answer whose nonce is not this tab\'s is refused', async () => {
     await page.goto(`${srv.base}/console/#id_token=${keys.mint({ aud: CLIENT, email: 'ops@example.com', nonce: 'forged' })}`);
     await page.waitForSelector('#gate:not([hidden])');
     assert.match(await page.textContent('#gate-text'), /nonce/);
@@ -459,7 +483,7 @@ test('cloud mode', async (t) => {
     assert.equal(await page.evaluate(() => Object.keys(sessionStorage).filter((k) => /idToken/.test(k)).length), 0);
   });
 
-  await t.test('Google\'s redirect: an account not allowed sees "not allowed" and no data', async () => {
+  await step('Google\'s redirect: an account not allowed sees "not allowed" and no data', async () => {
     answer = (nonce) => keys.mint({ aud: CLIENT, email: 'eve@example.com', nonce });
     await page.click('#gate-signin');
     await page.waitForFunction(() => document.getElementById('gate-title').textContent === 'Not allowed', null, { timeout: WAIT });
@@ -479,7 +503,7 @@ test('cloud mode', async (t) => {
     await shot(page, 'cloud-not-allowed');
   });
 
-  await t.test('an operator signed in with Google sees the console', async () => {
+  await step('an operator signed in with Google sees the console', async () => {
     answer = (nonce) => keys.mint({ aud: CLIENT, email: 'ops@example.com', nonce });
     await page.click('#gate-signin');
     await page.waitForSelector('#queues-table tr[data-key="ping-queue"]', { timeout: WAIT });
