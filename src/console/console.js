@@ -267,7 +267,7 @@
       this.columns = columns;
       this.key = key;
       this.opts = opts;
-      this.table = el('table', { class: `data ${opts.class || ''}` });
+      this.table = el('table', { class: opts.class || 'data' });
       this.table.append(el('caption', { class: 'sr-only', text: caption }));
       const hr = el('tr');
       for (const c of columns) hr.append(el('th', { scope: 'col', class: c.local ? 'local-only' : null }, c.label));
@@ -437,7 +437,7 @@
       outcomesTable = new Table($('outcomes'), 'Job outcomes per type over the last hour',
         [textCol('type', (r) => r.type), ...OUTCOMES.map((k) => ({
           label: k.replace('_', ' '), cls: 'num', update: (td, r) => { setText(td, r[k] || 0); setClass(td, 'err', k === 'failed' && r[k] > 0); },
-        }))], (r) => r.type, { empty: 'No job in the last hour.' });
+        }))], (r) => r.type, { empty: 'No job in the last hour.', class: 'compact' });
       tables.outcomes = outcomesTable;
     }
     outcomesTable.render(Array.isArray(o.outcomes) ? o.outcomes : []);
