@@ -107,15 +107,6 @@ int console_web_asset(struct app *app, struct http_req *r, struct route_req *rq,
 	page_headers(a);
 	(void)http_answer_header(a, "Cache-Control", "no-cache");
 	(void)http_answer_header(a, "ETag", as->etag);
-	if (console_web_etag_matches(http_request_header(r, "If-None-Match"), as->etag)) {
-		a->status = 304;
-		a->body = malloc(1); /* an empty body, not the default "{}" */
-		a->len = 0;
-		a->content_type = as->content_type;
-		if (!a->body)
-			http_answer_result(a, CJ_ENOMEM, "out of memory");
-		return 1;
-	}
 	a->body = malloc(as->len + 1);
 	if (!a->body) {
 		http_answer_result(a, CJ_ENOMEM, "out of memory");
@@ -123,8 +114,12 @@ int console_web_asset(struct app *app, struct http_req *r, struct route_req *rq,
 	}
 	memcpy(a->body, as->data, as->len);
 	a->len = as->len;
-	a->status = 200;
 	a->content_type = as->content_type;
+	/* A 304 keeps the body: libmicrohttpd sends no body with a 304 but a
+	 * Content-Length of the 200's, as HTTP wants. */
+	a->status = console_web_etag_matches(http_request_header(r, "If-None-Match"), as->etag)
+	    ? 304
+	    : 200;
 	return 1;
 }
 

@@ -234,7 +234,7 @@ START_TEST(if_none_match_gives_304)
 		request(&f, "GET", "/console/console.js",
 		        i == 0 ? match : i == 1 ? weak_h : i == 2 ? list_h : star, 1, &a);
 		ck_assert_int_eq(a.status, 304);
-		ck_assert_uint_eq(a.len, 0);
+		ck_assert_uint_eq(a.len, as->len); /* the server sends no body, only its length */
 		ck_assert_str_eq(header(&a, "ETag"), as->etag);
 		ck_assert_str_eq(header(&a, "Cache-Control"), "no-cache");
 		free(a.body);

@@ -197,6 +197,14 @@ test('local mode', async (t) => {
     assert.equal(new URL(page.url()).pathname, '/console/', 'GET /console redirects to /console/');
     assert.equal(resp.status(), 200);
     assert.match(resp.headers()['content-security-policy'], /default-src 'self'/);
+    // Over real HTTP: the asset's ETag, and a 304 for a copy the browser has.
+    const js = await fetch(`${srv.base}/console/console.js`);
+    assert.equal(js.headers.get('content-type'), 'text/javascript; charset=utf-8');
+    assert.equal(js.headers.get('x-content-type-options'), 'nosniff');
+    assert.equal(js.headers.get('cache-control'), 'no-cache');
+    const again = await fetch(`${srv.base}/console/console.js`, { headers: { 'If-None-Match': js.headers.get('etag') } });
+    assert.equal(again.status, 304);
+    assert.equal((await again.arrayBuffer()).byteLength, 0);
     await page.waitForFunction(() => document.getElementById('f-version').textContent !== '–', null, { timeout: WAIT });
     assert.equal(await page.textContent('#f-mode'), 'local');
     await page.waitForSelector('#queues-table tr[data-key="ping-queue"]');
