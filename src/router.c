@@ -6,7 +6,11 @@
  * /admin/users/{id}/suggestions, /admin/suggestions/{id}/accept|dismiss
  * (suggestions_api.h),
  * /admin/users[/{id}[/contacts[/{contactId}]]]
- * (app data, app_api.h), /health/live, /health/ready, /metrics,
+ * (app data, app_api.h), the operator console's /admin/overview
+ * (admin_overview.h), /admin/queues[/{name}/pause|resume|purge]
+ * (admin_queues.h), /admin/queues/{name}/tasks[/{id}[/run]] (admin_tasks.h),
+ * /admin/schedules[/{name}/fire] and /admin/clock[/advance]
+ * (admin_schedules.h), /health/live, /health/ready, /metrics,
  * /webhooks/google-calendar, the operator console /console[/…] and
  * /console/session (console_web.h), and in local mode /emulator/certs,
  * /emulator/clock, /emulator/clock:advance and /v2/... (the Cloud Tasks
@@ -19,6 +23,10 @@
 #include <string.h>
 
 #include "admin_api.h"
+#include "admin_overview.h"
+#include "admin_queues.h"
+#include "admin_schedules.h"
+#include "admin_tasks.h"
 #include "outbox_api.h"
 #include "suggestions_api.h"
 #include "webhook_api.h"
@@ -79,6 +87,22 @@ static const struct route routes[] = {
      0},
     {"/admin/users/{id}/contacts/{contactId}", "PATCH", AUTH_ADMIN_OIDC, 0, NULL,
      app_api_contact_patch, NULL, 0},
+    {"/admin/overview", "GET", AUTH_ADMIN_OIDC, 0, admin_overview, NULL, NULL, 0},
+    {"/admin/queues", "GET", AUTH_ADMIN_OIDC, 0, admin_queues_list, NULL, NULL, 0},
+    {"/admin/queues/{name}/pause", "POST", AUTH_ADMIN_OIDC, 0, NULL, admin_queues_pause, NULL, 0},
+    {"/admin/queues/{name}/resume", "POST", AUTH_ADMIN_OIDC, 0, NULL, admin_queues_resume, NULL,
+     0},
+    {"/admin/queues/{name}/purge", "POST", AUTH_ADMIN_OIDC, 0, NULL, admin_queues_purge, NULL, 0},
+    {"/admin/queues/{name}/tasks", "GET", AUTH_ADMIN_OIDC, 0, admin_tasks_list, NULL, NULL, 0},
+    {"/admin/queues/{name}/tasks/{id}/run", "POST", AUTH_ADMIN_OIDC, 0, NULL, admin_tasks_run,
+     NULL, 0},
+    {"/admin/queues/{name}/tasks/{id}", "DELETE", AUTH_ADMIN_OIDC, 0, admin_tasks_delete, NULL,
+     NULL, 0},
+    {"/admin/schedules", "GET", AUTH_ADMIN_OIDC, 0, admin_schedules_list, NULL, NULL, 0},
+    {"/admin/schedules/{name}/fire", "POST", AUTH_ADMIN_OIDC, 0, NULL, admin_schedules_fire,
+     NULL, 0},
+    {"/admin/clock", "GET", AUTH_ADMIN_OIDC, 0, admin_clock, NULL, NULL, 0},
+    {"/admin/clock/advance", "POST", AUTH_ADMIN_OIDC, 0, NULL, admin_clock_advance, NULL, 0},
     {"/health/live", "GET", AUTH_NONE, ROUTE_WHILE_DRAINING, ops_live, NULL, NULL, 0},
     {"/health/ready", "GET", AUTH_NONE, ROUTE_WHILE_DRAINING, ops_ready, NULL, NULL, 0},
     {"/metrics", "GET", AUTH_NONE, ROUTE_WHILE_DRAINING, ops_metrics, NULL, NULL, 0},
