@@ -710,6 +710,101 @@ static void schedules_and_clock(const struct cj_server *s, const char *tok)
 	expect_error(s, tok, "GET", "/admin/clock/advance", NULL, 405, "method_not_allowed", NULL);
 }
 
+/* ---- local mode: dead letters by time, and the overview's counts ------------ */
+
+static int has_dead_letter(const struct cj_server *s, const char *tok, const void *arg)
+{
+	json_t *doc = get_json(s, tok, "/admin/dead-letters?type=ping");
+	int found = 0;
+
+	for (size_t i = 0; i < json_array_size(json_object_get(doc, "deadLetters")); i++)
+		found |= !strcmp(
+		    json_string_value(json_object_get(
+		        json_array_get(json_object_get(doc, "deadLetters"), i), "taskName")),
+		    (const char *)arg);
+	json_decref(doc);
+	return found;
+}
+
+/* The size of /admin/dead-letters?QUERY's page. */
+static size_t dead_letters_count(const struct cj_server *s, const char *tok, const char *query)
+{
+	char path[256];
+	json_t *doc;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/admin/dead-letters?%s", query);
+	doc = get_json(s, tok, path);
+	n = json_array_size(json_object_get(doc, "deadLetters"));
+	json_decref(doc);
+	return n;
+}
+
+static void dead_letters_by_time(const struct cj_server *s, const char *tok)
+{
+	char q[128];
+	json_t *doc, *dl;
+	const json_t *mine = NULL;
+	int64_t at;
+
+	enqueue(s, tok, "ping", "{\"fail\":\"permanent\"}", "doomed-1", 0);
+	WAIT(s, tok, has_dead_letter, "doomed-1");
+	doc = get_json(s, tok, "/admin/dead-letters?type=ping");
+	for (size_t i = 0; i < json_array_size(json_object_get(doc, "deadLetters")); i++) {
+		dl = json_array_get(json_object_get(doc, "deadLetters"), i);
+		if (!strcmp(json_string_value(json_object_get(dl, "taskName")), "doomed-1"))
+			mine = dl;
+	}
+	ck_assert_ptr_nonnull(mine);
+	at = int_at(mine, "failedAt");
+	json_decref(doc);
+	/* since is inclusive, until exclusive. */
+	snprintf(q, sizeof(q), "type=ping&since=%lld", (long long)at);
+	ck_assert_uint_eq(dead_letters_count(s, tok, q), 1);
+	snprintf(q, sizeof(q), "since=%lld", (long long)at + 1);
+	ck_assert_uint_eq(dead_letters_count(s, tok, q), 0);
+	snprintf(q, sizeof(q), "since=%lld&until=%lld", (long long)at, (long long)at);
+	ck_assert_uint_eq(dead_letters_count(s, tok, q), 0);
+	snprintf(q, sizeof(q), "since=%lld&until=%lld&limit=1", (long long)at - 10,
+	         (long long)at + 1);
+	ck_assert_uint_eq(dead_letters_count(s, tok, q), 1);
+	snprintf(q, sizeof(q), "until=%lld", (long long)at);
+	ck_assert_uint_eq(dead_letters_count(s, tok, q), 0);
+	expect_error(s, tok, "GET", "/admin/dead-letters?since=yesterday", NULL, 400,
+	             "invalid_request", "since");
+	expect_error(s, tok, "GET", "/admin/dead-letters?until=1.5", NULL, 400, "invalid_request",
+	             "until");
+	expect_error(s, tok, "GET", "/admin/dead-letters?since=99999999999999999999", NULL, 400,
+	             "invalid_request", "since");
+}
+
+/* What this instance did in the last hour, per type. */
+static void overview_counts(const struct cj_server *s, const char *tok)
+{
+	json_t *doc = get_json(s, tok, "/admin/overview");
+	const json_t *outs = json_object_get(doc, "outcomes"), *ping = NULL;
+	const char *prev = "";
+
+	for (size_t i = 0; i < json_array_size(outs); i++) {
+		const json_t *o = json_array_get(outs, i);
+		const char *type = json_string_value(json_object_get(o, "type"));
+
+		ck_assert_str_eq(keys(o),
+		                 "type,completed,duplicate,in_progress,retry,failed,rejected");
+		ck_assert_msg(strcmp(prev, type) < 0, "%s before %s", prev, type);
+		prev = type;
+		if (!strcmp(type, "ping"))
+			ping = o;
+	}
+	ck_assert_ptr_nonnull(ping);
+	/* held-1, t-a, the fired schedule and the one the clock passed. */
+	ck_assert_int_ge(int_at(ping, "completed"), 4);
+	ck_assert_int_ge(int_at(ping, "retry"), 1);
+	ck_assert_int_ge(int_at(ping, "failed"), 1);
+	ck_assert_int_ge(int_at(doc, "deadLetters"), 1);
+	json_decref(doc);
+}
+
 static void exercise_local(const char *database_url)
 {
 	struct cj_server s;
@@ -726,6 +821,8 @@ static void exercise_local(const char *database_url)
 	tasks_listed_run_and_deleted(&s, tok);
 	failed_attempt_is_shown(&s, tok);
 	schedules_and_clock(&s, tok);
+	dead_letters_by_time(&s, tok);
+	overview_counts(&s, tok);
 	free(other);
 	free(tok);
 	ck_assert_int_eq(cj_server_stop(&s), 0);
