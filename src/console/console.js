@@ -87,7 +87,9 @@
   function fmtRel(t) {
     if (t === null || t === undefined) return '';
     const d = t - serverNow();
-    if (Math.abs(d) < 1) return 'now';
+    // The server's now is known to within a poll's round trip: a few
+    // seconds either way read "now" rather than "in 1s".
+    if (Math.abs(d) < 3) return 'now';
     return d > 0 ? `in ${fmtDuration(d)}` : `${fmtDuration(d)} ago`;
   }
   const fmtWhen = (t) => (t === null || t === undefined ? '–' : `${fmtTime(t)} (${fmtRel(t)})`);

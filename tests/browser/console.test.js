@@ -311,6 +311,24 @@ test('local mode', async (t) => {
     await shot(page, 'local-replay-completed');
   });
 
+  await step('dead letters filter by failure time', async () => {
+    const rows = () => page.$$eval('#dead-table tbody tr[data-key]', (r) => r.length);
+    await page.waitForFunction(() => document.querySelectorAll('#dead-table tbody tr[data-key]').length === 3, null, { timeout: WAIT });
+    const iso = (t) => new Date(t * 1000).toISOString().slice(0, 16);
+    const now = Math.floor(Date.now() / 1000) + 7200; // past every failure so far, whatever the clock
+    await page.fill('#dead-since', iso(now));
+    await page.press('#dead-since', 'Enter');
+    await page.waitForFunction(() => document.querySelectorAll('#dead-table tbody tr[data-key]').length === 0, null, { timeout: WAIT });
+    assert.equal(await page.isVisible('#dead-table tr.empty'), true);
+    await page.fill('#dead-since', '');
+    await page.fill('#dead-until', iso(now));
+    await page.click('#dead-form button[type=submit]');
+    await page.waitForFunction(() => document.querySelectorAll('#dead-table tbody tr[data-key]').length === 3, null, { timeout: WAIT });
+    assert.equal(await rows(), 3);
+    await page.fill('#dead-until', '');
+    await page.click('#dead-form button[type=submit]');
+  });
+
   await step('advancing the clock fires a schedule; fire now runs one', async () => {
     await openView(page, 'schedules');
     const name = 'token-refresh-every-10m';
@@ -341,6 +359,19 @@ test('local mode', async (t) => {
     });
     await page.waitForFunction(([n]) => /HTTP 200/.test(document.querySelector(`#schedules-table tr[data-key="${n}"]`).children[3].textContent), [other], { timeout: WAIT });
     await shot(page, 'local-schedules');
+  });
+
+  await step('sync health shows the user without a Google token, highlighted', async () => {
+    // The user the replay above needed has no Google account: no_token.
+    await openView(page, 'sync-health');
+    assert.equal(await page.inputValue('#sync-filter'), 'problems', 'problems first');
+    const row = '#sync-table tr[data-key="console0user0000000000000000001"]';
+    await page.waitForSelector(`${row}.problem`, { timeout: WAIT });
+    const text = await rowText(page, row);
+    assert.match(text, /replayed@example\.com/);
+    assert.match(text, /no_token/);
+    assert.match(text, /\bnone\b/, 'token status none');
+    await shot(page, 'local-sync-health');
   });
 
   await step('no layout shift while the page refreshes', async () => {
@@ -484,6 +515,7 @@ test('cloud mode', async (t) => {
   });
 
   await step('an answer whose nonce is not this tab\'s is refused', async () => {
+    await page.goto('about:blank'); // Google's answer is a new page load, not a hash change
     await page.goto(`${srv.base}/console/#id_token=${keys.mint({ aud: CLIENT, email: 'ops@example.com', nonce: 'forged' })}`);
     await page.waitForSelector('#gate:not([hidden])');
     assert.match(await page.textContent('#gate-text'), /nonce/);
