@@ -76,6 +76,8 @@ async function startServer(name, extraEnv, port) {
     CONFIG_DIR: CONFIG,
     LOG_LEVEL: 'info',
     OIDC_JWKS_URL: 'http://127.0.0.1:9/certs',
+    ...Object.fromEntries(['ASAN_OPTIONS', 'UBSAN_OPTIONS', 'LSAN_OPTIONS']
+      .filter((k) => process.env[k]).map((k) => [k, process.env[k]])),
     ...extraEnv,
   };
   const log = fs.openSync(path.join(dir, 'server.log'), 'w');
@@ -91,11 +93,12 @@ async function startServer(name, extraEnv, port) {
     dir, port, base, env, proc,
     cli: (args) => run(BIN, args, { cwd: dir, env }),
     log: () => fs.readFileSync(path.join(dir, 'server.log'), 'utf8'),
+    // SIGTERM; resolves with the exit status (a signal's name if killed).
     stop: () => new Promise((resolve) => {
-      if (exited !== null) return resolve();
-      proc.once('exit', () => resolve());
+      if (exited !== null) return resolve(exited);
+      proc.once('exit', (code, sig) => resolve(code ?? sig));
       proc.kill('SIGTERM');
-      setTimeout(() => { if (exited === null) proc.kill('SIGKILL'); }, 15000).unref();
+      setTimeout(() => { if (exited === null) proc.kill('SIGKILL'); }, 30000).unref();
     }),
   };
   return srv;
@@ -428,6 +431,8 @@ test('local mode', async (t) => {
   });
 
   assert.deepEqual(page._errors || [], [], 'no script error on the page');
+  await page.context().close();
+  assert.equal(await srv.stop(), 0, `the server exits cleanly:\n${srv.log().split('\n').slice(-30).join('\n')}`);
 });
 
 // ---------- cloud mode ----------
@@ -561,4 +566,6 @@ test('cloud mode', async (t) => {
   });
 
   assert.deepEqual(page._errors || [], [], 'no script error on the page');
+  await page.context().close();
+  assert.equal(await srv.stop(), 0, `the server exits cleanly:\n${srv.log().split('\n').slice(-30).join('\n')}`);
 });

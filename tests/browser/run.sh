@@ -41,6 +41,12 @@ mkdir -p "$tmp/bin" "$tmp/tests" "$tmp/shots"
 cp "$bin" "$tmp/bin/catchup-jobs"
 cp -r "$root/config" "$tmp/config"
 cp "$here/console.test.js" "$here/package.json" "$tmp/tests/"
+# A binary built with the sanitizers reports leaks at exit (the tests check
+# the server's exit status); the suppressions of system libraries come along.
+cp "$root/tests/lsan.supp" "$tmp/lsan.supp"
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:detect_stack_use_after_return=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+export LSAN_OPTIONS="suppressions=$tmp/lsan.supp:print_suppressions=0"
 cp -r "$here/node_modules" "$tmp/tests/node_modules"
 
 run_tests() {
