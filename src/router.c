@@ -10,11 +10,12 @@
  * (admin_overview.h), /admin/queues[/{name}/pause|resume|purge]
  * (admin_queues.h), /admin/queues/{name}/tasks[/{id}[/run]] (admin_tasks.h),
  * /admin/schedules[/{name}/fire] and /admin/clock[/advance]
- * (admin_schedules.h), /health/live, /health/ready, /metrics,
- * /webhooks/google-calendar, the operator console /console[/…] and
- * /console/session (console_web.h), and in local mode /emulator/certs,
- * /emulator/clock, /emulator/clock:advance and /v2/... (the Cloud Tasks
- * API, emulator_api.h). The router owns no route's logic: each row
+ * (admin_schedules.h), /admin/sync-health (admin_sync_health.h),
+ * /health/live, /health/ready, /metrics, /webhooks/google-calendar, the
+ * operator console /console[/…] and /console/session (console_web.h), and
+ * in local mode /emulator/certs, /emulator/clock, /emulator/clock:advance
+ * and /v2/... (the Cloud Tasks API, emulator_api.h). The router owns no
+ * route's logic: each row
  * names the module that answers it.
  */
 #include "router.h"
@@ -26,6 +27,7 @@
 #include "admin_overview.h"
 #include "admin_queues.h"
 #include "admin_schedules.h"
+#include "admin_sync_health.h"
 #include "admin_tasks.h"
 #include "outbox_api.h"
 #include "suggestions_api.h"
@@ -103,6 +105,7 @@ static const struct route routes[] = {
      NULL, 0},
     {"/admin/clock", "GET", AUTH_ADMIN_OIDC, 0, admin_clock, NULL, NULL, 0},
     {"/admin/clock/advance", "POST", AUTH_ADMIN_OIDC, 0, NULL, admin_clock_advance, NULL, 0},
+    {"/admin/sync-health", "GET", AUTH_ADMIN_OIDC, 0, admin_sync_health, NULL, NULL, 0},
     {"/health/live", "GET", AUTH_NONE, ROUTE_WHILE_DRAINING, ops_live, NULL, NULL, 0},
     {"/health/ready", "GET", AUTH_NONE, ROUTE_WHILE_DRAINING, ops_ready, NULL, NULL, 0},
     {"/metrics", "GET", AUTH_NONE, ROUTE_WHILE_DRAINING, ops_metrics, NULL, NULL, 0},

@@ -805,6 +805,69 @@ static void overview_counts(const struct cj_server *s, const char *tok)
 	json_decref(doc);
 }
 
+/* ---- sync health ------------------------------------------------------------- */
+
+static void sync_health_over_http(const struct cj_server *s, const char *tok,
+                                  const char *database_url)
+{
+	static const char *const sql[] = {
+	    "INSERT INTO users (id, email, created_at, updated_at) VALUES "
+	    "('sh-1', 'one@example.com', 1, 1), ('sh-2', 'two@example.com', 1, 1), "
+	    "('sh-3', 'three@example.com', 1, 1)",
+	    "INSERT INTO google_accounts (user_id, status, last_error, created_at, updated_at) "
+	    "VALUES ('sh-2', 'active', NULL, 1, 1), ('sh-3', 'revoked', 'invalid_grant', 1, 1)",
+	    "INSERT INTO sync_state (user_id, kind, last_sync_at, interval_seconds, next_sync_at, "
+	    "updated_at) VALUES ('sh-2', 'contacts', 1, 86400, 99999999999, 1)",
+	};
+	struct store *st;
+	char err[256], path[512];
+	json_t *doc, *u;
+	const char *next;
+
+	ck_assert_int_eq(store_open(database_url, &st, err, sizeof(err)), CJ_OK);
+	for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]); i++)
+		ck_assert_msg(store_exec(st, sql[i], NULL, 0, NULL, err, sizeof(err)) == CJ_OK,
+		              "%s", err);
+	store_close(st);
+	doc = get_json(s, tok, "/admin/sync-health");
+	ck_assert_str_eq(keys(doc), "users,next");
+	ck_assert_uint_eq(json_array_size(json_object_get(doc, "users")), 3);
+	ck_assert(json_is_null(json_object_get(doc, "next")));
+	u = json_array_get(json_object_get(doc, "users"), 0);
+	ck_assert_str_eq(keys(u), "id,email,google,sync,channels,problems");
+	ck_assert_str_eq(json_string_value(json_array_get(json_object_get(u, "problems"), 0)),
+	                 "no_token");
+	u = json_array_get(json_object_get(doc, "users"), 1);
+	ck_assert_uint_eq(json_array_size(json_object_get(u, "problems")), 0);
+	ck_assert_uint_eq(json_array_size(json_object_get(u, "sync")), 1);
+	json_decref(doc);
+	doc = get_json(s, tok, "/admin/sync-health?filter=problems&limit=500");
+	ck_assert_uint_eq(json_array_size(json_object_get(doc, "users")), 2);
+	ck_assert_str_eq(json_string_value(json_object_get(
+	                     json_array_get(json_object_get(doc, "users"), 1), "id")),
+	                 "sh-3");
+	json_decref(doc);
+	/* One a page: three pages, every user once. */
+	doc = get_json(s, tok, "/admin/sync-health?limit=1&filter=all");
+	ck_assert_str_eq(json_string_value(json_object_get(
+	                     json_array_get(json_object_get(doc, "users"), 0), "id")),
+	                 "sh-1");
+	next = json_string_value(json_object_get(doc, "next"));
+	ck_assert_ptr_nonnull(next);
+	snprintf(path, sizeof(path), "/admin/sync-health?limit=2&cursor=%s", next);
+	json_decref(doc);
+	doc = get_json(s, tok, path);
+	ck_assert_uint_eq(json_array_size(json_object_get(doc, "users")), 2);
+	ck_assert(json_is_null(json_object_get(doc, "next")));
+	json_decref(doc);
+	expect_error(s, tok, "GET", "/admin/sync-health?filter=broken", NULL, 400,
+	             "invalid_request", "filter");
+	expect_error(s, tok, "GET", "/admin/sync-health?limit=0", NULL, 400, "invalid_request",
+	             "limit");
+	expect_error(s, tok, "GET", "/admin/sync-health?cursor=bm9wZQ", NULL, 400,
+	             "invalid_request", "cursor");
+}
+
 static void exercise_local(const char *database_url)
 {
 	struct cj_server s;
@@ -823,6 +886,7 @@ static void exercise_local(const char *database_url)
 	schedules_and_clock(&s, tok);
 	dead_letters_by_time(&s, tok);
 	overview_counts(&s, tok);
+	sync_health_over_http(&s, tok, database_url);
 	free(other);
 	free(tok);
 	ck_assert_int_eq(cj_server_stop(&s), 0);
@@ -865,6 +929,8 @@ static const char *const new_routes[][2] = {
     {"POST", "/admin/schedules/ping-hourly/fire"},
     {"GET", "/admin/clock"},
     {"POST", "/admin/clock/advance"},
+    {"GET", "/admin/sync-health"},
+    {"GET", "/admin/dead-letters?since=1&until=2"},
 };
 
 /* The local-only ones among them. */
