@@ -60,6 +60,7 @@ if unshare -m true 2>/dev/null; then
   echo "browser: the source tree $root is hidden from the binary under test"
   export -f run_tests
   export tmp chromium
+  # shellcheck disable=SC2016 # $1 expands in the inner bash, as meant
   unshare -m bash -c 'mount -t tmpfs -o size=1m none "$1" && run_tests "$1"' _ "$root" || status=$?
 else
   echo "browser: no private mount namespace here: running from the copies in $tmp only"
