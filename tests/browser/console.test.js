@@ -377,6 +377,38 @@ test('local mode', async (t) => {
     await shot(page, 'local-sync-health');
   });
 
+  await step('tasks: run now, delete; a queue purged', async () => {
+    const enqueue = async (payload) => {
+      const r = await srv.cli(['enqueue', 'ping', JSON.stringify(payload), '--delay', '3600']);
+      assert.equal(r.code, 0, r.stderr);
+      return r.stdout.trim().split('/').pop();
+    };
+    const gone = (id) => page.waitForFunction((x) => !document.querySelector(`#tasks-table tr[data-key="ping-queue/${x}"]`), id, { timeout: WAIT });
+    const completedPings = () => page.$eval('#outcomes tr[data-key="ping"]', (tr) => Number(tr.children[1].textContent));
+    const run = await enqueue({ hello: 'run now' });
+    const del = await enqueue({ hello: 'delete' });
+    await openView(page, 'tasks');
+    await page.selectOption('#tasks-queue', 'ping-queue');
+    await page.waitForSelector(`#tasks-table tr[data-key="ping-queue/${run}"]`, { timeout: WAIT });
+    await page.waitForSelector(`#tasks-table tr[data-key="ping-queue/${del}"]`, { timeout: WAIT });
+    const before = await completedPings();
+    await page.click(`button[aria-label="Run task ${run} now"]`);
+    await gone(run);
+    await page.waitForFunction((n) => Number(document.querySelector('#outcomes tr[data-key="ping"]').children[1].textContent) > n, before, { timeout: WAIT });
+    page.once('dialog', (d) => d.accept());
+    await page.click(`button[aria-label="Delete task ${del}"]`);
+    await gone(del);
+    const q = (await api(srv, tok, 'GET', '/admin/queues/ping-queue/tasks')).body.tasks;
+    assert.equal(q.length, 0);
+
+    await enqueue({ hello: 'purge' });
+    await openView(page, 'queues');
+    await page.waitForFunction(() => document.querySelector('#queues-table tr[data-key="ping-queue"]').children[4].textContent === '1', null, { timeout: WAIT });
+    page.once('dialog', (d) => d.accept());
+    await page.click('button[aria-label="Purge ping-queue"]');
+    await page.waitForFunction(() => document.querySelector('#queues-table tr[data-key="ping-queue"]').children[4].textContent === '0', null, { timeout: WAIT });
+  });
+
   await step('no layout shift while the page refreshes', async () => {
     await openView(page, 'queues');
     await page.evaluate(() => {
