@@ -309,13 +309,13 @@ int emu_store_list(struct store *s, const char *queue, const char *after, size_t
 }
 
 int emu_store_list_by_time(struct store *s, const char *queue, const struct emu_list_after *after,
-                           size_t limit, int with_body, struct emu_task **out, size_t *n,
+                           size_t limit, size_t max_body, struct emu_task **out, size_t *n,
                            char *err, size_t errlen)
 {
 	struct store_param p[] = {store_p_text(queue), store_p_int((int64_t)limit),
+	                          store_p_int((int64_t)max_body),
 	                          store_p_double(after ? after->schedule_time : 0),
 	                          store_p_text(after ? after->id : NULL)};
-	const char *cols = with_body ? TASK_COLS : TASK_COLS_NO_BODY;
 	struct store_rows *r = NULL;
 	char sql[1024];
 	int rc;
@@ -323,11 +323,11 @@ int emu_store_list_by_time(struct store *s, const char *queue, const struct emu_
 	*out = NULL;
 	*n = 0;
 	snprintf(sql, sizeof(sql),
-	         "SELECT %s FROM tasks WHERE queue = $1 AND state IN ('queued', 'running')%s "
+	         "SELECT " COLS_BEFORE_BODY "CASE WHEN LENGTH(body_b64) <= $3 THEN body_b64 END"
+	         COLS_AFTER_BODY " FROM tasks WHERE queue = $1 AND state IN ('queued', 'running')%s "
 	         "ORDER BY schedule_time, task_id LIMIT $2",
-	         cols,
-	         after ? " AND (schedule_time > $3 OR (schedule_time = $3 AND task_id > $4))" : "");
-	rc = store_exec(s, sql, p, after ? 4 : 2, &r, err, errlen);
+	         after ? " AND (schedule_time > $4 OR (schedule_time = $4 AND task_id > $5))" : "");
+	rc = store_exec(s, sql, p, after ? 5 : 3, &r, err, errlen);
 	if (rc)
 		return rc;
 	rc = read_tasks(r, out, n, err, errlen);

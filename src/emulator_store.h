@@ -115,9 +115,11 @@ struct emu_list_after {
 
 /* Live tasks of queue in dispatch order (schedule_time, then short task
  * id), after `after` (NULL: from the start), at most limit; for the
- * operator console. *out (emu_tasks_free()) and *n. */
+ * operator console. Bodies are read up to max_body base64 characters (a
+ * longer one reads as NULL; 0: none), so a page stays small whatever the
+ * tasks carry. *out (emu_tasks_free()) and *n. */
 int emu_store_list_by_time(struct store *s, const char *queue, const struct emu_list_after *after,
-                           size_t limit, int with_body, struct emu_task **out, size_t *n,
+                           size_t limit, size_t max_body, struct emu_task **out, size_t *n,
                            char *err, size_t errlen) CJ_WUR;
 
 /* How many live tasks queue holds (*depth: queued and running) and how
