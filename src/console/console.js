@@ -364,7 +364,7 @@
     button.disabled = true;
     try {
       const msg = await d.run(item);
-      status(msg || 'Done.', false);
+      if (msg !== null) status(msg || 'Done.', false);
     } catch (e) {
       if (!(e instanceof HttpError && (e.status === 401 || e.status === 403))) status(`Failed: ${e.message}`, true);
     } finally {
