@@ -17,7 +17,8 @@ usage: deploy/deploy.sh --project PROJECT --region REGION [--service NAME]
                         [--image IMAGE] [--url URL] [--skip-build] [--dry-run]
 
 Environment: UPSTASH_REDIS_REST_URL (required); optional GOOGLE_CLIENT_ID,
-TWILIO_ACCOUNT_SID + TWILIO_FROM_NUMBER, EMAIL_FROM, ENQUEUE_ALLOWED_EMAILS
+TWILIO_ACCOUNT_SID + TWILIO_FROM_NUMBER, EMAIL_FROM, ENQUEUE_ALLOWED_EMAILS,
+CONSOLE_OAUTH_CLIENT_ID (the operator console's OAuth client id)
 (each enables its block of deploy/service.yaml; the matching secrets
 GOOGLE_CLIENT_SECRET, TWILIO_AUTH_TOKEN, SENDGRID_API_KEY come from
 deploy/setup.sh), CLOUD_SQL_INSTANCE (PROJECT:REGION:INSTANCE, comma list
@@ -38,7 +39,7 @@ IMAGE=""
 SKIP_BUILD=0
 SUBST_NAMES=(SERVICE REGION PROJECT_ID RUNTIME_SA TASKS_SA IMAGE CLOUD_RUN_URL
 	UPSTASH_REDIS_REST_URL ENQUEUE_ALLOWED_EMAILS GOOGLE_CLIENT_ID TWILIO_ACCOUNT_SID
-	TWILIO_FROM_NUMBER EMAIL_FROM CLOUD_SQL_INSTANCE)
+	TWILIO_FROM_NUMBER EMAIL_FROM CLOUD_SQL_INSTANCE CONSOLE_OAUTH_CLIENT_ID)
 
 parse_args() {
 	local i=0 inst insts=()
@@ -61,6 +62,10 @@ parse_args() {
 			[[ "$inst" =~ ^[a-z0-9.:-]+:[a-z]+-[a-z]+[0-9]+:[a-z]([a-z0-9-]*[a-z0-9])?$ ]] ||
 				die "CLOUD_SQL_INSTANCE: not an instance connection name PROJECT:REGION:INSTANCE: $inst (gcloud sql instances describe INSTANCE --format='value(connectionName)' prints it)"
 		done
+	fi
+	if [ -n "${CONSOLE_OAUTH_CLIENT_ID:-}" ]; then
+		[[ "$CONSOLE_OAUTH_CLIENT_ID" =~ ^[^[:space:],\"]+$ ]] ||
+			die "CONSOLE_OAUTH_CLIENT_ID: must be one OAuth client id (no spaces, commas or quotes): $CONSOLE_OAUTH_CLIENT_ID"
 	fi
 	if [ -z "$IMAGE" ]; then
 		IMAGE="${REGION}-docker.pkg.dev/${PROJECT}/${SERVICE}/${SERVICE}:$(image_tag)"

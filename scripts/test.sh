@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 packages=(gcc pkg-config meson ninja-build python3 ca-certificates tzdata binutils
   libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev libjwt-dev libssl-dev check
   libpq-dev libsqlite3-dev libhiredis-dev redis-server postgresql shellcheck
-  clang libclang-rt-14-dev curl nginx)
+  clang libclang-rt-14-dev curl nginx chromium)
 
 install_missing() {
   local missing=()
@@ -52,6 +52,12 @@ fi
 if [ ! -d tests/compat/node_modules/@google-cloud/tasks ]; then
   echo "installing tests/compat's npm packages (npm ci)"
   (cd tests/compat && npm ci --no-audit --no-fund >/dev/null)
+fi
+# playwright-core drives Debian's chromium in the operator console's browser
+# tests (tests/browser/, pinned in package-lock.json).
+if [ ! -d tests/browser/node_modules/playwright-core ]; then
+  echo "installing tests/browser's npm packages (npm ci)"
+  (cd tests/browser && npm ci --no-audit --no-fund >/dev/null)
 fi
 
 dir=build

@@ -8,6 +8,7 @@
  */
 #include "admin_api.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,6 +20,29 @@
 #include "log.h"
 #include "timeutil.h"
 
+/* An optional Unix-seconds bound (?since=, ?until=): 0 with *set telling
+ * whether it was given, or 1 with a filled 400. */
+static int time_bound(struct http_req *r, const char *name, int64_t *v, int *set,
+                      struct http_answer *a)
+{
+	const char *s = http_request_query(r, name);
+	char *end;
+	long long n;
+
+	*set = 0;
+	if (!s || !*s)
+		return 0;
+	errno = 0;
+	n = strtoll(s, &end, 10);
+	if (errno || end == s || *end) {
+		http_answer_result(a, CJ_EINVAL, "%s: must be an integer (Unix seconds)", name);
+		return 1;
+	}
+	*v = (int64_t)n;
+	*set = 1;
+	return 0;
+}
+
 int admin_api_list(struct app *app, struct http_req *r, struct route_req *rq, struct http_answer *a)
 {
 	const char *type = http_request_query(r, "type");
@@ -26,6 +50,8 @@ int admin_api_list(struct app *app, struct http_req *r, struct route_req *rq, st
 	const char *cursor = http_request_query(r, "cursor");
 	char err[256] = "", *next = NULL, *end;
 	json_t *items = NULL;
+	int64_t since = 0, until = 0;
+	int has_since, has_until;
 	long limit = 50;
 	int rc;
 
@@ -41,11 +67,16 @@ int admin_api_list(struct app *app, struct http_req *r, struct route_req *rq, st
 			return 1;
 		}
 	}
+	if (time_bound(r, "since", &since, &has_since, a) ||
+	    time_bound(r, "until", &until, &has_until, a))
+		return 1;
 	if (type && !*type)
 		type = NULL;
 	if (cursor && !*cursor)
 		cursor = NULL;
-	rc = dead_letters_list(app->store, type, limit, cursor, &items, &next, err, sizeof(err));
+	rc = dead_letters_list_between(app->store, type, has_since ? &since : NULL,
+	                               has_until ? &until : NULL, limit, cursor, &items, &next, err,
+	                               sizeof(err));
 	if (rc == CJ_EINVAL) {
 		http_answer_result(a, rc, "%s", err);
 		return 1;

@@ -1,6 +1,7 @@
 /*
  * admin_api.h - the dead-letter endpoints of SPEC §5.3:
- * GET /admin/dead-letters?type=&limit=50&cursor= and
+ * GET /admin/dead-letters?type=&since=&until=&limit=50&cursor= (since and
+ * until: Unix seconds on failedAt, inclusive and exclusive) and
  * POST /admin/dead-letters/{id}/replay. Authentication is the router's
  * (ENQUEUE_ALLOWED_EMAILS).
  */

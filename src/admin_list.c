@@ -18,6 +18,15 @@ int admin_need_store(struct app *app, struct http_answer *a)
 	return 1;
 }
 
+int admin_need_local(struct app *app, struct http_answer *a)
+{
+	if (app->cfg->cloud_mode) {
+		http_answer_result(a, CJ_ENOTFOUND, "local mode only");
+		return 1;
+	}
+	return admin_need_store(app, a);
+}
+
 /* limit (default 50) and cursor (NULL when absent or empty) of a list
  * request. 0, or 1 with a filled 400. */
 int admin_page_params(struct http_req *r, long *limit, const char **cursor, struct http_answer *a)

@@ -45,7 +45,10 @@ struct app {
 	struct google_api *google; /* users' Google calls (OAuth, People, Calendar) */
 	struct messaging *messaging; /* SMS and e-mail providers */
 	struct ratelimit *ratelimit; /* the SMS limit */
-	struct scheduler *scheduler; /* local mode, while serving: the embedded Cloud Scheduler */
+	/* Local mode, while serving: the embedded Cloud Scheduler. Set by the
+	 * main thread once the listener is up, so request threads (/admin)
+	 * read it atomically: NULL until then. */
+	_Atomic(struct scheduler *) scheduler;
 	struct dispatcher *dispatcher; /* local mode's Cloud Tasks; NULL in cloud mode */
 	struct job_services svc; /* what handlers get */
 	atomic_int draining; /* SIGTERM received: refuse new work */

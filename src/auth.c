@@ -23,12 +23,18 @@
 int auth_check(struct app *app, struct http_req *r, const struct strlist *allowed,
                struct oidc_identity *who, struct http_answer *a)
 {
+	return auth_check_aud(app, r, allowed, NULL, who, a);
+}
+
+int auth_check_aud(struct app *app, struct http_req *r, const struct strlist *allowed,
+                   const char *extra_aud, struct oidc_identity *who, struct http_answer *a)
+{
 	const char *reason = "unknown";
 	struct oidc_identity id;
 	int rc;
 
-	rc = oidc_verify(app->oidc, http_request_header(r, "Authorization"), allowed, time_wall_s(),
-	                 who ? who : &id, &reason);
+	rc = oidc_verify_aud(app->oidc, http_request_header(r, "Authorization"), allowed, extra_aud,
+	                     time_wall_s(), who ? who : &id, &reason);
 	if (rc == CJ_OK)
 		return 0;
 	metrics_auth_failure(reason);

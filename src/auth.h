@@ -22,6 +22,12 @@ struct store;
 int auth_check(struct app *app, struct http_req *r, const struct strlist *allowed,
                struct oidc_identity *who, struct http_answer *a);
 
+/* As auth_check(), also accepting tokens whose aud is extra_aud (NULL:
+ * none): /admin takes the operator console's OAuth client id
+ * (CONSOLE_OAUTH_CLIENT_ID) besides OIDC_AUDIENCE. */
+int auth_check_aud(struct app *app, struct http_req *r, const struct strlist *allowed,
+                   const char *extra_aud, struct oidc_identity *who, struct http_answer *a);
+
 /* Checks X-Goog-Channel-ID and X-Goog-Channel-Token against the active
  * channels of webhook_channels: 'active' ones before their expiration, and
  * 'pending' ones (Google sends a channel's first message while our

@@ -16,7 +16,18 @@
 
 #include "log.h"
 
-enum type { T_STR, T_URL, T_INT, T_BOOL, T_LIST, T_LEVEL, T_FAILMODE, T_HOSTPORT, T_DBURL };
+enum type {
+	T_STR,
+	T_URL,
+	T_INT,
+	T_BOOL,
+	T_LIST,
+	T_LEVEL,
+	T_FAILMODE,
+	T_HOSTPORT,
+	T_DBURL,
+	T_CLIENT_ID /* one word: an audience compared as a whole, never a list */
+};
 
 #define REQUIRED ((const char *)1)
 #define UNSET NULL
@@ -54,6 +65,9 @@ static const struct var vars[] = {
      "${SERVICE_ACCOUNT_EMAIL}", 0, 0, 0, "accepted email claims for /jobs/* (comma list)"},
     {"ENQUEUE_ALLOWED_EMAILS", T_LIST, F(enqueue_allowed_emails), "${OIDC_ALLOWED_EMAILS}",
      "${OIDC_ALLOWED_EMAILS}", 0, 0, 0, "accepted callers of /enqueue/* and /admin/*"},
+    {"CONSOLE_OAUTH_CLIENT_ID", T_CLIENT_ID, F(console_oauth_client_id), UNSET, UNSET, 0, 0, 0,
+     "OAuth client id of the operator console: Google ID tokens for it are accepted on "
+     "/admin/* (not /jobs or /enqueue)"},
     {"OIDC_JWKS_URL", T_URL, F(oidc_jwks_url), "https://www.googleapis.com/oauth2/v3/certs",
      "https://www.googleapis.com/oauth2/v3/certs", 0, 0, 0, "Google's token signing keys"},
     {"OIDC_ISSUERS", T_LIST, F(oidc_issuers), "https://accounts.google.com,accounts.google.com",
@@ -278,6 +292,11 @@ static int set_value(struct config *c, const struct var *v, const char *s, char 
 		*(char **)dst = strdup(s);
 		return *(char **)dst ? CJ_OK : CJ_ENOMEM;
 	}
+	case T_CLIENT_ID:
+		if (strpbrk(s, " \t\r\n,"))
+			return fail(err, errlen, v, "must be one OAuth client id: no spaces or commas");
+		*(char **)dst = strdup(s);
+		return *(char **)dst ? CJ_OK : CJ_ENOMEM;
 	case T_HOSTPORT:
 		if (!valid_hostport(s))
 			return fail(err, errlen, v, "must be host or host:port");
@@ -458,7 +477,7 @@ void config_release(struct config *c)
 		void *p = (char *)c + vars[i].off;
 
 		if (vars[i].type == T_STR || vars[i].type == T_URL || vars[i].type == T_HOSTPORT ||
-		    vars[i].type == T_DBURL) {
+		    vars[i].type == T_DBURL || vars[i].type == T_CLIENT_ID) {
 			free(*(char **)p);
 			*(char **)p = NULL;
 		} else if (vars[i].type == T_LIST) {

@@ -35,6 +35,7 @@ struct config {
 	struct strlist oidc_audience; /* first = audience put on created tasks */
 	struct strlist oidc_allowed_emails;
 	struct strlist enqueue_allowed_emails;
+	char *console_oauth_client_id; /* NULL: /admin takes OIDC_AUDIENCE only */
 	char *oidc_jwks_url;
 	struct strlist oidc_issuers;
 	char *cloud_tasks_api_url; /* no trailing slash */

@@ -218,9 +218,25 @@ static int cursor_parse(const char *cursor, int64_t *failed_at, char id[DEAD_LET
 int dead_letters_list(struct store *s, const char *type, long limit, const char *cursor,
                       json_t **items, char **next, char *err, size_t errlen)
 {
-	struct store_param p[4];
+	return dead_letters_list_between(s, type, NULL, NULL, limit, cursor, items, next, err,
+	                                 errlen);
+}
+
+/* Appends " AND cond" (or "WHERE cond") to where. */
+static void where_and(char *where, size_t len, const char *cond)
+{
+	size_t w = strlen(where);
+
+	snprintf(where + w, len - w, "%s %s", w ? " AND" : "WHERE", cond);
+}
+
+int dead_letters_list_between(struct store *s, const char *type, const int64_t *since,
+                              const int64_t *until, long limit, const char *cursor,
+                              json_t **items, char **next, char *err, size_t errlen)
+{
+	struct store_param p[6];
 	struct store_rows *r = NULL;
-	char sql[512], where[160] = "", after_id[DEAD_LETTER_ID_LEN + 1];
+	char sql[640], where[256] = "", cond[128], after_id[DEAD_LETTER_ID_LEN + 1];
 	int64_t after_at = 0;
 	size_t n = 0, shown;
 	json_t *arr = NULL;
@@ -238,16 +254,25 @@ int dead_letters_list(struct store *s, const char *type, long limit, const char 
 	}
 	if (type && *type) {
 		p[n++] = store_p_text(type);
-		snprintf(where, sizeof(where), "WHERE type = $1");
+		snprintf(cond, sizeof(cond), "type = $%zu", n);
+		where_and(where, sizeof(where), cond);
+	}
+	if (since) {
+		p[n++] = store_p_int(*since);
+		snprintf(cond, sizeof(cond), "failed_at >= $%zu", n);
+		where_and(where, sizeof(where), cond);
+	}
+	if (until) {
+		p[n++] = store_p_int(*until);
+		snprintf(cond, sizeof(cond), "failed_at < $%zu", n);
+		where_and(where, sizeof(where), cond);
 	}
 	if (cursor && *cursor) {
-		size_t w = strlen(where);
-
 		p[n++] = store_p_int(after_at);
 		p[n++] = store_p_text(after_id);
-		snprintf(where + w, sizeof(where) - w,
-		         "%s (failed_at < $%zu OR (failed_at = $%zu AND id < $%zu))",
-		         w ? " AND" : "WHERE", n - 1, n - 1, n);
+		snprintf(cond, sizeof(cond), "(failed_at < $%zu OR (failed_at = $%zu AND id < $%zu))",
+		         n - 1, n - 1, n);
+		where_and(where, sizeof(where), cond);
 	}
 	/* One row more than asked tells whether another page follows. */
 	p[n++] = store_p_int(limit + 1);

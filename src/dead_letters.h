@@ -54,6 +54,12 @@ int dead_letters_insert(struct store *s, const struct dead_letter *dl, char *id_
 int dead_letters_list(struct store *s, const char *type, long limit, const char *cursor,
                       json_t **items, char **next, char *err, size_t errlen) CJ_WUR;
 
+/* As dead_letters_list(), only those whose failure time is at or after
+ * *since and before *until (either NULL: no bound). */
+int dead_letters_list_between(struct store *s, const char *type, const int64_t *since,
+                              const int64_t *until, long limit, const char *cursor,
+                              json_t **items, char **next, char *err, size_t errlen) CJ_WUR;
+
 /* One dead letter as a JSON object. CJ_ENOTFOUND for an unknown id. */
 int dead_letters_get(struct store *s, const char *id, json_t **out, char *err,
                      size_t errlen) CJ_WUR;

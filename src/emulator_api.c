@@ -343,27 +343,9 @@ static void get_task(struct app *app, struct http_req *r, const struct target *t
 
 static void delete_task(struct app *app, const struct target *t, struct http_answer *a)
 {
-	struct emu_move_args m = {0};
-	struct emu_task task;
 	char err[256] = "";
-	int rc, tries;
+	int rc = emu_store_delete(app->store, t->task, clock_now(), err, sizeof(err));
 
-	m.name = t->task;
-	/* Queued or mid-attempt; the state may change between the read and the
-	 * move, so the move is tried again once from the new state. */
-	for (tries = 0; tries < 3; tries++) {
-		rc = emu_store_get(app->store, t->task, 0, &task, err, sizeof(err));
-		if (rc)
-			break;
-		m.now = clock_now();
-		rc = emu_store_move(app->store,
-		                    task.state == EMU_RUNNING ? EMU_MOVE_DELETE_RUNNING
-		                                              : EMU_MOVE_DELETE_QUEUED,
-		                    &m, NULL, err, sizeof(err));
-		emu_task_release(&task);
-		if (rc != CJ_ENOTFOUND)
-			break;
-	}
 	if (rc == CJ_ENOTFOUND)
 		gerror(a, 404, "task %s does not exist", t->task);
 	else if (rc)

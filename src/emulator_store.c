@@ -308,6 +308,56 @@ int emu_store_list(struct store *s, const char *queue, const char *after, size_t
 	return rc;
 }
 
+int emu_store_list_by_time(struct store *s, const char *queue, const struct emu_list_after *after,
+                           size_t limit, size_t max_body, struct emu_task **out, size_t *n,
+                           char *err, size_t errlen)
+{
+	struct store_param p[] = {store_p_text(queue), store_p_int((int64_t)limit),
+	                          store_p_int((int64_t)max_body),
+	                          store_p_double(after ? after->schedule_time : 0),
+	                          store_p_text(after ? after->id : NULL)};
+	struct store_rows *r = NULL;
+	char sql[1024];
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	snprintf(sql, sizeof(sql),
+	         "SELECT " COLS_BEFORE_BODY "CASE WHEN LENGTH(body_b64) <= $3 THEN body_b64 END"
+	         COLS_AFTER_BODY " FROM tasks WHERE queue = $1 AND state IN ('queued', 'running')%s "
+	         "ORDER BY schedule_time, task_id LIMIT $2",
+	         after ? " AND (schedule_time > $4 OR (schedule_time = $4 AND task_id > $5))" : "");
+	rc = store_exec(s, sql, p, after ? 5 : 3, &r, err, errlen);
+	if (rc)
+		return rc;
+	rc = read_tasks(r, out, n, err, errlen);
+	store_rows_free(r);
+	return rc;
+}
+
+int emu_store_queue_counts(struct store *s, const char *queue, long *depth, long *in_flight,
+                           char *err, size_t errlen)
+{
+	struct store_param p[] = {store_p_text(queue)};
+	struct store_rows *r = NULL;
+	int rc;
+
+	*depth = 0;
+	*in_flight = 0;
+	rc = store_exec(s,
+	                "SELECT COUNT(*), COALESCE(SUM(CASE WHEN state = 'running' THEN 1 ELSE 0 "
+	                "END), 0) FROM tasks WHERE queue = $1 AND state IN ('queued', 'running')",
+	                p, 1, &r, err, errlen);
+	if (rc)
+		return rc;
+	if (store_rows_next(r)) {
+		*depth = (long)store_rows_int(r, 0);
+		*in_flight = (long)store_rows_int(r, 1);
+	}
+	store_rows_free(r);
+	return CJ_OK;
+}
+
 /* The transition table: each move, its source and target state, and its one
  * UPDATE. $1 is always the task's name; the WHERE clause always names the
  * source state. */
@@ -389,6 +439,31 @@ int emu_store_move(struct store *s, enum emu_move move, const struct emu_move_ar
 	if (claimed && move == EMU_MOVE_CLAIM && read_task(r, claimed))
 		rc = cj_errorf(err, errlen, CJ_ENOMEM, "out of memory");
 	store_rows_free(r);
+	return rc;
+}
+
+int emu_store_delete(struct store *s, const char *name, double now, char *err, size_t errlen)
+{
+	struct emu_move_args m = {0};
+	struct emu_task task;
+	int rc = CJ_ENOTFOUND, tries;
+
+	m.name = name;
+	m.now = now;
+	/* Queued or mid-attempt; the state may change between the read and the
+	 * move, so the move is tried again from the new state. */
+	for (tries = 0; tries < 3; tries++) {
+		rc = emu_store_get(s, name, 0, &task, err, errlen);
+		if (rc)
+			break;
+		rc = emu_store_move(s,
+		                    task.state == EMU_RUNNING ? EMU_MOVE_DELETE_RUNNING
+		                                              : EMU_MOVE_DELETE_QUEUED,
+		                    &m, NULL, err, errlen);
+		emu_task_release(&task);
+		if (rc != CJ_ENOTFOUND)
+			break;
+	}
 	return rc;
 }
 

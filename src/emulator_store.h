@@ -106,6 +106,27 @@ int emu_store_list(struct store *s, const char *queue, const char *after, size_t
                    int with_body, struct emu_task **out, size_t *n, char *err,
                    size_t errlen) CJ_WUR;
 
+/* Where a page of emu_store_list_by_time() starts: after the task with
+ * this schedule time and short id. */
+struct emu_list_after {
+	double schedule_time;
+	const char *id;
+};
+
+/* Live tasks of queue in dispatch order (schedule_time, then short task
+ * id), after `after` (NULL: from the start), at most limit; for the
+ * operator console. Bodies are read up to max_body base64 characters (a
+ * longer one reads as NULL; 0: none), so a page stays small whatever the
+ * tasks carry. *out (emu_tasks_free()) and *n. */
+int emu_store_list_by_time(struct store *s, const char *queue, const struct emu_list_after *after,
+                           size_t limit, size_t max_body, struct emu_task **out, size_t *n,
+                           char *err, size_t errlen) CJ_WUR;
+
+/* How many live tasks queue holds (*depth: queued and running) and how
+ * many of them are in an attempt (*in_flight). */
+int emu_store_queue_counts(struct store *s, const char *queue, long *depth, long *in_flight,
+                           char *err, size_t errlen) CJ_WUR;
+
 /* The transitions of a task row (see the diagram above). */
 enum emu_move {
 	EMU_MOVE_CLAIM, /* QUEUED -> RUNNING: an attempt starts */
@@ -139,6 +160,12 @@ struct emu_move_args {
  * moved it, or it does not exist), store errors. */
 int emu_store_move(struct store *s, enum emu_move move, const struct emu_move_args *a,
                    struct emu_task *claimed, char *err, size_t errlen) CJ_WUR;
+
+/* tasks.delete: the live task named name becomes a tombstone, whether it
+ * is queued or in an attempt (the attempt's outcome is then dropped).
+ * CJ_OK, CJ_ENOTFOUND (no live task of that name), store errors. */
+int emu_store_delete(struct store *s, const char *name, double now, char *err,
+                     size_t errlen) CJ_WUR;
 
 /* A task due for dispatch: its name and schedule_time. */
 struct emu_due {

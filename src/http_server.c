@@ -209,6 +209,30 @@ int http_path_acceptable(const char *uri)
 	return 1;
 }
 
+int http_answer_header(struct http_answer *a, const char *name, const char *value)
+{
+	for (size_t i = 0; i < HTTP_ANSWER_MAX_HEADERS; i++) {
+		if (!a->headers[i].name) {
+			a->headers[i].name = name;
+			a->headers[i].value = value;
+			return 0;
+		}
+	}
+	log_msg(L_ERROR, "answer header %s left out: more than %d headers", name,
+	        HTTP_ANSWER_MAX_HEADERS);
+	return -1;
+}
+
+/* The answer's Cache-Control: one of its own headers, else "no-store". */
+static const char *answer_cache_control(const struct http_answer *a)
+{
+	for (size_t i = 0; i < HTTP_ANSWER_MAX_HEADERS && a->headers[i].name; i++) {
+		if (!strcasecmp(a->headers[i].name, "Cache-Control"))
+			return a->headers[i].value;
+	}
+	return "no-store";
+}
+
 void http_answer_json(struct http_answer *a, int status, json_t *body)
 {
 	a->status = status;
@@ -293,7 +317,11 @@ static enum MHD_Result send_answer(struct request *q, struct http_answer *a)
 	a->body = NULL;
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
 	                        a->content_type ? a->content_type : "application/json");
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, answer_cache_control(a));
+	for (size_t i = 0; i < HTTP_ANSWER_MAX_HEADERS && a->headers[i].name; i++) {
+		if (strcasecmp(a->headers[i].name, "Cache-Control"))
+			MHD_add_response_header(resp, a->headers[i].name, a->headers[i].value);
+	}
 	if (a->retry_after[0])
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, a->retry_after);
 	if (a->close)
@@ -340,8 +368,9 @@ static int write_answer_now(const struct http_req *r, const struct http_answer *
 	int64_t deadline = time_mono_ms() + HTTP_WRITE_NOW_MS;
 	/* The Date header libmicrohttpd puts on its answers: real time. */
 	time_t now = (time_t)time_wall_s();
-	char head[512], date[64];
+	char head[2048], date[64];
 	struct tm tm;
+	size_t used;
 	int n;
 
 	if (!ci)
@@ -350,14 +379,28 @@ static int write_answer_now(const struct http_req *r, const struct http_answer *
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
 	n = snprintf(head, sizeof(head),
 	             "HTTP/1.1 %d %s\r\nDate: %s\r\nConnection: close\r\nContent-Type: %s\r\n"
-	             "Cache-Control: no-store\r\n%s%s%sContent-Length: %zu\r\n\r\n",
+	             "Cache-Control: %s\r\n%s%s%s",
 	             a->status, reason && *reason ? reason : "Unknown", date,
 	             a->content_type ? a->content_type : "application/json",
-	             a->retry_after[0] ? "Retry-After: " : "", a->retry_after,
-	             a->retry_after[0] ? "\r\n" : "", len);
+	             answer_cache_control(a), a->retry_after[0] ? "Retry-After: " : "",
+	             a->retry_after, a->retry_after[0] ? "\r\n" : "");
 	if (n < 0 || (size_t)n >= sizeof(head))
 		return -1;
-	if (send_all(ci->connect_fd, head, (size_t)n, deadline))
+	used = (size_t)n;
+	for (size_t i = 0; i < HTTP_ANSWER_MAX_HEADERS && a->headers[i].name; i++) {
+		if (!strcasecmp(a->headers[i].name, "Cache-Control"))
+			continue;
+		n = snprintf(head + used, sizeof(head) - used, "%s: %s\r\n", a->headers[i].name,
+		             a->headers[i].value);
+		if (n < 0 || (size_t)n >= sizeof(head) - used)
+			return -1;
+		used += (size_t)n;
+	}
+	n = snprintf(head + used, sizeof(head) - used, "Content-Length: %zu\r\n\r\n", len);
+	if (n < 0 || (size_t)n >= sizeof(head) - used)
+		return -1;
+	used += (size_t)n;
+	if (send_all(ci->connect_fd, head, used, deadline))
 		return -1;
 	if (!strcmp(r->method, "HEAD"))
 		return 0;

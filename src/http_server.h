@@ -64,6 +64,9 @@
 #define HTTP_LINGER_MS 2000
 #define HTTP_LINGER_BYTES (256u << 10)
 
+/* Extra headers an answer may carry (struct http_answer). */
+#define HTTP_ANSWER_MAX_HEADERS 8
+
 struct MHD_Connection;
 struct sockaddr;
 struct http_req_fields;
@@ -95,6 +98,12 @@ struct http_answer {
 	const char *content_type; /* NULL = application/json */
 	int close; /* ask the client to close the connection */
 	char retry_after[16]; /* "" = no header */
+	/* Extra headers, in order until the first NULL name; names and values
+	 * in static storage (or outliving the answer). A Cache-Control here
+	 * replaces the default "no-store". Added with http_answer_header(). */
+	struct http_header {
+		const char *name, *value;
+	} headers[HTTP_ANSWER_MAX_HEADERS];
 };
 
 struct http_app {
@@ -174,6 +183,10 @@ int http_request_run(const struct http_app *app, size_t max_body, const char *me
  * arguments, cut to 511 bytes}. */
 void http_answer_error(struct http_answer *a, int status, const char *code, const char *fmt, ...)
     CJ_PRINTF(4, 5);
+/* Adds the header name: value to a (both in static storage, or outliving
+ * the answer). 0, or -1 when a has HTTP_ANSWER_MAX_HEADERS already (a bug of
+ * the caller; the header is left out). */
+int http_answer_header(struct http_answer *a, const char *name, const char *value);
 /* Fills a with the compact serialisation of body (reference stolen). */
 void http_answer_json(struct http_answer *a, int status, json_t *body);
 

@@ -25,7 +25,7 @@ json_t *keyset_rows_array(struct store_rows *r, size_t max,
 	return arr;
 }
 
-static char *cursor_make(char tag, const char *id)
+char *keyset_cursor_make(char tag, const char *id)
 {
 	size_t n = strlen(id);
 	char *raw = malloc(n + 3), *c;
@@ -40,8 +40,7 @@ static char *cursor_make(char tag, const char *id)
 	return c;
 }
 
-/* The id in a cursor of list tag (malloc'd), or NULL when it is not one. */
-static char *cursor_parse(char tag, const char *cursor)
+char *keyset_cursor_parse(char tag, const char *cursor)
 {
 	unsigned char *raw = NULL;
 	size_t len = 0, clen = strlen(cursor);
@@ -73,7 +72,7 @@ int keyset_page(struct store *s, struct keyset_query *q, long limit, const char 
 		return cj_errorf(err, errlen, CJ_EINVAL, "limit must be between 1 and %d",
 		                 KEYSET_MAX_LIMIT);
 	if (cursor && *cursor) {
-		after = cursor_parse(q->tag, cursor);
+		after = keyset_cursor_parse(q->tag, cursor);
 		if (!after)
 			return cj_errorf(err, errlen, CJ_EINVAL,
 			                 "cursor is not one this service gave out");
@@ -88,7 +87,7 @@ int keyset_page(struct store *s, struct keyset_query *q, long limit, const char 
 	*items = keyset_rows_array(r, (size_t)limit, q->to_json);
 	if (*items && store_rows_count(r) > (size_t)limit) {
 		/* The cursor names the last row shown. */
-		*next = cursor_make(q->tag, store_rows_text(r, 0));
+		*next = keyset_cursor_make(q->tag, store_rows_text(r, 0));
 		if (!*next) {
 			json_decref(*items);
 			*items = NULL;

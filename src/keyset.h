@@ -41,6 +41,12 @@ int keyset_page(struct store *s, struct keyset_query *q, long limit, const char 
 json_t *keyset_rows_array(struct store_rows *r, size_t max,
                           json_t *(*to_json)(struct store_rows *));
 
+/* The cursor naming id in list tag (malloc'd), or NULL on ENOMEM; and the
+ * id in a cursor of list tag (malloc'd), or NULL when it is not one (or on
+ * ENOMEM). For lists that page themselves (sync_health.c). */
+char *keyset_cursor_make(char tag, const char *id);
+char *keyset_cursor_parse(char tag, const char *cursor);
+
 /* Parses an optional ?limit= value (NULL: def). CJ_EINVAL unless an
  * integer from 1 to KEYSET_MAX_LIMIT. */
 int keyset_parse_limit(const char *s, long def, long *out);

@@ -61,8 +61,7 @@ int local_api_clock(struct app *app, struct http_req *r, struct route_req *rq,
 	return 1;
 }
 
-void local_api_clock_advance(struct app *app, struct http_req *r, struct route_req *rq,
-                             struct http_answer *a)
+int local_api_advance(struct app *app, struct http_req *r, struct http_answer *a)
 {
 	char jerr[200] = "", err[256] = "";
 	const json_t *seconds;
@@ -70,41 +69,48 @@ void local_api_clock_advance(struct app *app, struct http_req *r, struct route_r
 	json_t *body;
 	int rc;
 
-	(void)rq;
 	body = json_in_parse(buf_str(&r->body), r->body.len, JSON_REJECT_DUPLICATES, NULL, jerr,
 	                     sizeof(jerr));
 	if (!body || !json_is_object(body)) {
 		json_decref(body);
 		http_answer_error(a, 400, "invalid_json", "body must be a JSON object: %s",
 		                  jerr[0] ? jerr : "not an object");
-		return;
+		return 1;
 	}
 	/* json_is_integer: 1.5, "10", true and null are not integers. */
 	seconds = json_object_get(body, "seconds");
 	if (!json_is_integer(seconds) || json_integer_value(seconds) <= 0) {
 		json_decref(body);
 		http_answer_result(a, CJ_EINVAL, "seconds: must be a positive integer");
-		return;
+		return 1;
 	}
 	n = (int64_t)json_integer_value(seconds);
 	json_decref(body);
 	if (!app->store) {
 		http_answer_result(a, CJ_EUNAVAIL, "no database to keep the clock in");
-		return;
+		return 1;
 	}
 	rc = clock_store_advance(app->store, n, &offset, err, sizeof(err));
 	if (rc == CJ_EINVAL) {
 		http_answer_result(a, rc, "seconds: %s", err);
-		return;
+		return 1;
 	}
 	if (rc) {
 		log_msg(L_ERROR, "clock advance not saved: %s", err);
 		http_answer_result(a, CJ_EUNAVAIL,
 		                   "the clock offset could not be saved; the "
 		                   "clock did not move");
-		return;
+		return 1;
 	}
 	log_msg(L_INFO, "clock advanced by %lld s (offset %lld s)", (long long)n,
 	        (long long)offset);
-	answer_clock(a);
+	return 0;
+}
+
+void local_api_clock_advance(struct app *app, struct http_req *r, struct route_req *rq,
+                             struct http_answer *a)
+{
+	(void)rq;
+	if (!local_api_advance(app, r, a))
+		answer_clock(a);
 }

@@ -23,6 +23,12 @@ int local_api_clock(struct app *app, struct http_req *r, struct route_req *rq,
 void local_api_clock_advance(struct app *app, struct http_req *r, struct route_req *rq,
                              struct http_answer *a);
 
+/* The move of local_api_clock_advance() without its answer, shared with
+ * POST /admin/clock/advance: reads {"seconds": N} from r's body and moves
+ * the clock (stored first). 0 when it moved; otherwise 1 with a filled
+ * answer (400 invalid_json or invalid_request, 503). */
+int local_api_advance(struct app *app, struct http_req *r, struct http_answer *a);
+
 /* {"now": RFC 3339 of the business clock, "offsetSeconds": N}; NULL on
  * ENOMEM. */
 json_t *local_api_clock_doc(void);

@@ -448,6 +448,17 @@ int local_keys_mint_now(const struct local_keys *k, const char *audience, const 
 	return local_keys_mint(k, audience, email, time_wall_s(), out);
 }
 
+int local_keys_mint_expiring(const struct local_keys *k, const char *audience, const char *email,
+                             char **out, int64_t *exp)
+{
+	int64_t iat = time_wall_s();
+	int rc = local_keys_mint(k, audience, email, iat, out);
+
+	if (!rc)
+		*exp = iat + TOKEN_LIFETIME;
+	return rc;
+}
+
 int local_keys_mint_cached(const struct local_keys *key, const char *audience, const char *email,
                            char **out)
 {

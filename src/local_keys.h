@@ -45,6 +45,10 @@ int local_keys_mint(const struct local_keys *k, const char *audience, const char
 int local_keys_mint_now(const struct local_keys *k, const char *audience, const char *email,
                         char **out) CJ_WUR;
 
+/* local_keys_mint_now(), also telling the token's exp (Unix seconds, real
+ * time) in *exp: for a page that must fetch a new one before it expires. */
+int local_keys_mint_expiring(const struct local_keys *k, const char *audience, const char *email,
+                             char **out, int64_t *exp) CJ_WUR;
 /* As local_keys_mint on real time, reusing a token minted for the same
  * (audience, email) within the last 5 minutes (still valid for 55 more):
  * for the embedded dispatcher and scheduler, which push many times a second.

@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "recent.h"
+
 enum metric_id {
 	M_REQUESTS,
 	M_JOB_DURATION,
@@ -193,6 +195,7 @@ void metrics_request(const char *type, const char *outcome)
 
 	labels2(l, sizeof(l), "type", type, "outcome", outcome);
 	add(M_REQUESTS, l, 1);
+	recent_request(type, outcome); /* the last hour, for /admin/overview */
 }
 
 void metrics_job_duration(const char *type, double seconds)
@@ -243,6 +246,7 @@ void metrics_dead_letter(const char *type)
 
 	labels2(l, sizeof(l), "type", type, NULL, NULL);
 	add(M_DEAD_LETTERS, l, 1);
+	recent_dead_letter();
 }
 
 void metrics_provider_error(const char *provider, const char *reason)

@@ -110,28 +110,36 @@ static int64_t sat_add(int64_t a, int64_t b)
 
 /* --- The per-route checks (403) ------------------------------------------- */
 
-static int aud_matches(const json_t *aud, const struct strlist *audiences)
+/* 1 when one aud value is in audiences or is extra (may be NULL). */
+static int aud_value_ok(const json_t *v, const struct strlist *audiences, const char *extra)
+{
+	const char *s = json_string_value(v);
+
+	return s && (strlist_contains(audiences, s) || (extra && !strcmp(s, extra)));
+}
+
+static int aud_matches(const json_t *aud, const struct strlist *audiences, const char *extra)
 {
 	size_t i, n;
 
 	if (json_is_string(aud))
-		return strlist_contains(audiences, json_string_value(aud));
+		return aud_value_ok(aud, audiences, extra);
 	if (!json_is_array(aud))
 		return 0;
 	n = json_array_size(aud);
 	for (i = 0; i < n && i < OIDC_MAX_AUDS; i++) {
-		const json_t *a = json_array_get(aud, i);
-
-		if (json_is_string(a) && strlist_contains(audiences, json_string_value(a)))
+		if (aud_value_ok(json_array_get(aud, i), audiences, extra))
 			return 1;
 	}
 	return 0;
 }
 
+/* extra_aud (may be NULL): one more audience this route accepts. */
 static int check_identity(const struct oidc *o, const struct claims *c,
-                          const struct strlist *allowed, const char **reason)
+                          const struct strlist *allowed, const char *extra_aud,
+                          const char **reason)
 {
-	if (!aud_matches(c->aud, o->audiences)) {
+	if (!aud_matches(c->aud, o->audiences, extra_aud)) {
 		*reason = "wrong_audience";
 		return CJ_EFORBIDDEN;
 	}
@@ -186,7 +194,8 @@ static void cached_clear(struct cached *e)
 
 /* 1 on a hit, with *rc and *reason the outcome for this call. */
 static int cache_check(struct oidc *o, const unsigned char *hash, const struct strlist *allowed,
-                       int64_t now, struct oidc_identity *who, int *rc, const char **reason)
+                       const char *extra_aud, int64_t now, struct oidc_identity *who, int *rc,
+                       const char **reason)
 {
 	struct cached *b;
 	int hit = 0;
@@ -199,7 +208,7 @@ static int cache_check(struct oidc *o, const unsigned char *hash, const struct s
 		hit = 1;
 		*rc = check_times(b[i].c.exp, b[i].c.iat, now, reason);
 		if (*rc == CJ_OK)
-			*rc = check_identity(o, &b[i].c, allowed, reason);
+			*rc = check_identity(o, &b[i].c, allowed, extra_aud, reason);
 		if (*rc == CJ_OK)
 			fill_identity(who, &b[i].c);
 		else if (*rc == CJ_EAUTH && !strcmp(*reason, "expired"))
@@ -480,6 +489,13 @@ static int extract_token(const char *auth, const char **tok, size_t *len, const 
 int oidc_verify(struct oidc *o, const char *authorization, const struct strlist *allowed,
                 int64_t now, struct oidc_identity *who, const char **reason)
 {
+	return oidc_verify_aud(o, authorization, allowed, NULL, now, who, reason);
+}
+
+int oidc_verify_aud(struct oidc *o, const char *authorization, const struct strlist *allowed,
+                    const char *extra_aud, int64_t now, struct oidc_identity *who,
+                    const char **reason)
+{
 	unsigned char hash[SHA256_DIGEST_LENGTH];
 	struct claims c;
 	const char *why = NULL, *tok = NULL;
@@ -495,13 +511,13 @@ int oidc_verify(struct oidc *o, const char *authorization, const struct strlist 
 		rc = CJ_EINTERNAL;
 		goto out;
 	}
-	if (cache_check(o, hash, allowed, now, who, &rc, &why))
+	if (cache_check(o, hash, allowed, extra_aud, now, who, &rc, &why))
 		goto out;
 	rc = verify_token(o, tok, len, now, &c, &why);
 	if (rc)
 		goto out;
 	cache_put(o, hash, &c, now);
-	rc = check_identity(o, &c, allowed, &why);
+	rc = check_identity(o, &c, allowed, extra_aud, &why);
 	if (rc == CJ_OK)
 		fill_identity(who, &c);
 out:

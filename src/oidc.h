@@ -53,6 +53,14 @@ void oidc_free(struct oidc *o);
 int oidc_verify(struct oidc *o, const char *authorization, const struct strlist *allowed,
                 int64_t now, struct oidc_identity *who, const char **reason) CJ_WUR;
 
+/* As oidc_verify(), but a token whose aud is extra_aud (NULL: none) is
+ * accepted too, besides the configured audiences: the operator console's
+ * OAuth client id on /admin (CONSOLE_OAUTH_CLIENT_ID). Every other rule is
+ * unchanged. */
+int oidc_verify_aud(struct oidc *o, const char *authorization, const struct strlist *allowed,
+                    const char *extra_aud, int64_t now, struct oidc_identity *who,
+                    const char **reason) CJ_WUR;
+
 /* How many RS256 signatures this verifier has checked (cache misses that got
  * that far). For tests and diagnostics. */
 unsigned long oidc_signature_checks(struct oidc *o);

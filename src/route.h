@@ -24,11 +24,15 @@
 
 /* A pattern holds at most this many {param}s (router.h). */
 #define ROUTE_MAX_PARAMS 2
+/* Room for the second {param}: a 500-character task id
+ * ("/admin/queues/{name}/tasks/{id}") and its NUL. */
+#define ROUTE_PARAM2_MAX 512
 
 /* One request on a route; owned by the router, zeroed before on_headers. */
 struct route_req {
 	char param[1024]; /* the first {param} (a /v2 path holds a 500-character task id) */
-	char param2[256]; /* the second {param} ("/admin/users/{id}/contacts/{contactId}"), or "" */
+	/* the second {param} ("/admin/users/{id}/contacts/{contactId}"), or "" */
+	char param2[ROUTE_PARAM2_MAX];
 	struct oidc_identity who; /* the caller, on routes the router authenticated by OIDC */
 	char channel_user[128]; /* the channel's user, on AUTH_CHANNEL_SECRET routes */
 	void *state; /* the handler's own; freed by its on_done */

@@ -6,10 +6,16 @@
  * /admin/users/{id}/suggestions, /admin/suggestions/{id}/accept|dismiss
  * (suggestions_api.h),
  * /admin/users[/{id}[/contacts[/{contactId}]]]
- * (app data, app_api.h), /health/live, /health/ready, /metrics,
- * /webhooks/google-calendar, and in local mode /emulator/certs,
- * /emulator/clock, /emulator/clock:advance and /v2/... (the Cloud Tasks
- * API, emulator_api.h). The router owns no route's logic: each row
+ * (app data, app_api.h), the operator console's /admin/overview
+ * (admin_overview.h), /admin/queues[/{name}/pause|resume|purge]
+ * (admin_queues.h), /admin/queues/{name}/tasks[/{id}[/run]] (admin_tasks.h),
+ * /admin/schedules[/{name}/fire] and /admin/clock[/advance]
+ * (admin_schedules.h), /admin/sync-health (admin_sync_health.h),
+ * /health/live, /health/ready, /metrics, /webhooks/google-calendar, the
+ * operator console /console[/…] and /console/session (console_web.h), and
+ * in local mode /emulator/certs, /emulator/clock, /emulator/clock:advance
+ * and /v2/... (the Cloud Tasks API, emulator_api.h). The router owns no
+ * route's logic: each row
  * names the module that answers it.
  */
 #include "router.h"
@@ -18,11 +24,17 @@
 #include <string.h>
 
 #include "admin_api.h"
+#include "admin_overview.h"
+#include "admin_queues.h"
+#include "admin_schedules.h"
+#include "admin_sync_health.h"
+#include "admin_tasks.h"
 #include "outbox_api.h"
 #include "suggestions_api.h"
 #include "webhook_api.h"
 #include "app_api.h"
 #include "auth.h"
+#include "console_web.h"
 #include "emulator_api.h"
 #include "enqueue_api.h"
 #include "job_runner.h"
@@ -58,25 +70,42 @@ static const struct route routes[] = {
      0},
     {"/enqueue/{type}", "POST", AUTH_ENQUEUE_OIDC, 0, enqueue_api_headers, enqueue_api_body, NULL,
      0},
-    {"/admin/dead-letters", "GET", AUTH_ENQUEUE_OIDC, 0, admin_api_list, NULL, NULL, 0},
-    {"/admin/dead-letters/{id}/replay", "POST", AUTH_ENQUEUE_OIDC, 0, NULL, admin_api_replay, NULL,
+    {"/admin/dead-letters", "GET", AUTH_ADMIN_OIDC, 0, admin_api_list, NULL, NULL, 0},
+    {"/admin/dead-letters/{id}/replay", "POST", AUTH_ADMIN_OIDC, 0, NULL, admin_api_replay, NULL,
      0},
-    {"/admin/outbox", "GET", AUTH_ENQUEUE_OIDC, 0, outbox_api_list, NULL, NULL, 0},
-    {"/admin/outbox/{id}/done", "POST", AUTH_ENQUEUE_OIDC, 0, NULL, outbox_api_done, NULL, 0},
-    {"/admin/outbox/{id}/resend", "POST", AUTH_ENQUEUE_OIDC, 0, NULL, outbox_api_resend, NULL,
+    {"/admin/outbox", "GET", AUTH_ADMIN_OIDC, 0, outbox_api_list, NULL, NULL, 0},
+    {"/admin/outbox/{id}/done", "POST", AUTH_ADMIN_OIDC, 0, NULL, outbox_api_done, NULL, 0},
+    {"/admin/outbox/{id}/resend", "POST", AUTH_ADMIN_OIDC, 0, NULL, outbox_api_resend, NULL,
      0},
-    {"/admin/users/{id}/suggestions", "GET", AUTH_ENQUEUE_OIDC, 0, suggestions_api_list, NULL,
+    {"/admin/users/{id}/suggestions", "GET", AUTH_ADMIN_OIDC, 0, suggestions_api_list, NULL,
      NULL, 0},
-    {"/admin/suggestions/{id}/accept", "POST", AUTH_ENQUEUE_OIDC, 0, NULL, suggestions_api_accept,
+    {"/admin/suggestions/{id}/accept", "POST", AUTH_ADMIN_OIDC, 0, NULL, suggestions_api_accept,
      NULL, 0},
-    {"/admin/suggestions/{id}/dismiss", "POST", AUTH_ENQUEUE_OIDC, 0, NULL,
+    {"/admin/suggestions/{id}/dismiss", "POST", AUTH_ADMIN_OIDC, 0, NULL,
      suggestions_api_dismiss, NULL, 0},
-    {"/admin/users", "GET", AUTH_ENQUEUE_OIDC, 0, app_api_users_list, NULL, NULL, 0},
-    {"/admin/users/{id}", "GET", AUTH_ENQUEUE_OIDC, 0, app_api_user_get, NULL, NULL, 0},
-    {"/admin/users/{id}/contacts", "GET", AUTH_ENQUEUE_OIDC, 0, app_api_contacts_list, NULL, NULL,
+    {"/admin/users", "GET", AUTH_ADMIN_OIDC, 0, app_api_users_list, NULL, NULL, 0},
+    {"/admin/users/{id}", "GET", AUTH_ADMIN_OIDC, 0, app_api_user_get, NULL, NULL, 0},
+    {"/admin/users/{id}/contacts", "GET", AUTH_ADMIN_OIDC, 0, app_api_contacts_list, NULL, NULL,
      0},
-    {"/admin/users/{id}/contacts/{contactId}", "PATCH", AUTH_ENQUEUE_OIDC, 0, NULL,
+    {"/admin/users/{id}/contacts/{contactId}", "PATCH", AUTH_ADMIN_OIDC, 0, NULL,
      app_api_contact_patch, NULL, 0},
+    {"/admin/overview", "GET", AUTH_ADMIN_OIDC, 0, admin_overview, NULL, NULL, 0},
+    {"/admin/queues", "GET", AUTH_ADMIN_OIDC, 0, admin_queues_list, NULL, NULL, 0},
+    {"/admin/queues/{name}/pause", "POST", AUTH_ADMIN_OIDC, 0, NULL, admin_queues_pause, NULL, 0},
+    {"/admin/queues/{name}/resume", "POST", AUTH_ADMIN_OIDC, 0, NULL, admin_queues_resume, NULL,
+     0},
+    {"/admin/queues/{name}/purge", "POST", AUTH_ADMIN_OIDC, 0, NULL, admin_queues_purge, NULL, 0},
+    {"/admin/queues/{name}/tasks", "GET", AUTH_ADMIN_OIDC, 0, admin_tasks_list, NULL, NULL, 0},
+    {"/admin/queues/{name}/tasks/{id}/run", "POST", AUTH_ADMIN_OIDC, 0, NULL, admin_tasks_run,
+     NULL, 0},
+    {"/admin/queues/{name}/tasks/{id}", "DELETE", AUTH_ADMIN_OIDC, 0, admin_tasks_delete, NULL,
+     NULL, 0},
+    {"/admin/schedules", "GET", AUTH_ADMIN_OIDC, 0, admin_schedules_list, NULL, NULL, 0},
+    {"/admin/schedules/{name}/fire", "POST", AUTH_ADMIN_OIDC, 0, NULL, admin_schedules_fire,
+     NULL, 0},
+    {"/admin/clock", "GET", AUTH_ADMIN_OIDC, 0, admin_clock, NULL, NULL, 0},
+    {"/admin/clock/advance", "POST", AUTH_ADMIN_OIDC, 0, NULL, admin_clock_advance, NULL, 0},
+    {"/admin/sync-health", "GET", AUTH_ADMIN_OIDC, 0, admin_sync_health, NULL, NULL, 0},
     {"/health/live", "GET", AUTH_NONE, ROUTE_WHILE_DRAINING, ops_live, NULL, NULL, 0},
     {"/health/ready", "GET", AUTH_NONE, ROUTE_WHILE_DRAINING, ops_ready, NULL, NULL, 0},
     {"/metrics", "GET", AUTH_NONE, ROUTE_WHILE_DRAINING, ops_metrics, NULL, NULL, 0},
@@ -84,6 +113,10 @@ static const struct route routes[] = {
      NULL, 0},
     {"/v2/{path...}", "*", AUTH_LOCAL_ONLY, ROUTE_OWN_CHECKS, emulator_api_headers,
      emulator_api_body, NULL, EMULATOR_API_MAX_BODY},
+    {"/console", "GET", AUTH_NONE, 0, console_web_redirect, NULL, NULL, 0},
+    {"/console/", "GET", AUTH_NONE, 0, console_web_asset, NULL, NULL, 0},
+    {"/console/session", "GET", AUTH_NONE, 0, console_web_session, NULL, NULL, 0},
+    {"/console/{asset}", "GET", AUTH_NONE, 0, console_web_asset, NULL, NULL, 0},
     {"/emulator/certs", "GET", AUTH_LOCAL_ONLY, 0, local_api_certs, NULL, NULL, 0},
     {"/emulator/clock", "GET", AUTH_LOCAL_ONLY, 0, local_api_clock, NULL, NULL, 0},
     {"/emulator/clock:advance", "POST", AUTH_LOCAL_ONLY, 0, NULL, local_api_clock_advance, NULL, 0},
@@ -220,6 +253,11 @@ static int authenticate(struct app *app, struct http_req *r, const struct route 
 		return auth_check(app, r, &app->cfg->oidc_allowed_emails, &rq->who, a);
 	case AUTH_ENQUEUE_OIDC:
 		return auth_check(app, r, &app->cfg->enqueue_allowed_emails, &rq->who, a);
+	case AUTH_ADMIN_OIDC:
+		/* The operator console signs in with its own OAuth client: its ID
+		 * tokens carry that client id as aud, and count here only. */
+		return auth_check_aud(app, r, &app->cfg->enqueue_allowed_emails,
+		                      app->cfg->console_oauth_client_id, &rq->who, a);
 	case AUTH_CHANNEL_SECRET:
 		return auth_channel(app, r, rq->channel_user, sizeof(rq->channel_user), a);
 	}

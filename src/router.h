@@ -28,6 +28,7 @@ enum route_auth {
 	AUTH_NONE = 0, /* open, reveals no secrets: health and metrics */
 	AUTH_JOBS_OIDC, /* Google OIDC token, email in OIDC_ALLOWED_EMAILS (§6) */
 	AUTH_ENQUEUE_OIDC, /* Google OIDC token, email in ENQUEUE_ALLOWED_EMAILS */
+	AUTH_ADMIN_OIDC, /* as AUTH_ENQUEUE_OIDC; aud may also be CONSOLE_OAUTH_CLIENT_ID */
 	AUTH_CHANNEL_SECRET, /* X-Goog-Channel-ID/-Token of an active channel (§5.5) */
 	AUTH_LOCAL_ONLY, /* local mode, loopback peers only (else 404); any token accepted */
 };
@@ -61,7 +62,7 @@ struct route_match {
 	int method_ok; /* 0: the path matches, but no row takes the method (405) */
 	char allowed[64]; /* the methods of the rows matching the path: "GET, POST" */
 	char param[1024];
-	char param2[256];
+	char param2[ROUTE_PARAM2_MAX];
 };
 
 /* Matches (method, path) against the route table. */

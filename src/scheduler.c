@@ -60,6 +60,7 @@ struct entry {
 	char *url; /* base_url/jobs/{jobType} */
 	char *body; /* the payload, compact JSON */
 	int64_t next; /* the slot to fire next; guarded by lock */
+	int64_t manual; /* scheduler_fire(): the run's schedule time, 0: none; guarded by lock */
 	int busy; /* a runner is firing it; guarded by lock */
 };
 
@@ -152,6 +153,13 @@ static const char SQL_RECORD[] =
     "VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO UPDATE SET last_slot = excluded.last_slot, "
     "last_status = excluded.last_status, last_fired_at = excluded.last_fired_at";
 
+/* A run an operator fired (scheduler_fire()): its answer is recorded, but
+ * not as the last slot, which says which cron slots have fired. */
+static const char SQL_RECORD_MANUAL[] =
+    "INSERT INTO schedule_runs (name, last_slot, last_status, last_fired_at) "
+    "VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO UPDATE SET "
+    "last_status = excluded.last_status, last_fired_at = excluded.last_fired_at";
+
 /* Each entry's recorded slot into last[] (-1: no row). CJ_OK or the
  * store's error. */
 static int load_runs(struct scheduler *s, int64_t *last, char *err, size_t errlen)
@@ -192,8 +200,8 @@ static void store_baseline(struct scheduler *s, const struct entry *e, int64_t n
 		        err[0] ? err : cj_strerror(rc));
 }
 
-static void store_run(struct scheduler *s, const struct entry *e, int64_t slot, long status,
-                      double fired_at)
+static void store_run(struct scheduler *s, const struct entry *e, int64_t slot, int manual,
+                      long status, double fired_at)
 {
 	struct store_param p[] = {store_p_text(e->sc->name), store_p_int(slot), store_p_int(status),
 	                          store_p_double(fired_at)};
@@ -202,7 +210,8 @@ static void store_run(struct scheduler *s, const struct entry *e, int64_t slot, 
 
 	if (!s->o.store)
 		return;
-	rc = store_exec(s->o.store, SQL_RECORD, p, 4, NULL, err, sizeof(err));
+	rc = store_exec(s->o.store, manual ? SQL_RECORD_MANUAL : SQL_RECORD, p, 4, NULL, err,
+	                sizeof(err));
 	if (rc)
 		log_msg(L_WARNING,
 		        "schedule \"%s\": cannot record its run: %s (a restart may fire it again)",
@@ -305,10 +314,11 @@ static int post_slot(struct scheduler *s, const struct entry *e, const char *whe
 	return rc;
 }
 
-/* Fires one slot and records its answer. 1 when the slot is done (whatever
- * the answer: nothing is retried), 0 when scheduler_stop() cut it off (not
- * recorded, so the next start fires it again). */
-static int run_slot(struct scheduler *s, const struct entry *e, int64_t slot)
+/* Fires one slot (manual: one an operator asked for) and records its
+ * answer. 1 when the slot is done (whatever the answer: nothing is
+ * retried), 0 when scheduler_stop() cut it off (not recorded, so the next
+ * start fires a cron slot again; a manual run is dropped). */
+static int run_slot(struct scheduler *s, const struct entry *e, int64_t slot, int manual)
 {
 	char when[40], what[ANSWER_EXCERPT + 160], cerr[256] = "";
 	struct http_response resp = {0};
@@ -319,6 +329,8 @@ static int run_slot(struct scheduler *s, const struct entry *e, int64_t slot)
 	int rc;
 
 	rfc3339(slot, when, sizeof(when));
+	if (manual)
+		log_msg(L_INFO, "schedule \"%s\" fired by an operator, for %s", e->sc->name, when);
 	rc = post_slot(s, e, when, &resp, cerr, sizeof(cerr));
 	ms = time_mono_ms() - start;
 	status = rc == CJ_OK ? resp.status : 0;
@@ -332,29 +344,37 @@ static int run_slot(struct scheduler *s, const struct entry *e, int64_t slot)
 	log_run(e, when, outcome, status, ms, what);
 	http_response_release(&resp);
 	/* After the answer: see the crash point at the top of this file. */
-	store_run(s, e, slot, status, fired_at);
+	store_run(s, e, slot, manual, status, fired_at);
 	return 1;
 }
 
 /* ---- runners ---- */
 
 /* The due idle schedule with the earliest slot (file order breaks ties),
- * or NULL; *earliest gets the earliest slot of all idle schedules. Caller
- * holds the lock. */
-static struct entry *take_due(struct scheduler *s, int64_t now, int64_t *earliest)
+ * or NULL; *earliest gets the earliest slot of all idle schedules, and
+ * *manual whether the slot to fire is a run an operator asked for (which
+ * goes before a cron slot only when it is earlier). Caller holds the lock. */
+static struct entry *take_due(struct scheduler *s, int64_t now, int64_t *earliest, int *manual)
 {
 	struct entry *best = NULL;
+	int64_t due;
 	size_t i;
 
 	*earliest = NO_SLOT;
+	*manual = 0;
 	for (i = 0; i < s->n; i++) {
 		struct entry *e = &s->e[i];
 
-		if (e->busy || e->next >= *earliest)
+		if (e->busy)
 			continue;
-		*earliest = e->next;
-		if (e->next <= now)
+		due = e->manual && e->manual < e->next ? e->manual : e->next;
+		if (due >= *earliest)
+			continue;
+		*earliest = due;
+		if (due <= now) {
 			best = e;
+			*manual = due != e->next;
+		}
 	}
 	return best;
 }
@@ -385,21 +405,23 @@ static void *runner_main(void *arg)
 	struct scheduler *s = arg;
 	struct entry *e;
 	int64_t slot, earliest;
-	int done;
+	int done, manual;
 
 	pthread_mutex_lock(&s->lock);
 	while (!atomic_load(&s->stopping)) {
-		e = take_due(s, clock_now_s(), &earliest);
+		e = take_due(s, clock_now_s(), &earliest, &manual);
 		if (!e) {
 			wait_for_slot(s, earliest);
 			continue;
 		}
 		e->busy = 1;
-		slot = e->next;
+		slot = manual ? e->manual : e->next;
+		if (manual)
+			e->manual = 0;
 		pthread_mutex_unlock(&s->lock);
-		done = run_slot(s, e, slot);
+		done = run_slot(s, e, slot, manual);
 		pthread_mutex_lock(&s->lock);
-		if (done)
+		if (done && !manual)
 			e->next = slot_after(e, slot);
 		e->busy = 0;
 		pthread_cond_broadcast(&s->wake);
@@ -519,6 +541,63 @@ int scheduler_start(const struct scheduler_options *o, struct scheduler **out, c
 fail:
 	scheduler_free(s);
 	return rc;
+}
+
+int scheduler_fire(struct scheduler *s, const char *name, int64_t *schedule_time, char *err,
+                   size_t errlen)
+{
+	struct entry *e = NULL;
+	size_t i;
+	int rc = CJ_OK;
+
+	*schedule_time = 0;
+	pthread_mutex_lock(&s->lock);
+	for (i = 0; name && i < s->n && !e; i++)
+		if (!strcmp(s->e[i].sc->name, name))
+			e = &s->e[i];
+	if (!e)
+		rc = cj_errorf(err, errlen, CJ_ENOTFOUND, "no schedule \"%.100s\"", name);
+	else if (atomic_load(&s->stopping))
+		rc = cj_errorf(err, errlen, CJ_EUNAVAIL, "the scheduler is stopping");
+	if (!rc) {
+		/* A run already asked for and not started yet is that run. */
+		if (!e->manual)
+			e->manual = clock_now_s();
+		*schedule_time = e->manual;
+		pthread_cond_broadcast(&s->wake);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+int scheduler_last_runs(struct store *st, const struct queues *q, struct scheduler_last_run *out,
+                        char *err, size_t errlen)
+{
+	size_t n = queues_schedule_count(q), i;
+	struct store_rows *rows = NULL;
+	int rc;
+
+	for (i = 0; i < n; i++)
+		memset(&out[i], 0, sizeof(out[i]));
+	rc = store_exec(st, "SELECT name, last_fired_at, last_status FROM schedule_runs", NULL, 0,
+	                &rows, err, errlen);
+	if (rc)
+		return rc;
+	while (store_rows_next(rows)) {
+		const char *name = store_rows_text(rows, 0);
+
+		if (!name || store_rows_is_null(rows, 1))
+			continue; /* a baseline: nothing fired yet */
+		for (i = 0; i < n; i++) {
+			if (strcmp(name, queues_schedule_at(q, i)->name))
+				continue;
+			out[i].fired = 1;
+			out[i].at = (int64_t)store_rows_double(rows, 1);
+			out[i].status = store_rows_is_null(rows, 2) ? 0 : (long)store_rows_int(rows, 2);
+		}
+	}
+	store_rows_free(rows);
+	return CJ_OK;
 }
 
 void scheduler_stop(struct scheduler *s)

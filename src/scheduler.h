@@ -22,16 +22,24 @@
  * restart the slots missed while the process was down fire once (the latest
  * of them), not once per slot; a schedule without a row starts from now.
  *
+ * An operator may also fire a schedule once, now (scheduler_fire(), POST
+ * /admin/schedules/{name}/fire): the same request with the current
+ * business time as its X-CloudScheduler-ScheduleTime, taken by a runner
+ * like a due slot (so never while the schedule's previous run is
+ * unanswered). Its answer is recorded as the schedule's last run, but not
+ * as its last slot: the cron slots go on as before.
+ *
  * Ownership: scheduler_start() returns a struct the caller frees with
  * scheduler_free(); it borrows everything in its options, which must
  * outlive it. Threads: scheduler_stop() and scheduler_free() are called by
- * the thread that started it (serve.c's main thread); nothing else of it is
- * shared.
+ * the thread that started it (serve.c's main thread); scheduler_fire() may
+ * be called from any thread until scheduler_free().
  */
 #ifndef CJ_SCHEDULER_H
 #define CJ_SCHEDULER_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "cj.h"
 
@@ -61,6 +69,25 @@ struct scheduler_options {
  * now. */
 int scheduler_start(const struct scheduler_options *o, struct scheduler **out, char *err,
                     size_t errlen) CJ_WUR;
+
+/* Asks for one run of the schedule called name now. *schedule_time gets
+ * its X-CloudScheduler-ScheduleTime (Unix seconds, business time); a run
+ * asked for earlier that has not started yet is that run. CJ_OK;
+ * CJ_ENOTFOUND (no such schedule); CJ_EUNAVAIL (stopping). */
+int scheduler_fire(struct scheduler *s, const char *name, int64_t *schedule_time, char *err,
+                   size_t errlen) CJ_WUR;
+
+/* The last run of a schedule as schedule_runs keeps it. */
+struct scheduler_last_run {
+	int fired; /* 0: never fired since it was first seen */
+	int64_t at; /* when it went out, business time */
+	long status; /* its HTTP status; 0: no answer */
+};
+
+/* The last run of every schedule of q, in q's order, into out (an array of
+ * queues_schedule_count(q)). CJ_OK or the store's error. */
+int scheduler_last_runs(struct store *st, const struct queues *q, struct scheduler_last_run *out,
+                        char *err, size_t errlen) CJ_WUR;
 
 /* Starts no new run, cuts off the runs in flight (not recorded: their slots
  * fire again at the next start) and joins the threads; returns within about

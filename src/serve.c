@@ -271,8 +271,11 @@ static int start_scheduler(struct app *app, char *err, size_t errlen)
 	                               app->cfg->oidc_audience.n ? app->cfg->oidc_audience.items[0]
 	                                                         : app->cfg->cloud_run_url,
 	                               app->cfg->service_account_email};
+	struct scheduler *sched = NULL;
+	int rc = scheduler_start(&so, &sched, err, errlen);
 
-	return scheduler_start(&so, &app->scheduler, err, errlen);
+	atomic_store(&app->scheduler, sched);
+	return rc;
 }
 
 static int wait_signal(const sigset_t *set, long timeout_ms)

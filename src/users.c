@@ -280,7 +280,7 @@ static json_t *contact_json(struct store_rows *r)
 /* A sync_state row (kind, last_sync_at, last_change_count,
  * interval_seconds, next_sync_at): kind 'calendar:ID' is shown as
  * "calendar" with its calendarId. */
-static json_t *sync_json(struct store_rows *r)
+json_t *users_sync_json(struct store_rows *r)
 {
 	static const char *const names[] = {"kind",        "calendarId",      "lastSyncAt",
 	                                    "lastChanges", "intervalSeconds", "nextSyncAt"};
@@ -389,7 +389,7 @@ int users_get(struct store *s, const char *id, json_t **out, char *err, size_t e
 	rc = add_rows(s,
 	              "SELECT kind, last_sync_at, last_change_count, interval_seconds, "
 	              "next_sync_at FROM sync_state WHERE user_id = $1 ORDER BY kind",
-	              id, u, "sync", sync_json, err, errlen);
+	              id, u, "sync", users_sync_json, err, errlen);
 	if (!rc)
 		rc = add_rows(s,
 		              "SELECT id, calendar_id, expiration, last_notification_at, status "

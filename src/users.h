@@ -79,6 +79,12 @@ void users_waking_format(int start, int end, char out[USERS_WAKING_LEN]);
 int users_create(struct store *s, const struct crypto_key *key, const struct user_new *u,
                  int64_t now, char *err, size_t errlen) CJ_WUR;
 
+/* The current row of a sync_state read whose first columns are kind,
+ * last_sync_at, last_change_count, interval_seconds, next_sync_at, as one
+ * item of "sync" above; NULL on ENOMEM. */
+struct store_rows;
+json_t *users_sync_json(struct store_rows *r);
+
 /* Up to limit (1..500) users by id ascending, after cursor (NULL or "":
  * from the first). *items receives a JSON array of users; *next a malloc'd
  * opaque cursor for the following page, or NULL when this page is the

@@ -233,6 +233,24 @@ else
 	fail "setup.sh and sqladmin.googleapis.com: $(grep 'services enable' <<<"$setup_sql")"
 fi
 
+# CONSOLE_OAUTH_CLIENT_ID: the operator console's client id, only when set,
+# and one word.
+absent "deploy.sh without CONSOLE_OAUTH_CLIENT_ID: no console client" "$work/deploy.out" \
+	"CONSOLE_OAUTH_CLIENT_ID"
+UPSTASH_REDIS_REST_URL=https://eu1-example.upstash.io TMPDIR="$work/tmp" \
+	CONSOLE_OAUTH_CLIENT_ID=123-abc.apps.googleusercontent.com \
+	"$deploy/deploy.sh" --dry-run --project my-proj-123 --region europe-west1 --image img:1 \
+	>"$work/console.out" 2>&1
+status "deploy.sh --dry-run with CONSOLE_OAUTH_CLIENT_ID" "$?" 0
+expect "deploy.sh with CONSOLE_OAUTH_CLIENT_ID sets the variable" "$work/console.out" \
+	"name: CONSOLE_OAUTH_CLIENT_ID" 'value: "123-abc.apps.googleusercontent.com"'
+UPSTASH_REDIS_REST_URL=https://eu1-example.upstash.io TMPDIR="$work/tmp" \
+	CONSOLE_OAUTH_CLIENT_ID="a,b" \
+	"$deploy/deploy.sh" --dry-run --project my-proj-123 --region europe-west1 --image img:1 \
+	>"$work/out" 2>&1
+status "deploy.sh with a CONSOLE_OAUTH_CLIENT_ID list" "$?" 2
+expect "deploy.sh names the bad CONSOLE_OAUTH_CLIENT_ID" "$work/out" "CONSOLE_OAUTH_CLIENT_ID"
+
 # Without --dry-run, against a fake gcloud that plays Secret Manager: the
 # check runs, and a missing or disabled secret stops the script before the
 # build. FAKE_MISSING / FAKE_DISABLED name the secret to fail.
@@ -362,7 +380,7 @@ config_rows="$(awk '/^\| variable \| default \(local \/ cloud\) \| meaning \|$/ 
 missing=""
 for v in USE_CLOUD_TASKS IDEMPOTENCY_TTL_SECONDS IDEMPOTENCY_LEASE_SECONDS CONFIG_DIR DATABASE_URL \
 	TOKEN_ENCRYPTION_KEY GOOGLE_CLIENT_ID TWILIO_API_URL TWILIO_ACCOUNT_SID SENDGRID_API_URL \
-	SENDGRID_API_KEY; do
+	SENDGRID_API_KEY CONSOLE_OAUTH_CLIENT_ID; do
 	grep -q "^| \`$v\`" <<<"$config_rows" || missing+=" $v"
 done
 if [ -z "$missing" ]; then

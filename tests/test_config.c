@@ -55,7 +55,33 @@ START_TEST(local_defaults)
 	ck_assert_int_eq(c.shutdown_grace_seconds, 9);
 	ck_assert_int_eq(c.log_level, L_INFO);
 	ck_assert_str_eq(c.database_url, "sqlite:./data/catchup.db");
+	ck_assert_ptr_null(c.console_oauth_client_id);
 	config_release(&c);
+}
+END_TEST
+
+/* The console's OAuth client id: one word, no list (it is compared whole
+ * with a token's aud); unset and empty mean none. */
+START_TEST(console_client_id)
+{
+	static const char *const bad[] = {"a b", "a,b", "id,", "x\ty"};
+	const char *ok[] = {"CONSOLE_OAUTH_CLIENT_ID", "123-abc.apps.googleusercontent.com", NULL};
+	const char *empty[] = {"CONSOLE_OAUTH_CLIENT_ID", "", NULL};
+	struct config c;
+	char err[256];
+
+	ck_assert_int_eq(load(&c, ok, err, sizeof(err)), CJ_OK);
+	ck_assert_str_eq(c.console_oauth_client_id, "123-abc.apps.googleusercontent.com");
+	config_release(&c);
+	ck_assert_int_eq(load(&c, empty, err, sizeof(err)), CJ_OK);
+	ck_assert_ptr_null(c.console_oauth_client_id);
+	config_release(&c);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		const char *kv[] = {"CONSOLE_OAUTH_CLIENT_ID", bad[i], NULL};
+
+		ck_assert_int_eq(load(&c, kv, err, sizeof(err)), CJ_ECONFIG);
+		ck_assert_msg(strstr(err, "CONSOLE_OAUTH_CLIENT_ID"), "%s", err);
+	}
 }
 END_TEST
 
@@ -224,6 +250,7 @@ int main(void)
 
 	tcase_add_test(tc, local_defaults);
 	tcase_add_test(tc, derived_defaults_follow_their_source);
+	tcase_add_test(tc, console_client_id);
 	tcase_add_test(tc, cloud_mode_requires_its_variables);
 	tcase_add_test(tc, cloud_mode_names_every_missing_variable_at_once);
 	tcase_add_test(tc, database_url_scheme_is_checked);

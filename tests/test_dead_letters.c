@@ -189,6 +189,71 @@ START_TEST(listing_pages_newest_first)
 }
 END_TEST
 
+/* Pages of limit between since and until (NULL: open); the count, each row
+ * once, every one inside the bounds. */
+static size_t walk_between(struct store *s, const char *type, const int64_t *since,
+                           const int64_t *until, long limit)
+{
+	char *cursor = NULL, err[256], seen[64][33];
+	size_t n = 0;
+
+	for (int pages = 0;; pages++) {
+		json_t *items, *it;
+		char *next;
+		size_t i;
+
+		ck_assert_int_lt(pages, 100);
+		ck_assert_msg(dead_letters_list_between(s, type, since, until, limit, cursor, &items,
+		                                        &next, err, sizeof(err)) == CJ_OK,
+		              "%s", err);
+		json_array_foreach(items, i, it)
+		{
+			json_int_t at = json_integer_value(json_object_get(it, "failedAt"));
+			const char *id = json_string_value(json_object_get(it, "id"));
+
+			ck_assert(!since || at >= *since);
+			ck_assert(!until || at < *until);
+			if (type)
+				ck_assert_str_eq(json_string_value(json_object_get(it, "type")),
+				                 type);
+			for (size_t j = 0; j < n; j++)
+				ck_assert_str_ne(seen[j], id);
+			ck_assert_uint_lt(n, 64);
+			snprintf(seen[n++], 33, "%s", id);
+		}
+		json_decref(items);
+		free(cursor);
+		cursor = next;
+		if (!next)
+			break;
+	}
+	return n;
+}
+
+/* since is inclusive, until exclusive, both on failedAt, with the type
+ * filter and the cursor. */
+START_TEST(listing_between_times)
+{
+	int64_t t1002 = 1002, t1005 = 1005, t1006 = 1006, t999 = 999, t2000 = 2000;
+	struct pgtest_db t;
+	char ids[25][33];
+
+	pgtest_db_open(&t, _i);
+	for (int i = 0; i < 25; i++) /* four a second from 1000; 1006 has one */
+		add(t.s, i % 3 ? "token-refresh" : "calendar-sync", 1000 + i / 4, ids[i]);
+	ck_assert_uint_eq(walk_between(t.s, NULL, &t1002, &t1005, 2), 12);
+	ck_assert_uint_eq(walk_between(t.s, NULL, &t1002, &t1005, 500), 12);
+	ck_assert_uint_eq(walk_between(t.s, NULL, &t1006, NULL, 1), 1);
+	ck_assert_uint_eq(walk_between(t.s, NULL, NULL, &t1002, 3), 8);
+	ck_assert_uint_eq(walk_between(t.s, NULL, &t999, &t2000, 7), 25);
+	ck_assert_uint_eq(walk_between(t.s, NULL, &t1005, &t1005, 7), 0);
+	ck_assert_uint_eq(walk_between(t.s, NULL, &t1005, &t1002, 7), 0);
+	ck_assert_uint_eq(walk_between(t.s, "calendar-sync", &t1002, &t1005, 1), 4);
+	ck_assert_uint_eq(walk_between(t.s, NULL, NULL, NULL, 4), 25);
+	pgtest_db_close(&t);
+}
+END_TEST
+
 START_TEST(limits_and_cursors)
 {
 	struct pgtest_db t;
@@ -310,6 +375,7 @@ int main(void)
 	tcase_add_loop_test(tc, insert_and_get, 0, PGTEST_NBACKENDS);
 	tcase_add_loop_test(tc, nothing_refused_for_its_content, 0, PGTEST_NBACKENDS);
 	tcase_add_loop_test(tc, listing_pages_newest_first, 0, PGTEST_NBACKENDS);
+	tcase_add_loop_test(tc, listing_between_times, 0, PGTEST_NBACKENDS);
 	tcase_add_loop_test(tc, limits_and_cursors, 0, PGTEST_NBACKENDS);
 	tcase_add_loop_test(tc, replay_marks, 0, PGTEST_NBACKENDS);
 	tcase_add_test(tc, database_down_logs_the_whole_letter);

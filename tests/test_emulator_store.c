@@ -2,8 +2,9 @@
  * test_emulator_store.c - unit tests for src/emulator_store.c on SQLite and
  * a real PostgreSQL server: create/get/list/delete, name tombstones for one
  * hour, :purge forgetting them, pause state, the transition guards, claims
- * that stay exclusive under two concurrent claimers, and the recovery of
- * rows a killed process left running.
+ * that stay exclusive under two concurrent claimers, the recovery of rows a
+ * killed process left running, and the operator console's reads (dispatch
+ * order, counts) and delete.
  */
 #include <check.h>
 #include <pthread.h>
@@ -479,6 +480,84 @@ START_TEST(recovery_of_running_rows)
 }
 END_TEST
 
+/* The operator console's reads: dispatch order with a keyset that shows
+ * every live task once, ties broken by id; bodies read up to a cap; the
+ * queue's counts; delete of a queued or running task. */
+START_TEST(console_list_counts_and_delete)
+{
+	static const char *const order[] = {"b", "d", "a", "c", "e"};
+	struct emu_list_after after = {0, NULL};
+	struct emu_task *v = NULL, big;
+	char err[256], last_id[64];
+	long depth, in_flight;
+	size_t n, seen = 0;
+	struct tdb t;
+
+	tdb_open(&t, _i);
+	must_create(t.s, "q1", "a", NOW + 20);
+	must_create(t.s, "q1", "b", NOW + 10.5);
+	must_create(t.s, "q1", "c", NOW + 20);
+	must_create(t.s, "q1", "d", NOW + 10.75);
+	must_create(t.s, "q1", "e", NOW + 30);
+	must_create(t.s, "q2", "z", NOW);
+	/* Pages of two, each after the last of the previous one. */
+	for (int page = 0; page < 4; page++) {
+		ck_assert_int_eq(emu_store_list_by_time(t.s, "q1", seen ? &after : NULL, 2, 1000, &v,
+		                                        &n, err, sizeof(err)),
+		                 CJ_OK);
+		if (!n) {
+			emu_tasks_free(v, n);
+			break;
+		}
+		for (size_t i = 0; i < n; i++, seen++) {
+			ck_assert_str_eq(v[i].id, order[seen]);
+			ck_assert_str_eq(v[i].body_b64, "e30=");
+		}
+		after.schedule_time = v[n - 1].schedule_time;
+		snprintf(last_id, sizeof(last_id), "%s", v[n - 1].id);
+		after.id = last_id;
+		emu_tasks_free(v, n);
+	}
+	ck_assert_uint_eq(seen, 5);
+	/* A body over the cap reads as NULL; no body at all is NULL too. */
+	big = task("q3", "big", NOW);
+	big.body_b64 = "eyJ4IjoiMDEyMzQ1Njc4OSJ9";
+	ck_assert_int_eq(emu_store_create(t.s, &big, NOW, NULL, err, sizeof(err)), CJ_OK);
+	ck_assert_int_eq(emu_store_list_by_time(t.s, "q3", NULL, 10, 8, &v, &n, err, sizeof(err)),
+	                 CJ_OK);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_ptr_null(v[0].body_b64);
+	emu_tasks_free(v, n);
+	ck_assert_int_eq(emu_store_list_by_time(t.s, "q3", NULL, 10, 0, &v, &n, err, sizeof(err)),
+	                 CJ_OK);
+	ck_assert_ptr_null(v[0].body_b64);
+	emu_tasks_free(v, n);
+	/* Counts: live tasks and those in an attempt. */
+	ck_assert_int_eq(claim(t.s, full("q1", "b"), NOW + 100, 1, NULL), CJ_OK);
+	ck_assert_int_eq(emu_store_queue_counts(t.s, "q1", &depth, &in_flight, err, sizeof(err)),
+	                 CJ_OK);
+	ck_assert_int_eq(depth, 5);
+	ck_assert_int_eq(in_flight, 1);
+	/* Delete: a running task and a queued one; then they are gone. */
+	ck_assert_int_eq(emu_store_delete(t.s, full("q1", "b"), NOW + 101, err, sizeof(err)),
+	                 CJ_OK);
+	ck_assert_int_eq(emu_store_delete(t.s, full("q1", "c"), NOW + 101, err, sizeof(err)),
+	                 CJ_OK);
+	ck_assert_int_eq(emu_store_delete(t.s, full("q1", "c"), NOW + 101, err, sizeof(err)),
+	                 CJ_ENOTFOUND);
+	ck_assert_int_eq(emu_store_delete(t.s, full("q1", "nope"), NOW, err, sizeof(err)),
+	                 CJ_ENOTFOUND);
+	ck_assert_int_eq(emu_store_queue_counts(t.s, "q1", &depth, &in_flight, err, sizeof(err)),
+	                 CJ_OK);
+	ck_assert_int_eq(depth, 3);
+	ck_assert_int_eq(in_flight, 0);
+	ck_assert_int_eq(emu_store_queue_counts(t.s, "empty", &depth, &in_flight, err, sizeof(err)),
+	                 CJ_OK);
+	ck_assert_int_eq(depth, 0);
+	tdb_close(&t);
+}
+END_TEST
+
 START_TEST(attempt_json)
 {
 	struct emu_attempt a = {1800000000.5, 1800000001, 0, 1, 4, "deadline"};
@@ -506,6 +585,7 @@ int main(void)
 	tcase_add_loop_test(tc, purge_forgets_tombstones_and_pause_persists, 0, PGTEST_NBACKENDS);
 	tcase_add_loop_test(tc, claims_are_exclusive, 0, PGTEST_NBACKENDS);
 	tcase_add_loop_test(tc, recovery_of_running_rows, 0, PGTEST_NBACKENDS);
+	tcase_add_loop_test(tc, console_list_counts_and_delete, 0, PGTEST_NBACKENDS);
 	tcase_add_test(tc, attempt_json);
 	suite_add_tcase(s, tc);
 	failed = ck_run(s, CK_FORK);

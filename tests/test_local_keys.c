@@ -226,6 +226,16 @@ START_TEST(token_verifies_against_jwk_set)
 	ck_assert_int_ge(who.exp, time_wall_s() + 3590);
 	ck_assert_int_le(who.exp, time_wall_s() + 3600);
 	free(tok);
+	/* local_keys_mint_expiring() tells the exp it put in the token. */
+	{
+		int64_t exp = 0;
+
+		ck_assert_int_eq(local_keys_mint_expiring(k, AUD, EMAIL, &tok, &exp), CJ_OK);
+		memset(&who, 0, sizeof(who));
+		ck_assert_int_eq(verify(jw, tok, time_wall_s(), &who, &reason), CJ_OK);
+		ck_assert_int_eq(who.exp, exp);
+		free(tok);
+	}
 	jwks_free(jw);
 	json_decref(set);
 	local_keys_free(k);

@@ -575,6 +575,55 @@ START_TEST(cached_token_still_checks_audience)
 }
 END_TEST
 
+/* The operator console's client id is one more audience where a route asks
+ * for it (/admin), and only there; every other rule is the same. */
+START_TEST(extra_audience_per_call)
+{
+	static const char *const client = "123-console.apps.googleusercontent.com";
+	char *auth = bearer_of(test_token_google(key_a, client, EMAIL, NOW - 10, NOW + 3590));
+	char *plain = bearer_of(google(NOW - 10, NOW + 3590));
+	struct oidc_identity who;
+	const char *reason = NULL;
+	json_t *c;
+	char *arr;
+
+	memset(&who, 0, sizeof(who));
+	ck_assert_int_eq(oidc_verify(vf, auth, &allowed, NOW, NULL, &reason), CJ_EFORBIDDEN);
+	ck_assert_str_eq(reason, "wrong_audience");
+	ck_assert_int_eq(oidc_verify_aud(vf, auth, &allowed, client, NOW, &who, &reason), CJ_OK);
+	ck_assert_str_eq(reason, "ok");
+	ck_assert_str_eq(who.email, EMAIL);
+	/* From the cache now: still per call. */
+	ck_assert_int_eq(oidc_verify(vf, auth, &allowed, NOW, NULL, &reason), CJ_EFORBIDDEN);
+	ck_assert_int_eq(oidc_verify_aud(vf, auth, &allowed, "other-client", NOW, NULL, &reason),
+	                 CJ_EFORBIDDEN);
+	ck_assert_int_eq(oidc_verify_aud(vf, auth, &others_only, client, NOW, NULL, &reason),
+	                 CJ_EFORBIDDEN);
+	ck_assert_str_eq(reason, "email_not_allowed");
+	ck_assert_int_eq(oidc_verify_aud(vf, auth, &allowed, client, NOW + 4000, NULL, &reason),
+	                 CJ_EAUTH);
+	ck_assert_str_eq(reason, "expired");
+	/* The configured audiences still pass with an extra one, or none. */
+	ck_assert_int_eq(oidc_verify_aud(vf, plain, &allowed, client, NOW, NULL, &reason), CJ_OK);
+	ck_assert_int_eq(oidc_verify_aud(vf, plain, &allowed, NULL, NOW, NULL, &reason), CJ_OK);
+	/* An aud array naming the client; an unverified e-mail is refused. */
+	c = test_claims_google(client, EMAIL, NOW - 10, NOW + 3590);
+	json_object_set_new(c, "aud", json_pack("[s, s]", "https://x.example", client));
+	arr = bearer_of(mint(c));
+	ck_assert_int_eq(oidc_verify_aud(vf, arr, &allowed, client, NOW, NULL, &reason), CJ_OK);
+	free(arr);
+	c = test_claims_google(client, EMAIL, NOW - 10, NOW + 3590);
+	json_object_set_new(c, "email_verified", json_false());
+	arr = bearer_of(mint(c));
+	ck_assert_int_eq(oidc_verify_aud(vf, arr, &allowed, client, NOW, NULL, &reason),
+	                 CJ_EFORBIDDEN);
+	ck_assert_str_eq(reason, "email_unverified");
+	free(arr);
+	free(auth);
+	free(plain);
+}
+END_TEST
+
 START_TEST(cache_stays_bounded)
 {
 	enum { N = 1500 };
@@ -667,6 +716,7 @@ int main(void)
 	tcase_add_test(tc, no_keys_ever_loaded);
 	tcase_add_test(tc, verified_tokens_are_cached);
 	tcase_add_test(tc, cached_token_still_checks_audience);
+	tcase_add_test(tc, extra_audience_per_call);
 	tcase_add_test(tc, cache_stays_bounded);
 	tcase_add_test(tc, concurrent_verification);
 	suite_add_tcase(s, tc);

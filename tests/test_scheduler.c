@@ -12,7 +12,7 @@
  * retried; attemptDeadline enforced; slots missed while stopped fired once;
  * a new schedule starting from now; a run cut off by stop (the crash point:
  * dying between the POST and the write) fired again at the next start; an
- * empty schedule list.
+ * empty schedule list; a run an operator fires (scheduler_fire()).
  *
  * Every test first moves the clock to one second past a whole minute, so
  * the wall clock's own progress cannot reach the next slot while it runs.
@@ -592,6 +592,67 @@ START_TEST(an_empty_schedule_list_is_valid)
 }
 END_TEST
 
+#define HOURLY                                                                                     \
+	"{\"schedules\": [{\"name\": \"ping-hourly\", \"schedule\": \"0 * * * *\", "               \
+	"\"timeZone\": \"Etc/UTC\", \"jobType\": \"ping\", \"payload\": {\"n\": 1}, "              \
+	"\"attemptDeadline\": \"30s\"}]}"
+
+/* An operator's run (POST /admin/schedules/{name}/fire): the request of a
+ * slot, now; never beside the schedule's run in flight; asked twice before
+ * it starts, one run; recorded as the last run, not as the last slot. */
+START_TEST(a_fire_runs_once_now)
+{
+	struct scheduler_last_run runs[1];
+	struct sink_request *r;
+	struct run_row before, after;
+	int64_t t1, t2, t3, t4;
+	char when[40], err[256];
+	struct world w;
+
+	world_open(&w, _i, HOURLY);
+	align();
+	world_start(&w);
+	before = row(&w, "ping-hourly");
+	ck_assert(before.found && before.fired_null);
+	ck_assert_int_eq(scheduler_last_runs(w.store, w.queues, runs, err, sizeof(err)), CJ_OK);
+	ck_assert_int_eq(runs[0].fired, 0);
+	ck_assert_int_eq(scheduler_fire(w.sched, "ping-hourly", &t1, err, sizeof(err)), CJ_OK);
+	ck_assert_int_ge(t1, clock_now_s() - 1);
+	ck_assert_int_le(t1, clock_now_s());
+	r = exactly(&w, 1, 1, 5000, 300);
+	ck_assert_str_eq(r[0].path, "/jobs/ping");
+	ck_assert_str_eq(r[0].body, "{\"n\":1}");
+	ck_assert_str_eq(r[0].job_name, "ping-hourly");
+	ck_assert_str_eq(r[0].schedule_time, rfc3339(t1, when, sizeof(when)));
+	verify_token(r[0].authorization);
+	http_sink_requests_free(r, 1);
+	after = row(&w, "ping-hourly");
+	ck_assert_int_eq(after.last_slot, before.last_slot);
+	ck_assert_int_eq(after.status, 200);
+	ck_assert_int_eq(scheduler_last_runs(w.store, w.queues, runs, err, sizeof(err)), CJ_OK);
+	ck_assert_int_eq(runs[0].fired, 1);
+	ck_assert_int_eq(runs[0].status, 200);
+	ck_assert_int_ge(runs[0].at, t1);
+	/* While a run is unanswered, the next one waits; two asks are one. */
+	http_sink_hold(w.sink, 1);
+	ck_assert_int_eq(scheduler_fire(w.sched, "ping-hourly", &t2, err, sizeof(err)), CJ_OK);
+	ck_assert_int_eq(http_sink_wait(w.sink, 2, 0, 5000), 0);
+	ck_assert_int_eq(scheduler_fire(w.sched, "ping-hourly", &t3, err, sizeof(err)), CJ_OK);
+	ck_assert_int_eq(scheduler_fire(w.sched, "ping-hourly", &t4, err, sizeof(err)), CJ_OK);
+	ck_assert_int_eq(t4, t3);
+	http_sink_hold(w.sink, 0);
+	r = exactly(&w, 3, 1, 5000, 300);
+	ck_assert_int_ge(r[2].arrived_ms, r[1].answered_ms);
+	ck_assert_str_eq(r[2].schedule_time, rfc3339(t3, when, sizeof(when)));
+	http_sink_requests_free(r, 3);
+	ck_assert_int_eq(scheduler_fire(w.sched, "no-such", &t1, err, sizeof(err)), CJ_ENOTFOUND);
+	scheduler_stop(w.sched);
+	ck_assert_int_eq(scheduler_fire(w.sched, "ping-hourly", &t1, err, sizeof(err)),
+	                 CJ_EUNAVAIL);
+	world_close(&w);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("scheduler");
@@ -617,6 +678,7 @@ int main(void)
 	tcase_add_loop_test(tc, a_new_schedule_starts_from_now, 0, PGTEST_NBACKENDS);
 	tcase_add_loop_test(tc, a_run_cut_off_fires_again_at_the_next_start, 0, PGTEST_NBACKENDS);
 	tcase_add_test(tc, an_empty_schedule_list_is_valid);
+	tcase_add_loop_test(tc, a_fire_runs_once_now, 0, PGTEST_NBACKENDS);
 	suite_add_tcase(s, tc);
 	failed = ck_run(s, CK_FORK);
 	local_keys_free(KEYS);

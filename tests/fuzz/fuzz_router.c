@@ -470,7 +470,8 @@ static void check_answer(const struct fuzz_req *q, const struct fuzz_app *f,
 			abort(); /* a path with a control character routes nowhere */
 		rt = NULL;
 	}
-	if (rt && (rt->auth == AUTH_JOBS_OIDC || rt->auth == AUTH_ENQUEUE_OIDC)) {
+	if (rt && (rt->auth == AUTH_JOBS_OIDC || rt->auth == AUTH_ENQUEUE_OIDC ||
+	           rt->auth == AUTH_ADMIN_OIDC)) {
 		if (q->token < 0 && a->status != 401)
 			abort(); /* authentication comes first (§5.1, router.h) */
 		if (q->token == TOKEN_OTHER && a->status != 403)
