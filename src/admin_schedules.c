@@ -17,9 +17,11 @@
 #include "queues.h"
 #include "scheduler.h"
 
-static json_t *clock_json(void)
+/* The clock at now (business time, read once by the caller, so a list's
+ * fire times and its clock agree). */
+static json_t *clock_json(int64_t now)
 {
-	return json_pack("{s:I, s:I}", "now", (json_int_t)clock_now_s(), "offsetSeconds",
+	return json_pack("{s:I, s:I}", "now", (json_int_t)now, "offsetSeconds",
 	                 (json_int_t)clock_offset_s());
 }
 
@@ -115,7 +117,7 @@ int admin_schedules_list(struct app *app, struct http_req *r, struct route_req *
 		}
 	free(runs);
 	doc = list ? json_pack("{s:o, s:o}", "schedules", list, "clock",
-	                       local ? clock_json() : json_null())
+	                       local ? clock_json(now) : json_null())
 	           : NULL;
 	if (!doc)
 		http_answer_result(a, CJ_ENOMEM, "out of memory");
@@ -159,7 +161,7 @@ void admin_schedules_fire(struct app *app, struct http_req *r, struct route_req 
 
 static void answer_clock(struct http_answer *a)
 {
-	json_t *doc = clock_json();
+	json_t *doc = clock_json(clock_now_s());
 
 	if (!doc)
 		http_answer_result(a, CJ_ENOMEM, "out of memory");
