@@ -3,7 +3,8 @@
 # missing (apt-get), builds with meson/ninja, runs the whole suite.
 #
 #   scripts/test.sh              normal build (build/)
-#   scripts/test.sh --sanitize   AddressSanitizer + UndefinedBehaviorSanitizer (build-san/)
+#   scripts/test.sh --sanitize   AddressSanitizer + UndefinedBehaviorSanitizer (build-san/;
+#                                the soak, browser and README suites run only in build/)
 #   scripts/test.sh --fuzz N     also runs each libFuzzer target for N seconds from its seed
 #                                corpus (scripts/fuzz.sh, build-fuzz/)
 set -euo pipefail
@@ -77,10 +78,17 @@ else
 fi
 ninja -C "$dir"
 
+# Under the sanitizers the system-level suites are left out: the soak
+# (three instances under SIGKILL for a minute), the browser test and the
+# README's quick start exercise no C code that the unit and integration
+# tests do not already run under the sanitizers.
+skip=()
+[ "$mode" = sanitize ] && skip=(--no-suite soak --no-suite browser --no-suite readme)
+
 set +e
 # Most tests wait on timers and child processes, not the CPU: four at a
 # time keep two cores busy.
-meson test -C "$dir" --print-errorlogs --num-processes 4
+meson test -C "$dir" --print-errorlogs --num-processes 4 "${skip[@]}"
 status=$?
 set -e
 log="$dir/meson-logs/testlog.json"
