@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "timeutil.h"
 
 #define ARENA_MAX ((size_t)1 << 30)
 
@@ -161,10 +162,20 @@ static int sq_open(struct store *s, void **handle, char *err, size_t errlen)
 	/* The busy timeout first, so that switching to WAL waits for others. */
 	sqlite3_busy_timeout(c->db,
 	                     pv->busy_timeout_ms > INT_MAX ? INT_MAX : (int)pv->busy_timeout_ms);
-	rc = sqlite3_exec(c->db,
-	                  "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
-	                  "PRAGMA foreign_keys=ON;",
-	                  NULL, NULL, NULL);
+	/* Switching a new database to WAL can answer SQLITE_BUSY without
+	 * calling the busy handler while another process creates it: try
+	 * again within the lock timeout. */
+	for (int64_t until = time_mono_ms() + pv->busy_timeout_ms;;) {
+		rc = sqlite3_exec(c->db,
+		                  "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+		                  "PRAGMA foreign_keys=ON;",
+		                  NULL, NULL, NULL);
+		if ((rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED)
+			break;
+		if (time_mono_ms() >= until)
+			break;
+		usleep(10 * 1000);
+	}
 	if (rc != SQLITE_OK) {
 		rc = sq_error(c->db, rc, "setup", err, errlen);
 		if (rc == CJ_ESTORAGE)

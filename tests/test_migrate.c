@@ -152,8 +152,10 @@ START_TEST(processes_migrating_at_once)
 			close(go[1]);
 			if (read(go[0], &b, 1) < 0)
 				_exit(3);
-			if (store_open(t.url, &s, err, sizeof(err)))
+			if (store_open(t.url, &s, err, sizeof(err))) {
+				fprintf(stderr, "child %d: %s\n", i, err);
 				_exit(2);
+			}
 			if (migrate_run_files(s, files, 5, &applied, err, sizeof(err))) {
 				fprintf(stderr, "child %d: %s\n", i, err);
 				_exit(1);
