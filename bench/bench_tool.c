@@ -6,6 +6,11 @@
  *   bench_tool coldstart URL BIN [ARGS...]
  *                            execs BIN and prints the milliseconds until GET
  *                            URL first answers 200, then stops BIN
+ *   bench_tool startup LIVE_URL READY_URL BIN [ARGS...]
+ *                            execs BIN and prints the milliseconds (0.1 ms)
+ *                            until GET LIVE_URL first gets any answer (the
+ *                            first accepted connection) and until GET
+ *                            READY_URL first answers 200, then stops BIN
  */
 #include <errno.h>
 #include <signal.h>
@@ -13,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "httpc.h"
@@ -95,6 +101,58 @@ static int coldstart(const char *url, char **argv)
 	return 0;
 }
 
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
+
+/* 0 when url answered (200 only when need_200), -1 when not yet. */
+static int answered(const char *url, int need_200)
+{
+	struct httpc_resp r;
+	long st = -1;
+
+	if (!httpc_get(url, NULL, &r))
+		st = r.status;
+	httpc_resp_free(&r);
+	return need_200 ? (st == 200 ? 0 : -1) : (st > 0 ? 0 : -1);
+}
+
+static int startup(const char *live, const char *ready, char **argv)
+{
+	double start = now_ms(), first = -1;
+	pid_t pid = fork();
+	int status;
+
+	if (pid < 0)
+		return 1;
+	if (pid == 0) {
+		freopen("/dev/null", "w", stdout);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	for (;;) {
+		if (first < 0 && !answered(live, 0))
+			first = now_ms() - start;
+		if (first >= 0 && !answered(ready, 1))
+			break;
+		if (now_ms() - start > 10000) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			return 1;
+		}
+		usleep(100);
+	}
+	printf("%.1f %.1f\n", first, now_ms() - start);
+	kill(pid, SIGTERM);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 4 && !strcmp(argv[1], "mint")) {
@@ -104,6 +162,9 @@ int main(int argc, char **argv)
 	}
 	if (argc >= 4 && !strcmp(argv[1], "coldstart"))
 		return coldstart(argv[2], argv + 3);
-	fprintf(stderr, "usage: bench_tool mint DIR N | coldstart URL BIN [ARGS...]\n");
+	if (argc >= 5 && !strcmp(argv[1], "startup"))
+		return startup(argv[2], argv[3], argv + 4);
+	fprintf(stderr, "usage: bench_tool mint DIR N | coldstart URL BIN [ARGS...] | "
+	                "startup LIVE_URL READY_URL BIN [ARGS...]\n");
 	return 2;
 }

@@ -8,6 +8,7 @@
  * not recognise is a configuration fault, not a free key.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -52,9 +53,14 @@ void idem_free(struct idem *s)
 		s->ops->destroy(s);
 }
 
+/* Claim values need only be unique: the instance id is random per
+ * process and this counter never repeats within one, so no getrandom(2)
+ * call per job. */
+static atomic_ullong claim_counter;
+
 int idem_prepare(struct idem_claim *c, const char *type, const char *key)
 {
-	char nonce[17];
+	unsigned long long seq;
 	int n;
 
 	memset(c, 0, sizeof(*c));
@@ -68,11 +74,8 @@ int idem_prepare(struct idem_claim *c, const char *type, const char *key)
 		memset(c, 0, sizeof(*c));
 		return CJ_EINVAL;
 	}
-	if (random_hex(nonce, sizeof(nonce), 8)) {
-		memset(c, 0, sizeof(*c));
-		return CJ_EINTERNAL;
-	}
-	n = snprintf(c->value, sizeof(c->value), "running:%s:%s", idem_instance_id(), nonce);
+	seq = atomic_fetch_add(&claim_counter, 1) + 1;
+	n = snprintf(c->value, sizeof(c->value), "running:%s:%016llx", idem_instance_id(), seq);
 	if (n < 0 || (size_t)n >= sizeof(c->value))
 		BUG("claim value does not fit");
 	return CJ_OK;

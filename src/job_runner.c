@@ -29,6 +29,7 @@
 #include "registry.h"
 #include "schema.h"
 #include "timeutil.h"
+#include "utf8.h"
 
 #define DEFAULT_MAX_ATTEMPTS 100
 #define DEFAULT_DISPATCH_DEADLINE_S 600
@@ -55,6 +56,7 @@ struct job_request {
 	struct idem_claim claim;
 	struct lease *lease; /* while we hold the claim */
 	char guard_dl[DEAD_LETTER_ID_LEN + 1]; /* written ahead of a last attempt */
+	char result[1501]; /* a completed run's result, compact JSON, for the log line */
 };
 
 /* Reads the Cloud Tasks / Cloud Scheduler headers. 0, or 1 with a filled
@@ -423,14 +425,23 @@ static void settle_claim(struct app *app, struct job_request *st, int complete)
 	}
 }
 
-/* What a run did, for operators reading the log (SPEC §7 results). Results
- * hold counts and ids, never tokens. */
-static void log_result(const struct job_request *st, const struct job_ctx *ctx)
+/* What a run did, for operators reading the log (SPEC §7 results): kept
+ * for the request's one log line, cut at 1,500 bytes. Results hold counts
+ * and ids, never tokens. */
+static void keep_result(struct job_request *st, const struct job_ctx *ctx)
 {
-	char *text = ctx->result ? json_dumps(ctx->result, JSON_COMPACT) : NULL;
+	size_t n = ctx->result ? json_dumpb(ctx->result, st->result, sizeof(st->result) - 1,
+	                                    JSON_COMPACT)
+	                       : 0;
 
-	log_msg(L_INFO, "job %s completed: %.1500s", st->type->name, text ? text : "{}");
-	free(text);
+	if (n == 0) {
+		memcpy(st->result, "{}", 3);
+		return;
+	}
+	if (n > sizeof(st->result) - 1) /* cut: keep whole characters */
+		for (n = sizeof(st->result) - 1; n && !utf8_valid(st->result, n); n--)
+			;
+	st->result[n] = '\0';
 }
 
 /* The one place where job outcomes become answers (§5.1 step 7). */
@@ -441,7 +452,7 @@ static void answer_outcome(struct app *app, struct job_request *st, struct job_c
 	case JOB_OK:
 		settle_claim(app, st, 1);
 		st->outcome = "completed";
-		log_result(st, ctx);
+		keep_result(st, ctx);
 		http_answer_json(a, 200,
 		                 json_pack("{s:s, s:o}", "status", "completed", "result",
 		                           ctx->result ? json_incref(ctx->result) : json_object()));
@@ -680,7 +691,12 @@ void job_runner_done(struct app *app, struct http_req *r, struct job_request *st
 	metrics_request(st->type ? st->type->name : "unknown", st->outcome);
 	r->log.outcome = st->outcome;
 	r->log.duration_ms = time_mono_ms() - r->start_ms;
-	log_msg(L_INFO, "%s /jobs/%s answered: %s", r->method, st->type_name, st->outcome);
+	/* The request's one log line; a completed run's says what it did. */
+	if (st->result[0])
+		log_msg(L_INFO, "%s /jobs/%s answered: %s, result %s", r->method, st->type_name,
+		        st->outcome, st->result);
+	else
+		log_msg(L_INFO, "%s /jobs/%s answered: %s", r->method, st->type_name, st->outcome);
 	json_decref(st->payload);
 	free(st);
 }

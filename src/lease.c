@@ -67,6 +67,8 @@ struct lease_keeper {
 	struct pending *pending;
 	size_t npending; /* on the list or being tried */
 	int stopping;
+	int sleeping; /* the thread waits on wake until sleep_until_ms */
+	int64_t sleep_until_ms;
 };
 
 static int64_t period_ms(const struct lease_keeper *k)
@@ -197,17 +199,28 @@ static int64_t next_due(const struct lease_keeper *k)
 	return due;
 }
 
-static void wait_until(struct lease_keeper *k, int64_t due)
+/* Sleeps until due, or one period from now when nothing is due: a lease
+ * held later is then never due before the thread wakes, so holding one
+ * needs no wake-up (no futex call and thread switch per job). */
+static void wait_until(struct lease_keeper *k, int64_t now, int64_t due)
 {
 	struct timespec ts;
 
-	if (due == INT64_MAX) {
-		pthread_cond_wait(&k->wake, &k->lock);
-		return;
-	}
+	if (due > now + period_ms(k))
+		due = now + period_ms(k);
 	ts.tv_sec = due / 1000;
 	ts.tv_nsec = (long)(due % 1000) * 1000000L;
+	k->sleeping = 1;
+	k->sleep_until_ms = due;
 	pthread_cond_timedwait(&k->wake, &k->lock, &ts);
+	k->sleeping = 0;
+}
+
+/* Wakes the thread when it would sleep past due. Caller holds the lock. */
+static void wake_for(struct lease_keeper *k, int64_t due)
+{
+	if (k->sleeping && due < k->sleep_until_ms)
+		pthread_cond_signal(&k->wake);
 }
 
 /* Takes the first due pending settlement off the list, or NULL. */
@@ -246,7 +259,7 @@ static void *keeper_main(void *arg)
 			retry_one(k, p);
 			continue;
 		}
-		wait_until(k, next_due(k));
+		wait_until(k, now, next_due(k));
 	}
 	pthread_mutex_unlock(&k->lock);
 	return NULL;
@@ -336,7 +349,7 @@ int lease_hold(struct lease_keeper *k, const struct idem_claim *c, int64_t claim
 	pthread_mutex_lock(&k->lock);
 	l->next = k->held;
 	k->held = l;
-	pthread_cond_signal(&k->wake);
+	wake_for(k, l->next_renew_ms);
 	pthread_mutex_unlock(&k->lock);
 	*out = l;
 	return CJ_OK;
@@ -363,7 +376,7 @@ static void add_pending(struct lease_keeper *k, struct pending *p)
 	p->next = k->pending;
 	k->pending = p;
 	k->npending++;
-	pthread_cond_signal(&k->wake);
+	wake_for(k, p->next_try_ms);
 	pthread_mutex_unlock(&k->lock);
 }
 

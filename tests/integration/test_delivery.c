@@ -109,10 +109,12 @@ static void check_tasks(struct task *ts, int n)
 	for (j = 0; j < NSERVERS; j++)
 		logs[j] = cj_server_log(&SERVERS[j]);
 	for (i = 0; i < n; i++) {
-		const char *needles[] = {"answered: completed", ts[i].id, NULL};
+		char quoted[80]; /* the id and its closing quote: "…-1" must not count "…-10" */
+		const char *needles[] = {"answered: completed", quoted, NULL};
 		int runs = 0;
 		json_t *dl;
 
+		snprintf(quoted, sizeof(quoted), "%s\"", ts[i].id);
 		if (getenv("CJ_TEST_VERBOSE")) {
 			fprintf(stderr, "%s:", ts[i].id);
 			for (j = 0; j < ts[i].attempts; j++)

@@ -171,7 +171,7 @@ START_TEST(user_added_synced_and_refreshed_by_the_scheduler)
 	ck_assert_ptr_null(strstr(log, REFRESH_TOKEN));
 	ck_assert_ptr_null(strstr(log, CLIENT_SECRET));
 	ck_assert_ptr_null(strstr(log, "ya29."));
-	ck_assert_ptr_nonnull(strstr(log, "job token-refresh completed"));
+	ck_assert_ptr_nonnull(strstr(log, "/jobs/token-refresh answered: completed"));
 	free(log);
 	free(tok);
 }

@@ -238,7 +238,7 @@ static char *start(struct cj_server *s)
 	ck_assert_int_eq(local_cli(s, &O, args, &out, &err), 0);
 	free(out);
 	free(err);
-	ck_assert_int_ge(wait_log(s, "job calendar-sync completed", NULL, 1), 1);
+	ck_assert_int_ge(wait_log(s, "/jobs/calendar-sync answered: completed", NULL, 1), 1);
 	return admin_token(s);
 }
 
@@ -259,8 +259,8 @@ START_TEST(change_push_sync_regeneration)
 
 	make_channel(&s, tok);
 	ck_assert_int_ge(metric(&s, "catchup_jobs_webhook_pushes_total{result=\"sync\"}"), 1);
-	syncs = log_has(&s, "job calendar-sync completed", NULL);
-	regens = log_has(&s, "job suggestion-regeneration completed", NULL);
+	syncs = log_has(&s, "/jobs/calendar-sync answered: completed", NULL);
+	regens = log_has(&s, "/jobs/suggestion-regeneration answered: completed", NULL);
 
 	/* A meeting appears in the calendar: Google pushes, the webhook
 	 * enqueues a calendar-sync, which finds it and enqueues the
@@ -274,11 +274,11 @@ START_TEST(change_push_sync_regeneration)
 	ck_assert_int_eq(gfake_wait_pushes(&g, 10000), 0);
 	ck_assert_int_eq(metric(&s, "catchup_jobs_webhook_pushes_total{result=\"enqueued\"}"), 1);
 	advance(&s, 30);
-	ck_assert_int_ge(wait_log(&s, "job calendar-sync completed", "regenerationEnqueued\\\":true",
+	ck_assert_int_ge(wait_log(&s, "/jobs/calendar-sync answered: completed", "regenerationEnqueued\\\":true",
 	                          1),
 	                 1);
-	ck_assert_int_ge(wait_log(&s, "job calendar-sync completed", NULL, syncs + 1), syncs + 1);
-	ck_assert_int_ge(wait_log(&s, "job suggestion-regeneration completed", NULL, regens + 1),
+	ck_assert_int_ge(wait_log(&s, "/jobs/calendar-sync answered: completed", NULL, syncs + 1), syncs + 1);
+	ck_assert_int_ge(wait_log(&s, "/jobs/suggestion-regeneration answered: completed", NULL, regens + 1),
 	                 regens + 1);
 	ck_assert_int_eq(metric(&s, "catchup_jobs_webhook_pushes_total{result=\"enqueued\"}"), 1);
 	ck_assert_int_eq(cj_server_stop(&s), 0);
@@ -353,7 +353,7 @@ START_TEST(fifty_pushes_in_five_seconds_make_one_sync)
 	/* Wait for the start of a 30-s bucket with room for 5 s of pushes. */
 	while (server_now(&s) % 30 > 20)
 		usleep(200 * 1000);
-	syncs = wait_log(&s, "job calendar-sync completed", NULL, 0);
+	syncs = wait_log(&s, "/jobs/calendar-sync answered: completed", NULL, 0);
 	created = metric(&s, CREATED);
 	ck_assert_int_eq(gfake_control(&g, "push",
 	                               "{\"channelId\":\"%s\",\"count\":50,\"intervalMs\":90}", id),
@@ -364,9 +364,9 @@ START_TEST(fifty_pushes_in_five_seconds_make_one_sync)
 	 * sync is due at the end of the bucket. */
 	ck_assert_int_eq(metric(&s, CREATED), created + 1);
 	advance(&s, 30);
-	ck_assert_int_ge(wait_log(&s, "job calendar-sync completed", NULL, syncs + 1), syncs + 1);
+	ck_assert_int_ge(wait_log(&s, "/jobs/calendar-sync answered: completed", NULL, syncs + 1), syncs + 1);
 	usleep(1500 * 1000);
-	ck_assert_int_eq(log_has(&s, "job calendar-sync completed", NULL), syncs + 1);
+	ck_assert_int_eq(log_has(&s, "/jobs/calendar-sync answered: completed", NULL), syncs + 1);
 	st = fake_channels();
 	json_array_foreach(json_object_get(json_array_get(json_object_get(st, "channels"), 0),
 	                                   "statuses"),

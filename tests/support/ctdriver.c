@@ -163,7 +163,7 @@ int ct_task_runs(const struct ct_task *t, char *const *logs, int nlogs)
 	const char *needles[] = {what, task, NULL};
 	int n = 0;
 
-	snprintf(what, sizeof(what), "\"job %s completed", t->type);
+	snprintf(what, sizeof(what), "/jobs/%s answered: completed", t->type);
 	snprintf(task, sizeof(task), "\"taskName\":\"%s\"", t->id);
 	for (int i = 0; i < nlogs; i++)
 		n += log_count(logs[i], needles);

@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# The ping path against its floor, in one run: the release build of
+# catchup-jobs (cloud mode, default log level, SQLite) and bench/floor.c (a
+# bare libmicrohttpd handler making the same two kept-alive Upstash calls,
+# no token check) both serve POST /jobs/ping through the same Upstash test
+# server and redis-server, driven by wrk at 64 connections in alternating
+# rounds. Reports per server: requests/s, p50/p99, CPU per job (user+sys
+# ticks from /proc across the measured rounds), peak RSS (VmHWM) at 64
+# connections, and for catchup-jobs the start: exec to the first answer
+# (GET /health/live) and to the first 200 from /health/ready, over STARTS
+# runs with a reachable JWKS.
+#
+#   bench/floor.sh [SECONDS_PER_ROUND] [ROUNDS] [STARTS]   (defaults 10 3 20)
+#   PERF_OUT=DIR bench/floor.sh   also records DIR/product.data, DIR/floor.data
+set -euo pipefail
+cd "$(dirname "$0")/.."
+duration="${1:-10}"
+rounds="${2:-3}"
+starts="${3:-20}"
+
+command -v wrk >/dev/null || { echo "bench needs wrk (apt-get install wrk)" >&2; exit 2; }
+[ -d build-bench ] || meson setup build-bench --buildtype=release >/dev/null
+ninja -C build-bench >/dev/null
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+redis_port=$(port); upstash_port=$(port); jwks_port=$(port); app_port=$(port); floor_port=$(port)
+token=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+
+redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no >/dev/null &
+pids+=($!)
+build-bench/tests/upstash_server --port "$upstash_port" --redis-port "$redis_port" --token "$token" >/dev/null &
+pids+=($!)
+AUD=https://bench.a.run.app EMAIL=tasks@bench.iam.gserviceaccount.com \
+  build-bench/tests/bench_tool mint "$work" 1
+(cd "$work" && exec python3 -m http.server "$jwks_port" --bind 127.0.0.1 >/dev/null 2>&1) &
+pids+=($!)
+sleep 0.5
+
+# Cloud mode, as on Cloud Run; nothing but Upstash and the JWKS is called.
+export USE_CLOUD_TASKS=true GCP_PROJECT_ID=bench GCP_REGION=us-central1 \
+  TOKEN_ENCRYPTION_KEY="$(head -c 32 /dev/urandom | base64)" \
+  CLOUD_TASKS_API_URL=http://127.0.0.1:9 GCE_METADATA_HOST=127.0.0.1:9 \
+  PORT=$app_port BIND_ADDRESS=127.0.0.1 \
+  OIDC_JWKS_URL="http://127.0.0.1:$jwks_port/jwks.json" \
+  UPSTASH_REDIS_REST_URL="http://127.0.0.1:$upstash_port" UPSTASH_REDIS_REST_TOKEN="$token" \
+  CLOUD_RUN_URL=https://bench.a.run.app SERVICE_ACCOUNT_EMAIL=tasks@bench.iam.gserviceaccount.com \
+  DATABASE_URL="sqlite:$work/catchup.db" CONFIG_DIR="$PWD/config"
+unset LOG_LEVEL
+
+build-bench/catchup-jobs migrate >/dev/null 2>&1
+live=() ready=()
+for _ in $(seq "$starts"); do
+  read -r l r < <(build-bench/tests/bench_tool startup "http://127.0.0.1:$app_port/health/live" \
+    "http://127.0.0.1:$app_port/health/ready" build-bench/catchup-jobs serve)
+  live+=("$l"); ready+=("$r")
+done
+
+build-bench/catchup-jobs serve >"$work/server.log" 2>&1 &
+product=$!
+pids+=("$product")
+build-bench/tests/bench_floor --port "$floor_port" --upstash "http://127.0.0.1:$upstash_port" \
+  --token "$token" &
+floor=$!
+pids+=("$floor")
+for _ in $(seq 100); do
+  curl -fs "http://127.0.0.1:$app_port/health/ready" >/dev/null 2>&1 && break
+  sleep 0.05
+done
+
+ticks=$(getconf CLK_TCK)
+cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+declare -A ticks_used=([product]=0 [floor]=0) jobs=([product]=0 [floor]=0) p50=() p99=() rps=()
+run() { # NAME PID PORT SECONDS
+  local before after out summary perf_pid=""
+  before=$(cpu "$2")
+  if [ -n "${PERF_OUT:-}" ] && [ "$4" != 2 ]; then
+    perf record -F 2000 -g -p "$2" -o "$PERF_OUT/$1.data" -- sleep "$4" >/dev/null 2>&1 &
+    perf_pid=$!
+  fi
+  out=$(TOKENS_FILE="$work/tokens.txt" wrk -t2 -c64 -d"$4s" --latency -s bench/ping.lua "http://127.0.0.1:$3")
+  [ -z "$perf_pid" ] || wait "$perf_pid" || true
+  after=$(cpu "$2")
+  summary=$(echo "$out" | grep '^requests=')
+  if [ "$(echo "$summary" | grep -o 'non2xx_or_errors=[0-9]*' | cut -d= -f2)" != 0 ]; then
+    echo "$1: answers other than 200: $summary" >&2
+    exit 1
+  fi
+  [ "$4" = 2 ] && return 0
+  ticks_used[$1]=$(( ${ticks_used[$1]} + after - before ))
+  jobs[$1]=$(( ${jobs[$1]} + $(echo "$summary" | grep -o 'requests=[0-9]*' | cut -d= -f2) ))
+  p50[$1]+="$(echo "$summary" | grep -o 'p50_us=[0-9]*' | cut -d= -f2) "
+  p99[$1]+="$(echo "$summary" | grep -o 'p99_us=[0-9]*' | cut -d= -f2) "
+  rps[$1]+="$(echo "$summary" | grep -o 'rps=[0-9]*' | cut -d= -f2) "
+}
+[ -z "${PERF_OUT:-}" ] || mkdir -p "$PERF_OUT"
+
+# Warm-up (connection pools, the verified-token cache), not measured.
+run product "$product" "$app_port" 2
+run floor "$floor" "$floor_port" 2
+for _ in $(seq "$rounds"); do
+  run product "$product" "$app_port" "$duration"
+  run floor "$floor" "$floor_port" "$duration"
+done
+
+per_job() { echo $(( ${ticks_used[$1]} * 1000000 / ticks / (${jobs[$1]} > 0 ? ${jobs[$1]} : 1) )); }
+pc=$(per_job product); fc=$(per_job floor)
+for n in product floor; do
+  pid=$product; [ $n = floor ] && pid=$floor
+  echo "$n: jobs=${jobs[$n]} rps=[${rps[$n]% }] p50_us=[${p50[$n]% }] p99_us=[${p99[$n]% }]" \
+    "cpu_us_per_job=$(per_job $n)" \
+    "peak_rss_kib=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")" \
+    "($(awk '/RssAnon|RssFile|Threads/ {printf "%s%s ", $1, $2}' "/proc/$pid/status" | sed 's/ $//'))"
+done
+echo "cpu_ratio=$(awk -v p="$pc" -v f="$fc" 'BEGIN { printf "%.2f", p / f }')"
+sorted() { tr ' ' '\n' | sort -n | awk '{a[NR]=$1} END {printf "median %s, max %s", a[int((NR+1)/2)], a[NR]}'; }
+echo "start_to_first_answer_ms: $(echo "${live[*]}" | sorted) (${live[*]})"
+echo "start_to_ready_ms: $(echo "${ready[*]}" | sorted) (${ready[*]})"
+echo "log_lines=$(wc -l <"$work/server.log")"
