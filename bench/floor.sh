@@ -83,7 +83,7 @@ run() { # NAME PID PORT SECONDS
   local before after out summary perf_pid=""
   before=$(cpu "$2")
   if [ -n "${PERF_OUT:-}" ] && [ "$4" != 2 ]; then
-    perf record -F 2000 -g -p "$2" -o "$PERF_OUT/$1.data" -- sleep "$4" >/dev/null 2>&1 &
+    perf record -F 2000 ${PERF_CALLGRAPH:+-g} -p "$2" -o "$PERF_OUT/$1.data" -- sleep "$4" >/dev/null 2>&1 &
     perf_pid=$!
   fi
   out=$(TOKENS_FILE="$work/tokens.txt" wrk -t2 -c64 -d"$4s" --latency -s bench/ping.lua "http://127.0.0.1:$3")

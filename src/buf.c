@@ -32,7 +32,7 @@ void buf_reset(struct buf *b)
 
 static int buf_grow(struct buf *b, size_t need)
 {
-	size_t cap = b->cap ? b->cap : 64;
+	size_t cap = b->cap ? b->cap : 512; /* most answers and commands fit at once */
 	char *p;
 
 	while (cap < need) {

@@ -15,6 +15,7 @@
 #include <curl/curl.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -239,10 +240,62 @@ static int translate(CURLcode c)
 	}
 }
 
+struct http_headers {
+	struct curl_slist *list; /* the lines, then "Expect:" */
+};
+
+/* Appends line to *hl; CJ_OK or CJ_ENOMEM (then *hl is freed and NULL). */
+static int append_line(struct curl_slist **hl, const char *line)
+{
+	struct curl_slist *tmp = curl_slist_append(*hl, line);
+
+	if (!tmp) {
+		curl_slist_free_all(*hl);
+		*hl = NULL;
+		return CJ_ENOMEM;
+	}
+	*hl = tmp;
+	return CJ_OK;
+}
+
+/* The request's header lines, and no "Expect: 100-continue" round trip on
+ * larger bodies. */
+static int build_list(const char *const *lines, struct curl_slist **hl)
+{
+	*hl = NULL;
+	for (const char *const *hp = lines; hp && *hp; hp++)
+		if (append_line(hl, *hp))
+			return CJ_ENOMEM;
+	return append_line(hl, "Expect:");
+}
+
+struct http_headers *http_headers_new(const char *const *lines)
+{
+	struct http_headers *h = calloc(1, sizeof(*h));
+
+	if (!h)
+		return NULL;
+	if (build_list(lines, &h->list)) {
+		free(h);
+		return NULL;
+	}
+	return h;
+}
+
+void http_headers_free(struct http_headers *h)
+{
+	if (!h)
+		return;
+	for (struct curl_slist *l = h->list; l; l = l->next)
+		explicit_bzero(l->data, strlen(l->data));
+	curl_slist_free_all(h->list);
+	free(h);
+}
+
 int http_do(const struct http_request *req, struct http_response *resp, char *errbuf, size_t errlen)
 {
 	char cerr[CURL_ERROR_SIZE] = "";
-	struct curl_slist *hl = NULL, *tmp;
+	struct curl_slist *hl = NULL;
 	long timeout = req->timeout_ms > 0 ? req->timeout_ms : 30000;
 	long ctimeout = req->connect_timeout_ms > 0 ? req->connect_timeout_ms
 	                                            : (timeout < 5000 ? timeout : 5000);
@@ -261,24 +314,14 @@ int http_do(const struct http_request *req, struct http_response *resp, char *er
 		errbuf[0] = '\0';
 	sink.b = &resp->body;
 	sink.too_big = 0;
-	for (const char *const *hp = req->headers; hp && *hp; hp++) {
-		tmp = curl_slist_append(hl, *hp);
-		if (!tmp) {
-			curl_slist_free_all(hl);
-			return CJ_ENOMEM;
-		}
-		hl = tmp;
-	}
-	/* No "Expect: 100-continue" round trip on larger bodies. */
-	tmp = curl_slist_append(hl, "Expect:");
-	if (!tmp) {
-		curl_slist_free_all(hl);
+	if (req->prepared)
+		hl = req->prepared->list;
+	else if (build_list(req->headers, &hl))
 		return CJ_ENOMEM;
-	}
-	hl = tmp;
 	h = handle_get();
 	if (!h) {
-		curl_slist_free_all(hl);
+		if (!req->prepared)
+			curl_slist_free_all(hl);
 		return CJ_ENOMEM;
 	}
 	curl_easy_setopt(h, CURLOPT_SHARE, share);
@@ -347,7 +390,8 @@ int http_do(const struct http_request *req, struct http_response *resp, char *er
 	curl_easy_setopt(h, CURLOPT_VERBOSE, 0L);
 	curl_easy_setopt(h, CURLOPT_DEBUGDATA, NULL);
 	handle_put(h);
-	curl_slist_free_all(hl);
+	if (!req->prepared)
+		curl_slist_free_all(hl);
 	return rc;
 }
 

@@ -20,10 +20,15 @@
 
 #define HTTP_DEFAULT_MAX_RESPONSE (4u << 20)
 
+/* A client's fixed header lines, built once for all its requests (no list
+ * built and freed per call). Immutable once made: any thread may use it. */
+struct http_headers;
+
 struct http_request {
 	const char *method; /* "GET", "POST", "DELETE", ...; NULL = GET */
 	const char *url;
 	const char *const *headers; /* NULL-terminated "Name: value" lines, or NULL */
+	const struct http_headers *prepared; /* used instead of headers when set */
 	const char *body; /* may be NULL */
 	size_t body_len;
 	long timeout_ms; /* whole call; 0 = 30 s */
@@ -58,6 +63,12 @@ struct http_response {
 };
 
 int http_client_global_init(void) CJ_WUR;
+
+/* Makes the list of lines (NULL-terminated "Name: value"); NULL when out of
+ * memory. The lines are copied. */
+struct http_headers *http_headers_new(const char *const *lines);
+/* Wipes every line (they may hold credentials) and frees the list. */
+void http_headers_free(struct http_headers *h);
 void http_client_global_cleanup(void);
 
 /* Performs the request. CJ_OK whenever an HTTP answer arrived (any status);

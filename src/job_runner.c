@@ -426,22 +426,47 @@ static void settle_claim(struct app *app, struct job_request *st, int complete)
 }
 
 /* What a run did, for operators reading the log (SPEC §7 results): kept
- * for the request's one log line, cut at 1,500 bytes. Results hold counts
+ * for the request's one log line, cut at 1,500 bytes. CJ_OK when it is the
+ * whole result, so the answer can carry the same text. Results hold counts
  * and ids, never tokens. */
-static void keep_result(struct job_request *st, const struct job_ctx *ctx)
+static int keep_result(struct job_request *st, const struct job_ctx *ctx)
 {
 	size_t n = ctx->result ? json_dumpb(ctx->result, st->result, sizeof(st->result) - 1,
-	                                    JSON_COMPACT)
+	                                    JSON_COMPACT | JSON_PRESERVE_ORDER)
 	                       : 0;
 
 	if (n == 0) {
 		memcpy(st->result, "{}", 3);
+		return ctx->result ? CJ_ETOOBIG : CJ_OK;
+	}
+	if (n <= sizeof(st->result) - 1) {
+		st->result[n] = '\0';
+		return CJ_OK;
+	}
+	/* Cut: keep whole characters. */
+	for (n = sizeof(st->result) - 1; n && !utf8_valid(st->result, n); n--)
+		;
+	st->result[n] = '\0';
+	return CJ_ETOOBIG;
+}
+
+/* {"status":"completed","result":…} from the result's own compact text. */
+static void answer_completed(struct http_answer *a, const char *result)
+{
+	static const char head[] = "{\"status\":\"completed\",\"result\":";
+	size_t hl = sizeof(head) - 1, rl = strlen(result);
+	char *body = malloc(hl + rl + 2);
+
+	if (!body) {
+		http_answer_error(a, 500, "internal", "out of memory");
 		return;
 	}
-	if (n > sizeof(st->result) - 1) /* cut: keep whole characters */
-		for (n = sizeof(st->result) - 1; n && !utf8_valid(st->result, n); n--)
-			;
-	st->result[n] = '\0';
+	memcpy(body, head, hl);
+	memcpy(body + hl, result, rl);
+	memcpy(body + hl + rl, "}", 2);
+	a->status = 200;
+	a->body = body;
+	a->len = hl + rl + 1;
 }
 
 /* The one place where job outcomes become answers (§5.1 step 7). */
@@ -452,10 +477,13 @@ static void answer_outcome(struct app *app, struct job_request *st, struct job_c
 	case JOB_OK:
 		settle_claim(app, st, 1);
 		st->outcome = "completed";
-		keep_result(st, ctx);
-		http_answer_json(a, 200,
-		                 json_pack("{s:s, s:o}", "status", "completed", "result",
-		                           ctx->result ? json_incref(ctx->result) : json_object()));
+		if (keep_result(st, ctx) == CJ_OK)
+			answer_completed(a, st->result);
+		else
+			http_answer_json(a, 200,
+			                 json_pack("{s:s, s:o}", "status", "completed", "result",
+			                           ctx->result ? json_incref(ctx->result)
+			                                       : json_object()));
 		return;
 	case JOB_RETRY:
 		settle_claim(app, st, 0);

@@ -21,6 +21,7 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,7 +46,9 @@
 /* Scripts are a few fixed strings; more than this are hashed every call. */
 #define REST_MAX_CACHED_SCRIPTS 64
 
+/* Immutable once on the list; the list only grows until redis_rest_free. */
 struct script_sha {
+	const char *given; /* the caller's pointer: scripts are static strings */
 	char *text;
 	char sha[41];
 	struct script_sha *next;
@@ -56,13 +59,14 @@ struct redis_rest {
 	char *url_command;
 	char *url_pipeline;
 	char *auth_header; /* "Authorization: Bearer <token>": wiped on free */
+	struct http_headers *headers; /* the same and the fixed lines, for every call */
 	long timeout_ms;
 	long connect_timeout_ms;
 	int max_attempts;
-	/* The script cache; guarded by lock. */
+	/* The script cache: lock guards adding to it. */
 	pthread_mutex_t lock;
-	struct script_sha *scripts;
-	size_t nscripts;
+	_Atomic(struct script_sha *) scripts; /* read without lock, added under it */
+	size_t nscripts; /* guarded by lock */
 };
 
 static char *join(const char *a, const char *b)
@@ -97,6 +101,14 @@ struct redis_rest *redis_rest_new(const char *url, const char *token,
 	r->auth_header = join("Authorization: Bearer ", token);
 	if (!r->url_command || !r->url_pipeline || !r->auth_header)
 		goto fail;
+	{
+		const char *lines[] = {r->auth_header, "Content-Type: application/json",
+		                       "Upstash-Encoding: base64", NULL};
+
+		r->headers = http_headers_new(lines);
+		if (!r->headers)
+			goto fail;
+	}
 	r->timeout_ms = opts && opts->timeout_ms > 0 ? opts->timeout_ms : REST_DEFAULT_TIMEOUT_MS;
 	r->connect_timeout_ms = opts && opts->connect_timeout_ms > 0
 	    ? opts->connect_timeout_ms
@@ -114,6 +126,7 @@ fail:
 	if (r) {
 		free(r->url_command);
 		free(r->url_pipeline);
+		http_headers_free(r->headers);
 		if (r->auth_header)
 			explicit_bzero(r->auth_header, strlen(r->auth_header));
 		free(r->auth_header);
@@ -128,7 +141,7 @@ void redis_rest_free(struct redis_rest *r)
 
 	if (!r)
 		return;
-	for (s = r->scripts; s; s = next) {
+	for (s = atomic_load(&r->scripts); s; s = next) {
 		next = s->next;
 		free(s->text);
 		free(s);
@@ -136,6 +149,7 @@ void redis_rest_free(struct redis_rest *r)
 	pthread_mutex_destroy(&r->lock);
 	free(r->url_command);
 	free(r->url_pipeline);
+	http_headers_free(r->headers);
 	explicit_bzero(r->auth_header, strlen(r->auth_header));
 	free(r->auth_header);
 	free(r);
@@ -253,8 +267,6 @@ static void answer_error_text(const struct http_response *resp, char *out, size_
 static int post(struct redis_rest *r, const char *url, const char *op, const struct buf *body,
                 struct http_response *resp, char *err, size_t errlen)
 {
-	const char *headers[] = {r->auth_header, "Content-Type: application/json",
-	                         "Upstash-Encoding: base64", NULL};
 	struct http_request req = {0};
 	char cerr[256], etext[210];
 	long backoff = REST_FIRST_BACKOFF_MS;
@@ -262,7 +274,7 @@ static int post(struct redis_rest *r, const char *url, const char *op, const str
 
 	req.method = "POST";
 	req.url = url;
-	req.headers = headers;
+	req.prepared = r->headers;
 	req.body = buf_str(body);
 	req.body_len = body->len;
 	req.timeout_ms = r->timeout_ms;
@@ -453,15 +465,13 @@ static int script_sha(struct redis_rest *r, const char *script, char sha[41])
 	unsigned mdlen = 0, i;
 	struct script_sha *s;
 
-	pthread_mutex_lock(&r->lock);
-	for (s = r->scripts; s; s = s->next) {
-		if (!strcmp(s->text, script)) {
+	/* Read without the lock: entries are published whole, never changed. */
+	for (s = atomic_load_explicit(&r->scripts, memory_order_acquire); s; s = s->next) {
+		if (s->given == script || !strcmp(s->text, script)) {
 			memcpy(sha, s->sha, 41);
-			pthread_mutex_unlock(&r->lock);
 			return CJ_OK;
 		}
 	}
-	pthread_mutex_unlock(&r->lock);
 	if (!EVP_Digest(script, strlen(script), md, &mdlen, EVP_sha1(), NULL) || mdlen != 20)
 		return CJ_EINTERNAL;
 	for (i = 0; i < mdlen; i++) {
@@ -472,6 +482,7 @@ static int script_sha(struct redis_rest *r, const char *script, char sha[41])
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return CJ_OK; /* uncached is fine */
+	s->given = script;
 	s->text = strdup(script);
 	memcpy(s->sha, sha, 41);
 	pthread_mutex_lock(&r->lock);
@@ -479,11 +490,12 @@ static int script_sha(struct redis_rest *r, const char *script, char sha[41])
 	if (s->text && r->nscripts < REST_MAX_CACHED_SCRIPTS) {
 		struct script_sha *t;
 
-		for (t = r->scripts; t && strcmp(t->text, script); t = t->next)
+		for (t = atomic_load_explicit(&r->scripts, memory_order_relaxed);
+		     t && strcmp(t->text, script); t = t->next)
 			;
 		if (!t) {
-			s->next = r->scripts;
-			r->scripts = s;
+			s->next = atomic_load_explicit(&r->scripts, memory_order_relaxed);
+			atomic_store_explicit(&r->scripts, s, memory_order_release);
 			r->nscripts++;
 			s = NULL;
 		}

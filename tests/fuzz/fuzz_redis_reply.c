@@ -3,7 +3,10 @@
  * (src/redis_reply.c): redis_reply_parse and redis_reply_parse_pipeline on
  * arbitrary bytes. The first input byte chooses the entry point, base64 and
  * the expected pipeline length; the rest is the body. Checks that every
- * CJ_OK result is a well-formed tree and that nothing leaks or crashes.
+ * CJ_OK result is a well-formed tree and that nothing leaks or crashes, and
+ * that the fast path for simple answers agrees with the full JSON parser:
+ * the same body after a leading space (JSON allows it; the fast path does
+ * not take it) must give the same code and the same reply.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -40,6 +43,40 @@ static void walk(const struct redis_reply *r, int depth)
 	}
 }
 
+static int same(const struct redis_reply *a, const struct redis_reply *b)
+{
+	if (!a || !b)
+		return a == b;
+	if (a->type != b->type || a->len != b->len || a->integer != b->integer || a->n != b->n)
+		return 0;
+	if ((a->str || b->str) && (!a->str || !b->str || memcmp(a->str, b->str, a->len)))
+		return 0;
+	for (size_t i = 0; i < a->n; i++)
+		if (!same(a->elems[i], b->elems[i]))
+			return 0;
+	return 1;
+}
+
+/* body through the full parser (a leading space keeps it off the fast path). */
+static void check_against_full(const char *body, size_t len, int base64, int rc,
+                               const struct redis_reply *got)
+{
+	struct redis_reply *full = NULL;
+	char err[256];
+	char *spaced = malloc(len + 1);
+	int frc;
+
+	if (!spaced)
+		return;
+	spaced[0] = ' ';
+	memcpy(spaced + 1, body, len);
+	frc = redis_reply_parse(spaced, len + 1, base64, &full, err, sizeof(err));
+	if (frc != rc || !same(got, full))
+		abort();
+	redis_reply_free(full);
+	free(spaced);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct redis_reply *one = NULL, **items = NULL;
@@ -71,6 +108,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			walk(one, 0);
 		else if (one)
 			abort();
+		check_against_full(body, size - 1, base64, rc, one);
 		redis_reply_free(one);
 	}
 	if (rc != CJ_OK && !memchr(err, '\0', sizeof(err)))
