@@ -8,15 +8,19 @@
  *                            URL first answers 200, then stops BIN
  *   bench_tool startup LIVE_URL READY_URL BIN [ARGS...]
  *                            execs BIN and prints the milliseconds (0.1 ms)
- *                            until GET LIVE_URL first gets any answer (the
- *                            first accepted connection) and until GET
- *                            READY_URL first answers 200, then stops BIN
+ *                            until a TCP connection to LIVE_URL's port is
+ *                            accepted, until GET LIVE_URL first answers 200
+ *                            and until GET READY_URL first answers 200, then
+ *                            stops BIN (LIVE_URL: http://127.0.0.1:PORT/...)
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -109,8 +113,8 @@ static double now_ms(void)
 	return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
 }
 
-/* 0 when url answered (200 only when need_200), -1 when not yet. */
-static int answered(const char *url, int need_200)
+/* 0 when url answered 200, -1 when not yet. */
+static int answered(const char *url)
 {
 	struct httpc_resp r;
 	long st = -1;
@@ -118,15 +122,36 @@ static int answered(const char *url, int need_200)
 	if (!httpc_get(url, NULL, &r))
 		st = r.status;
 	httpc_resp_free(&r);
-	return need_200 ? (st == 200 ? 0 : -1) : (st > 0 ? 0 : -1);
+	return st == 200 ? 0 : -1;
+}
+
+/* 0 when a connection to 127.0.0.1:port is accepted, -1 when not yet. */
+static int accepts(int port)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	int fd = socket(AF_INET, SOCK_STREAM, 0), rc;
+
+	if (fd < 0)
+		return -1;
+	sa.sin_port = htons((uint16_t)port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	close(fd);
+	return rc ? -1 : 0;
 }
 
 static int startup(const char *live, const char *ready, char **argv)
 {
-	double start = now_ms(), first = -1;
-	pid_t pid = fork();
+	const char *colon = strrchr(live, ':');
+	int port = colon ? atoi(colon + 1) : 0;
+	double start, accepted = -1, first = -1;
+	pid_t pid;
 	int status;
 
+	if (port <= 0 || port > 65535)
+		return 2;
+	start = now_ms();
+	pid = fork();
 	if (pid < 0)
 		return 1;
 	if (pid == 0) {
@@ -135,9 +160,11 @@ static int startup(const char *live, const char *ready, char **argv)
 		_exit(127);
 	}
 	for (;;) {
-		if (first < 0 && !answered(live, 0))
+		if (accepted < 0 && !accepts(port))
+			accepted = now_ms() - start;
+		if (accepted >= 0 && first < 0 && !answered(live))
 			first = now_ms() - start;
-		if (first >= 0 && !answered(ready, 1))
+		if (first >= 0 && !answered(ready))
 			break;
 		if (now_ms() - start > 10000) {
 			kill(pid, SIGKILL);
@@ -146,7 +173,7 @@ static int startup(const char *live, const char *ready, char **argv)
 		}
 		usleep(100);
 	}
-	printf("%.1f %.1f\n", first, now_ms() - start);
+	printf("%.1f %.1f %.1f\n", accepted, first, now_ms() - start);
 	kill(pid, SIGTERM);
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;

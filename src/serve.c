@@ -47,8 +47,13 @@
 #include "redis_rest.h"
 #include "router.h"
 #include "scheduler.h"
+#include "start_gate.h"
 #include "store.h"
 #include "timeutil.h"
+
+/* How long a request that arrives while the service starts waits for it
+ * (the database may take a while to answer a cold instance). */
+#define START_GATE_WAIT_MS 30000
 
 int app_token_key_load(const struct config *cfg, struct crypto_key **out, int *generated, char *err,
                        size_t errlen)
@@ -319,10 +324,11 @@ int serve_run(const struct config *cfg)
 {
 	char err[256] = "";
 	struct http_server *srv;
+	struct start_gate *gate;
 	struct http_app happ;
-	struct app app;
+	struct app app = {0};
 	sigset_t set;
-	int sig, rc;
+	int sig, rc, built;
 
 	/* Bounded malloc arenas, not one per connection thread, so memory stays
 	 * flat with 80+ concurrent requests; but not one per core either: with
@@ -335,34 +341,50 @@ int serve_run(const struct config *cfg)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	/* Listen first: the service is built behind the gate while the first
+	 * connections are already accepted (they wait at the gate). */
+	gate = start_gate_new(START_GATE_WAIT_MS);
+	if (!gate) {
+		fprintf(stderr, "catchup-jobs: out of memory while starting\n");
+		return 1;
+	}
+	happ = start_gate_app(gate);
+	srv = http_server_start(cfg->bind_address, (int)cfg->port, (size_t)cfg->max_body_bytes,
+	                        &happ, err, sizeof(err));
+	if (!srv) {
+		fprintf(stderr, "catchup-jobs: %s\n", err);
+		start_gate_free(gate);
+		return 1;
+	}
+	/* libcurl (and OpenSSL's configuration) after the listen: no request
+	 * gets past the gate before this is done. */
 	if (http_client_global_init()) {
 		fprintf(stderr, "catchup-jobs: cannot initialise libcurl\n");
+		start_gate_fail(gate);
+		http_server_stop(srv);
+		start_gate_free(gate);
 		return 1;
 	}
 	rc = app_init(&app, cfg, 1, err, sizeof(err));
+	built = rc == CJ_OK; /* app_init() releases what it built when it fails */
+	if (!rc && !cfg->cloud_mode && emulator_new(&app, err, sizeof(err)))
+		rc = CJ_EINTERNAL;
+	if (!rc) {
+		struct http_app inner = router_http_app(&app);
+
+		start_gate_open(gate, &inner);
+		if (app.dispatcher && dispatcher_start(app.dispatcher, err, sizeof(err)))
+			rc = CJ_EINTERNAL;
+	}
 	if (rc) {
 		fprintf(stderr, "catchup-jobs: %s\n", err);
+		start_gate_fail(gate);
+		http_server_stop(srv);
+		start_gate_free(gate);
+		if (built)
+			app_release(&app);
 		http_client_global_cleanup();
 		return rc == CJ_ECONFIG ? 2 : 1;
-	}
-	if (!cfg->cloud_mode && (rc = emulator_new(&app, err, sizeof(err)))) {
-		fprintf(stderr, "catchup-jobs: %s\n", err);
-		app_release(&app);
-		http_client_global_cleanup();
-		return 1;
-	}
-	happ = router_http_app(&app);
-	srv = http_server_start(cfg->bind_address, (int)cfg->port, (size_t)cfg->max_body_bytes,
-	                        &happ, err, sizeof(err));
-	if (srv && app.dispatcher && dispatcher_start(app.dispatcher, err, sizeof(err))) {
-		http_server_stop(srv);
-		srv = NULL;
-	}
-	if (!srv) {
-		fprintf(stderr, "catchup-jobs: %s\n", err);
-		app_release(&app);
-		http_client_global_cleanup();
-		return 1;
 	}
 	log_msg(L_INFO, "catchup-jobs %s listening on %s:%ld (%s mode, idempotency %s)", CJ_VERSION,
 	        cfg->bind_address, cfg->port, cfg->cloud_mode ? "cloud" : "local",
@@ -370,6 +392,7 @@ int serve_run(const struct config *cfg)
 	if (!cfg->cloud_mode && start_scheduler(&app, err, sizeof(err))) {
 		fprintf(stderr, "catchup-jobs: %s\n", err);
 		http_server_stop(srv);
+		start_gate_free(gate);
 		app_release(&app);
 		http_client_global_cleanup();
 		return 1;
@@ -384,6 +407,7 @@ int serve_run(const struct config *cfg)
 	dispatcher_stop(app.dispatcher);
 	app.dispatcher = NULL;
 	http_server_stop(srv);
+	start_gate_free(gate);
 	app_release(&app);
 	http_client_global_cleanup();
 	log_msg(L_INFO, "stopped");
