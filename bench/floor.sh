@@ -46,8 +46,9 @@ pids+=($!)
 sleep 0.5
 
 # Cloud mode, as on Cloud Run; nothing but Upstash and the JWKS is called.
+key=$(head -c 32 /dev/urandom | base64)
 export USE_CLOUD_TASKS=true GCP_PROJECT_ID=bench GCP_REGION=us-central1 \
-  TOKEN_ENCRYPTION_KEY="$(head -c 32 /dev/urandom | base64)" \
+  TOKEN_ENCRYPTION_KEY="$key" \
   CLOUD_TASKS_API_URL=http://127.0.0.1:9 GCE_METADATA_HOST=127.0.0.1:9 \
   PORT=$app_port BIND_ADDRESS=127.0.0.1 \
   OIDC_JWKS_URL="http://127.0.0.1:$jwks_port/jwks.json" \
@@ -78,7 +79,7 @@ done
 
 ticks=$(getconf CLK_TCK)
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-declare -A ticks_used=([product]=0 [floor]=0) jobs=([product]=0 [floor]=0) p50=() p99=() rps=()
+declare -A ticks_used=([product]=0 [floor]=0) jobs=([product]=0 [floor]=0) p50=() p99=() rps=() round_cpu=()
 run() { # NAME PID PORT SECONDS
   local before after out summary perf_pid=""
   before=$(cpu "$2")
@@ -95,8 +96,11 @@ run() { # NAME PID PORT SECONDS
     exit 1
   fi
   [ "$4" = 2 ] && return 0
+  local n
+  n=$(echo "$summary" | grep -o 'requests=[0-9]*' | cut -d= -f2)
   ticks_used[$1]=$(( ${ticks_used[$1]} + after - before ))
-  jobs[$1]=$(( ${jobs[$1]} + $(echo "$summary" | grep -o 'requests=[0-9]*' | cut -d= -f2) ))
+  jobs[$1]=$(( ${jobs[$1]} + n ))
+  round_cpu[$1]+="$(( (after - before) * 1000000 / ticks / (n > 0 ? n : 1) )) "
   p50[$1]+="$(echo "$summary" | grep -o 'p50_us=[0-9]*' | cut -d= -f2) "
   p99[$1]+="$(echo "$summary" | grep -o 'p99_us=[0-9]*' | cut -d= -f2) "
   rps[$1]+="$(echo "$summary" | grep -o 'rps=[0-9]*' | cut -d= -f2) "
@@ -120,7 +124,15 @@ for n in product floor; do
     "peak_rss_kib=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")" \
     "($(awk '/RssAnon|RssFile|Threads/ {printf "%s%s ", $1, $2}' "/proc/$pid/status" | sed 's/ $//'))"
 done
-echo "cpu_ratio=$(awk -v p="$pc" -v f="$fc" 'BEGIN { printf "%.2f", p / f }')"
+echo "cpu_ratio=$(awk -v p="$pc" -v f="$fc" 'BEGIN { printf "%.2f", p / f }') (all rounds)"
+# The machine is shared: each product round is compared with the floor
+# round right after it, and the median of those ratios is reported too.
+ratios=$(paste -d' ' <(echo "${round_cpu[product]}" | tr ' ' '\n' | sed '/^$/d') \
+  <(echo "${round_cpu[floor]}" | tr ' ' '\n' | sed '/^$/d') |
+  awk '{printf "%.2f\n", $1 / $2}' | sort -n | tr '\n' ' ')
+echo "per_round_cpu_us: product [${round_cpu[product]% }] floor [${round_cpu[floor]% }]"
+echo "per_round_ratio: median $(echo "$ratios" | tr ' ' '\n' | sed '/^$/d' |
+  awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}') ($ratios)"
 sorted() { tr ' ' '\n' | sort -n | awk '{a[NR]=$1} END {printf "median %s, max %s", a[int((NR+1)/2)], a[NR]}'; }
 echo "start_to_first_accept_ms: $(echo "${accepted[*]}" | sorted) (${accepted[*]})"
 echo "start_to_live_200_ms: $(echo "${live[*]}" | sorted) (${live[*]})"
