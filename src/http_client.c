@@ -128,41 +128,6 @@ void http_client_global_cleanup(void)
 	curl_global_cleanup();
 }
 
-static CURL *handle_get(void)
-{
-	CURL *h = thread_handle_ready() ? pthread_getspecific(thread_handle) : NULL;
-
-	if (h) {
-		pthread_setspecific(thread_handle, NULL);
-		curl_easy_reset(h);
-		return h;
-	}
-	pthread_mutex_lock(&pool_lock);
-	if (pool_n > 0)
-		h = pool[--pool_n];
-	pthread_mutex_unlock(&pool_lock);
-	if (h) {
-		curl_easy_reset(h);
-		return h;
-	}
-	return curl_easy_init();
-}
-
-static void handle_put(CURL *h)
-{
-	if (thread_handle_ready() && !pthread_getspecific(thread_handle) &&
-	    !pthread_setspecific(thread_handle, h))
-		return;
-	pthread_mutex_lock(&pool_lock);
-	if (pool_n < POOL_MAX) {
-		pool[pool_n++] = h;
-		h = NULL;
-	}
-	pthread_mutex_unlock(&pool_lock);
-	if (h)
-		curl_easy_cleanup(h);
-}
-
 struct sink {
 	struct buf *b;
 	int too_big;
@@ -220,6 +185,59 @@ static int on_progress(void *u, curl_off_t dt, curl_off_t dn, curl_off_t ut, cur
 	(void)ut;
 	(void)un;
 	return req->cancelled(req->cancel_arg) ? 1 : 0;
+}
+
+/* The options every call of ours shares, set once when a handle is made:
+ * handles are never reset (a reset frees and rebuilds a handle's settings,
+ * several allocations per call), so http_do() sets every option that
+ * differs between calls, on every call. */
+static CURL *handle_new(void)
+{
+	CURL *h = curl_easy_init();
+
+	if (!h)
+		return NULL;
+	curl_easy_setopt(h, CURLOPT_SHARE, share);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+	curl_easy_setopt(h, CURLOPT_DEBUGFUNCTION, on_debug);
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(h, CURLOPT_MAXCONNECTS, (long)HTTP_MAX_CACHED_CONNECTIONS);
+	curl_easy_setopt(h, CURLOPT_USERAGENT, "catchup-jobs");
+	return h;
+}
+
+static CURL *handle_get(void)
+{
+	CURL *h = thread_handle_ready() ? pthread_getspecific(thread_handle) : NULL;
+
+	if (h) {
+		pthread_setspecific(thread_handle, NULL);
+		return h;
+	}
+	pthread_mutex_lock(&pool_lock);
+	if (pool_n > 0)
+		h = pool[--pool_n];
+	pthread_mutex_unlock(&pool_lock);
+	return h ? h : handle_new();
+}
+
+static void handle_put(CURL *h)
+{
+	if (thread_handle_ready() && !pthread_getspecific(thread_handle) &&
+	    !pthread_setspecific(thread_handle, h))
+		return;
+	pthread_mutex_lock(&pool_lock);
+	if (pool_n < POOL_MAX) {
+		pool[pool_n++] = h;
+		h = NULL;
+	}
+	pthread_mutex_unlock(&pool_lock);
+	if (h)
+		curl_easy_cleanup(h);
 }
 
 static int translate(CURLcode c)
@@ -324,50 +342,42 @@ int http_do(const struct http_request *req, struct http_response *resp, char *er
 			curl_slist_free_all(hl);
 		return CJ_ENOMEM;
 	}
-	curl_easy_setopt(h, CURLOPT_SHARE, share);
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	/* Every option a call may change, set on every call (see handle_new). */
 	curl_easy_setopt(h, CURLOPT_URL, req->url);
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
 	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout);
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, ctimeout);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink);
-	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(h, CURLOPT_HEADERDATA, &resp->headers);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, cerr);
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
-	curl_easy_setopt(h, CURLOPT_MAXCONNECTS, (long)HTTP_MAX_CACHED_CONNECTIONS);
-	curl_easy_setopt(h, CURLOPT_USERAGENT, "catchup-jobs");
-	if (req->cancelled) {
-		curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
-		curl_easy_setopt(h, CURLOPT_XFERINFODATA, (void *)req);
-		curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
-	}
+	curl_easy_setopt(h, CURLOPT_XFERINFODATA, (void *)req);
+	curl_easy_setopt(h, CURLOPT_NOPROGRESS, req->cancelled ? 0L : 1L);
+	/* The method that goes on the request line: the body first (POSTFIELDS
+	 * makes it a POST, HTTPGET a GET), then NOBODY (HTTPGET clears it), then
+	 * a custom verb. */
+	counter.method = req->body ? "POST" : "GET";
 	if (req->body) {
 		curl_easy_setopt(h, CURLOPT_POSTFIELDS, req->body);
 		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
-	}
-	/* The method that goes on the request line. */
-	counter.method = req->body ? "POST" : "GET";
-	if (req->method && strcmp(req->method, "GET") &&
-	    !(req->body && !strcmp(req->method, "POST"))) {
-		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req->method);
-		counter.method = req->method;
-	}
-	if (req->method && !strcmp(req->method, "HEAD"))
-		curl_easy_setopt(h, CURLOPT_NOBODY, 1L); /* no body follows the answer */
-	if (req->method && !strcmp(req->method, "POST") && !req->body) {
+	} else if (req->method && !strcmp(req->method, "POST")) {
 		curl_easy_setopt(h, CURLOPT_POSTFIELDS, "");
 		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)0);
 		counter.method = "POST";
+	} else {
+		curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
 	}
-	if (req->fresh_connection)
-		curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L);
+	/* HEAD: no body follows the answer. */
+	curl_easy_setopt(h, CURLOPT_NOBODY, req->method && !strcmp(req->method, "HEAD") ? 1L : 0L);
+	if (req->method && strcmp(req->method, "GET") && strcmp(req->method, "POST")) {
+		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req->method);
+		counter.method = req->method;
+	} else {
+		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, NULL);
+	}
+	curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, req->fresh_connection ? 1L : 0L);
 	if (req->count_sends) {
 		counter.method_len = strlen(counter.method);
 		counter.sends = &resp->sends;
-		curl_easy_setopt(h, CURLOPT_DEBUGFUNCTION, on_debug);
 		curl_easy_setopt(h, CURLOPT_DEBUGDATA, &counter);
 		curl_easy_setopt(h, CURLOPT_VERBOSE, 1L);
 	}
@@ -385,10 +395,16 @@ int http_do(const struct http_request *req, struct http_response *resp, char *er
 		rc = translate(cc);
 	if (rc && errbuf && errlen)
 		snprintf(errbuf, errlen, "%s", cerr[0] ? cerr : curl_easy_strerror(cc));
+	/* Nothing of this call's stack stays reachable from the handle. */
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
-	curl_easy_setopt(h, CURLOPT_VERBOSE, 0L);
-	curl_easy_setopt(h, CURLOPT_DEBUGDATA, NULL);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, NULL);
+	curl_easy_setopt(h, CURLOPT_HEADERDATA, NULL);
+	curl_easy_setopt(h, CURLOPT_XFERINFODATA, NULL);
+	if (req->count_sends) {
+		curl_easy_setopt(h, CURLOPT_VERBOSE, 0L);
+		curl_easy_setopt(h, CURLOPT_DEBUGDATA, NULL);
+	}
 	handle_put(h);
 	if (!req->prepared)
 		curl_slist_free_all(hl);

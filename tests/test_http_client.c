@@ -3,7 +3,8 @@
  * Google services (tests/fixtures/fake_google): answers, headers, and the
  * opt-in count of how many times a request went out, including libcurl's
  * own re-send after a kept-alive connection died and a transfer whose every
- * copy got no answer.
+ * copy got no answer. Also that one thread's handle, reused call after
+ * call without a reset, sends each call's own method, body and headers.
  */
 #include <check.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include "ckrun.h"
 #include "fake_cloud.h"
 #include "http_client.h"
+#include "http_sink.h"
 
 static struct fake_cloud fc;
 static char metadata_url[256], token_url[256];
@@ -54,6 +56,60 @@ static int get_token(int count_sends, long *status, int *sends)
 	http_response_release(&resp);
 	return rc;
 }
+
+/* One thread, one kept handle: nothing of a call leaks into the next. */
+START_TEST(methods_in_turn_on_one_handle)
+{
+	static const struct {
+		const char *method, *body, *want_method, *want_body;
+	} calls[] = {
+	    {"POST", "{\"a\":1}", "POST", "{\"a\":1}"},
+	    {NULL, NULL, "GET", ""},
+	    {"HEAD", NULL, "HEAD", ""},
+	    {"DELETE", NULL, "DELETE", ""},
+	    {"POST", NULL, "POST", ""},
+	    {"PATCH", "{\"b\":2}", "PATCH", "{\"b\":2}"},
+	    {"GET", NULL, "GET", ""},
+	    {"POST", "x", "POST", "x"},
+	};
+	const char *const ct[] = {"Content-Type: text/plain", NULL};
+	struct http_sink *k = http_sink_start();
+	struct sink_request *got;
+	size_t n, i;
+
+	ck_assert_ptr_nonnull(k);
+	for (i = 0; i < sizeof(calls) / sizeof(calls[0]); i++) {
+		char url[300];
+		struct http_request req = {.method = calls[i].method, .url = url,
+		                           .body = calls[i].body,
+		                           .body_len = calls[i].body ? strlen(calls[i].body) : 0,
+		                           .headers = i == 0 ? ct : NULL, .timeout_ms = 5000};
+		struct http_response resp;
+
+		snprintf(url, sizeof(url), "%s/call/%zu", http_sink_url(k), i);
+		ck_assert_int_eq(http_do(&req, &resp, NULL, 0), CJ_OK);
+		ck_assert_int_eq(resp.status, 200);
+		/* A HEAD answer has no body; the others carry the sink's. */
+		ck_assert_int_eq(resp.body.len == 0, !strcmp(calls[i].want_method, "HEAD"));
+		http_response_release(&resp);
+	}
+	got = http_sink_requests(k, &n);
+	ck_assert_uint_eq(n, sizeof(calls) / sizeof(calls[0]));
+	for (i = 0; i < n; i++) {
+		char path[32];
+
+		snprintf(path, sizeof(path), "/call/%zu", i);
+		ck_assert_str_eq(got[i].path, path);
+		ck_assert_str_eq(got[i].method, calls[i].want_method);
+		ck_assert_str_eq(got[i].body, calls[i].want_body);
+		/* The first call's header list does not stay on the handle. */
+		ck_assert_int_eq(!strcmp(got[i].content_type, "text/plain"), i == 0);
+		ck_assert_str_eq(got[i].user_agent, "catchup-jobs");
+	}
+	http_sink_requests_free(got, n);
+	http_sink_stop(k);
+}
+END_TEST
 
 START_TEST(answers_and_headers)
 {
@@ -179,6 +235,7 @@ int main(void)
 	tcase_add_checked_fixture(tc, setup, NULL);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, answers_and_headers);
+	tcase_add_test(tc, methods_in_turn_on_one_handle);
 	tcase_add_test(tc, sends_are_counted_when_asked);
 	tcase_add_test(tc, libcurl_resend_on_a_dead_connection_is_counted);
 	tcase_add_test(tc, fresh_connection_is_never_resent);
