@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static const char *const descriptions[CJ_RESULT_MAX] = {
     [CJ_OK] = "ok",
@@ -49,4 +50,13 @@ void cj_bug(const char *file, int line, const char *msg)
 {
 	fprintf(stderr, "BUG at %s:%d: %s\n", file, line, msg);
 	abort();
+}
+
+size_t cj_strcpy(char *dst, size_t size, const char *src)
+{
+	size_t n = strlen(src), c = n < size ? n : size - 1;
+
+	memcpy(dst, src, c);
+	dst[c] = '\0';
+	return n;
 }

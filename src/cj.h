@@ -42,6 +42,12 @@ const char *cj_strerror(int code);
 int cj_errorf(char *err, size_t errlen, int rc, const char *fmt, ...) CJ_PRINTF(4, 5);
 
 /* Abort with a message: only for broken invariants, never for bad input. */
+/* Copies src into dst (size > 0 bytes), cut to fit and NUL-terminated, as
+ * snprintf(dst, size, "%s", src) does without the format engine (hot
+ * paths copy several strings per request). Returns strlen(src): a result
+ * >= size means it was cut. */
+size_t cj_strcpy(char *dst, size_t size, const char *src);
+
 #define BUG(msg) cj_bug(__FILE__, __LINE__, (msg))
 __attribute__((noreturn)) void cj_bug(const char *file, int line, const char *msg);
 

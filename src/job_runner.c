@@ -78,7 +78,7 @@ static int read_delivery(struct http_req *r, struct job_request *st, struct http
 			http_answer_result(a, CJ_EINVAL, "X-CloudTasks-QueueName: not a queue id");
 			return 1;
 		}
-		snprintf(st->queue, sizeof(st->queue), "%s", q);
+		cj_strcpy(st->queue, sizeof(st->queue), q);
 		st->cloud_tasks = 1;
 		st->retry_count = 0;
 	}
@@ -87,7 +87,7 @@ static int read_delivery(struct http_req *r, struct job_request *st, struct http
 			http_answer_result(a, CJ_EINVAL, "X-CloudTasks-TaskName: not a task id");
 			return 1;
 		}
-		snprintf(st->task, sizeof(st->task), "%s", t);
+		cj_strcpy(st->task, sizeof(st->task), t);
 	}
 	if (rc && st->cloud_tasks) {
 		n = strtol(rc, &end, 10);
@@ -105,13 +105,13 @@ static int read_delivery(struct http_req *r, struct job_request *st, struct http
 		if (sj && strlen(sj) < sizeof(st->sched_job_header)) {
 			/* The key uses the name as sent; the schedule is looked up
 			 * by its last segment (projects/.../jobs/NAME or NAME). */
-			snprintf(st->sched_job_header, sizeof(st->sched_job_header), "%s", sj);
+			cj_strcpy(st->sched_job_header, sizeof(st->sched_job_header), sj);
 			slash = strrchr(sj, '/');
 			snprintf(st->sched_job, sizeof(st->sched_job), "%s",
 			         slash ? slash + 1 : sj);
 		}
 		if (stime && strlen(stime) < sizeof(st->sched_time))
-			snprintf(st->sched_time, sizeof(st->sched_time), "%s", stime);
+			cj_strcpy(st->sched_time, sizeof(st->sched_time), stime);
 	}
 	return 0;
 }
@@ -323,7 +323,7 @@ int job_runner_headers(struct app *app, struct http_req *r, const char *type,
 		http_answer_result(a, CJ_ENOMEM, "out of memory");
 		return 1;
 	}
-	snprintf(st->type_name, sizeof(st->type_name), "%s", type);
+	cj_strcpy(st->type_name, sizeof(st->type_name), type);
 	st->outcome = "rejected";
 	r->log.job_type = st->type_name;
 	/* Malformed delivery headers are answered 400, but only to a caller
@@ -380,7 +380,7 @@ static int derive_key(const struct job_request *st, const json_t *payload, char 
 	const json_t *k = json_object_get(payload, "idempotencyKey");
 
 	if (schema_idempotency_key_ok(k)) {
-		snprintf(key, len, "%s", json_string_value(k));
+		cj_strcpy(key, len, json_string_value(k));
 		return 1;
 	}
 	if (st->cloud_tasks && st->task[0]) {
@@ -700,7 +700,7 @@ void job_runner_body(struct app *app, struct http_req *r, struct job_request *st
 
 	job_ctx_init(&ctx, st->type, st->payload, st->retry_count < 0 ? 0 : st->retry_count,
 	             time_mono_ms() + (budget - DEADLINE_MARGIN_S) * 1000, &app->svc);
-	snprintf(ctx.key, sizeof(ctx.key), "%s", key);
+	cj_strcpy(ctx.key, sizeof(ctx.key), key);
 	if (st->lease)
 		ctx.stop_at_ms = lease_stop_at(st->lease);
 	last_attempt_guard(app, st);

@@ -118,19 +118,40 @@ static void label_value(char *out, size_t outlen, const char *v)
 	out[o] = '\0';
 }
 
+/* Appends part at out[o]; the new end (n - 1 when cut). */
+static size_t put_part(char *out, size_t n, size_t o, const char *part)
+{
+	size_t len;
+
+	if (o + 1 >= n)
+		return o;
+	len = cj_strcpy(out + o, n - o, part);
+	return len >= n - o ? n - 1 : o + len;
+}
+
+/* k1="v1",k2="v2" (k2 may be NULL; k1 NULL: no labels), built by hand:
+ * this runs several times per job. */
 static void labels2(char *out, size_t n, const char *k1, const char *v1, const char *k2,
                     const char *v2)
 {
 	char a[64], b[64];
+	size_t o = 0;
 
+	out[0] = '\0';
+	if (!k1)
+		return;
 	label_value(a, sizeof(a), v1 ? v1 : "");
+	o = put_part(out, n, o, k1);
+	o = put_part(out, n, o, "=\"");
+	o = put_part(out, n, o, a);
+	o = put_part(out, n, o, "\"");
 	if (k2) {
 		label_value(b, sizeof(b), v2 ? v2 : "");
-		snprintf(out, n, "%s=\"%s\",%s=\"%s\"", k1, a, k2, b);
-	} else if (k1) {
-		snprintf(out, n, "%s=\"%s\"", k1, a);
-	} else {
-		out[0] = '\0';
+		o = put_part(out, n, o, ",");
+		o = put_part(out, n, o, k2);
+		o = put_part(out, n, o, "=\"");
+		o = put_part(out, n, o, b);
+		put_part(out, n, o, "\"");
 	}
 }
 

@@ -172,8 +172,8 @@ static void fill_identity(struct oidc_identity *who, const struct claims *c)
 {
 	if (!who)
 		return;
-	snprintf(who->email, sizeof(who->email), "%s", c->email);
-	snprintf(who->sub, sizeof(who->sub), "%s", c->sub);
+	cj_strcpy(who->email, sizeof(who->email), c->email);
+	cj_strcpy(who->sub, sizeof(who->sub), c->sub);
 	who->exp = c->exp;
 }
 
