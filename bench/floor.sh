@@ -18,32 +18,9 @@ duration="${1:-10}"
 rounds="${2:-3}"
 starts="${3:-20}"
 
-command -v wrk >/dev/null || { echo "bench needs wrk (apt-get install wrk)" >&2; exit 2; }
-[ -d build-bench ] || meson setup build-bench --buildtype=release >/dev/null
-ninja -C build-bench >/dev/null
-
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-redis_port=$(port); upstash_port=$(port); jwks_port=$(port); app_port=$(port); floor_port=$(port)
-token=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
-
-redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no >/dev/null &
-pids+=($!)
-build-bench/tests/upstash_server --port "$upstash_port" --redis-port "$redis_port" --token "$token" >/dev/null &
-pids+=($!)
-AUD=https://bench.a.run.app EMAIL=tasks@bench.iam.gserviceaccount.com \
-  build-bench/tests/bench_tool mint "$work" 1
-(cd "$work" && exec python3 -m http.server "$jwks_port" --bind 127.0.0.1 >/dev/null 2>&1) &
-pids+=($!)
-sleep 0.5
+# shellcheck source=bench/upstream.sh
+source bench/upstream.sh
+app_port=$(port); floor_port=$(port)
 
 # Cloud mode, as on Cloud Run; nothing but Upstash and the JWKS is called.
 key=$(head -c 32 /dev/urandom | base64)
@@ -80,10 +57,10 @@ done
 ticks=$(getconf CLK_TCK)
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 declare -A ticks_used=([product]=0 [floor]=0) jobs=([product]=0 [floor]=0) p50=() p99=() rps=() round_cpu=()
-run() { # NAME PID PORT SECONDS
+run() { # NAME PID PORT SECONDS [warm-up: not measured]
   local before after out summary perf_pid=""
   before=$(cpu "$2")
-  if [ -n "${PERF_OUT:-}" ] && [ "$4" != 2 ]; then
+  if [ -n "${PERF_OUT:-}" ] && [ -z "${5:-}" ]; then
     perf record -F 2000 ${PERF_CALLGRAPH:+-g} -p "$2" -o "$PERF_OUT/$1.data" -- sleep "$4" >/dev/null 2>&1 &
     perf_pid=$!
   fi
@@ -95,7 +72,7 @@ run() { # NAME PID PORT SECONDS
     echo "$1: answers other than 200: $summary" >&2
     exit 1
   fi
-  [ "$4" = 2 ] && return 0
+  [ -n "${5:-}" ] && return 0
   local n
   n=$(echo "$summary" | grep -o 'requests=[0-9]*' | cut -d= -f2)
   ticks_used[$1]=$(( ${ticks_used[$1]} + after - before ))
@@ -108,8 +85,8 @@ run() { # NAME PID PORT SECONDS
 [ -z "${PERF_OUT:-}" ] || mkdir -p "$PERF_OUT"
 
 # Warm-up (connection pools, the verified-token cache), not measured.
-run product "$product" "$app_port" 2
-run floor "$floor" "$floor_port" 2
+run product "$product" "$app_port" 2 warm-up
+run floor "$floor" "$floor_port" 2 warm-up
 for _ in $(seq "$rounds"); do
   run product "$product" "$app_port" "$duration"
   run floor "$floor" "$floor_port" "$duration"
