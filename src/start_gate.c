@@ -102,34 +102,29 @@ static int pass(struct start_gate *g)
 	return state == GATE_OPEN;
 }
 
-/* The health checks do not wait: the process is live, and not ready until
- * the service is built (readiness's own "down" shape, SPEC 5.3). 1 when
- * r was one of them and a is filled. */
-static int health_while_starting(struct http_req *r, struct http_answer *a)
+/* Readiness does not wait: until the service is built it is not ready,
+ * in readiness's own "down" shape (SPEC 5.3), so a probe polls rather than
+ * hangs. Liveness waits like everything else: "live" means serving. 1 when
+ * r was the readiness check and a is filled. */
+static int ready_while_starting(struct http_req *r, struct http_answer *a)
 {
-	if (!r->path || !r->method || (strcmp(r->method, "GET") && strcmp(r->method, "HEAD")))
+	if (!r->path || !r->method || (strcmp(r->method, "GET") && strcmp(r->method, "HEAD")) ||
+	    strcmp(r->path, "/health/ready"))
 		return 0;
-	if (!strcmp(r->path, "/health/live")) {
-		http_answer_json(a, 200, json_pack("{s:s}", "status", "ok"));
-		return 1;
-	}
-	if (!strcmp(r->path, "/health/ready")) {
-		http_answer_json(a, 503,
-		                 json_pack("{s:s, s:b, s:{s:s, s:s}, s:{s:s, s:s}, s:{s:s, s:i, s:i}}",
-		                           "status", "down", "starting", 1, "redis", "status",
-		                           "down", "error", "starting", "database", "status",
-		                           "down", "error", "starting", "jwks", "status", "down",
-		                           "keys", 0, "ageSeconds", 0));
-		return 1;
-	}
-	return 0;
+	http_answer_json(a, 503,
+	                 json_pack("{s:s, s:b, s:{s:s, s:s}, s:{s:s, s:s}, s:{s:s, s:i, s:i}}",
+	                           "status", "down", "starting", 1, "redis", "status", "down",
+	                           "error", "starting", "database", "status", "down", "error",
+	                           "starting", "jwks", "status", "down", "keys", 0, "ageSeconds",
+	                           0));
+	return 1;
 }
 
 static int gate_headers(void *arg, struct http_req *r, struct http_answer *a)
 {
 	struct start_gate *g = arg;
 
-	if (atomic_load(&g->state) != GATE_OPEN && health_while_starting(r, a))
+	if (atomic_load(&g->state) != GATE_OPEN && ready_while_starting(r, a))
 		return 1;
 	if (!pass(g)) {
 		http_answer_error(a, 503, "unavailable", "the service is starting; retry later");

@@ -4,9 +4,9 @@
  * accepted within milliseconds of exec, whatever the database or the
  * configuration files take), then loads the rest; requests that arrive
  * meanwhile wait at the gate and go on once it opens. If the start fails
- * they are answered 503 and the process exits. The health checks do not
- * wait: /health/live answers 200 and /health/ready 503 "down" (with
- * "starting": true) until the gate opens.
+ * they are answered 503 and the process exits. Readiness does not wait:
+ * /health/ready answers 503 "down" (with "starting": true) until the gate
+ * opens.
  *
  * Thread-safe: any connection thread may pass the gate while the main
  * thread opens or fails it.
