@@ -30,39 +30,72 @@ void msleep(long ms)
 		;
 }
 
-static void apply_env(char *const env[], int clear_env)
+/* 1 when entry ("NAME=...") sets the variable that name_eq ("NAME=")
+ * names. */
+static int same_name(const char *entry, const char *name_eq, size_t len)
 {
-	if (clear_env)
-		clearenv();
-	for (; env && *env; env++) {
-		const char *eq = strchr(*env, '=');
-		char name[256];
+	return !strncmp(entry, name_eq, len);
+}
 
-		if (!eq || (size_t)(eq - *env) >= sizeof(name))
+/* The child's environment, built before the fork: after it, a child of a
+ * threaded test may not call malloc or setenv (another thread may have held
+ * their locks at the fork, and the child would hang before exec, silent).
+ * The process's own (unless clear_env), then each "NAME=VALUE" of env, a
+ * later one replacing an earlier one, "NAME=" removing it. The strings are
+ * borrowed; free the array alone. NULL when out of memory. */
+static char **build_env(char *const env[], int clear_env)
+{
+	size_t n = 0, cap = 1, i, k;
+	char **out;
+
+	for (i = 0; !clear_env && environ[i]; i++)
+		cap++;
+	for (i = 0; env && env[i]; i++)
+		cap++;
+	out = calloc(cap, sizeof(*out));
+	if (!out)
+		return NULL;
+	for (i = 0; !clear_env && environ[i]; i++)
+		out[n++] = environ[i];
+	for (i = 0; env && env[i]; i++) {
+		const char *eq = strchr(env[i], '=');
+		size_t len;
+
+		if (!eq)
 			continue;
-		memcpy(name, *env, (size_t)(eq - *env));
-		name[eq - *env] = '\0';
+		len = (size_t)(eq - env[i]) + 1;
+		for (k = 0; k < n && !same_name(out[k], env[i], len); k++)
+			;
+		if (k < n) { /* drop the earlier one */
+			memmove(out + k, out + k + 1, (n - k - 1) * sizeof(*out));
+			n--;
+		}
 		if (eq[1])
-			setenv(name, eq + 1, 1);
-		else
-			unsetenv(name);
+			out[n++] = env[i];
 	}
+	out[n] = NULL;
+	return out;
 }
 
 int proc_start(struct proc *p, char *const argv[], char *const env[], int clear_env)
 {
 	static int counter;
+	char **envp = build_env(env, clear_env);
 	pid_t parent;
 	int fd, parent_is_main;
 
+	if (!envp)
+		return -1;
 	snprintf(p->log_path, sizeof(p->log_path), "/tmp/cjtest-%d-%d.log", (int)getpid(),
 	         counter++);
 	p->exit_status = -1;
 	parent = getpid();
 	parent_is_main = gettid() == parent;
 	p->pid = fork();
-	if (p->pid < 0)
+	if (p->pid < 0) {
+		free(envp);
 		return -1;
+	}
 	if (p->pid == 0) {
 		fd = open(p->log_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 		if (fd >= 0) {
@@ -86,10 +119,10 @@ int proc_start(struct proc *p, char *const argv[], char *const env[], int clear_
 			if (getppid() != parent)
 				_exit(127);
 		}
-		apply_env(env, clear_env);
-		execv(argv[0], argv);
+		execve(argv[0], argv, envp);
 		_exit(127);
 	}
+	free(envp);
 	return 0;
 }
 
@@ -193,20 +226,25 @@ static char *slurp_fd(int fd)
 int proc_run(char *const argv[], char *const env[], int clear_env, int timeout_ms, char **out,
              char **err)
 {
-	char outp[64], errp[64];
+	char outp[64], errp[64], **envp;
 	struct proc p;
 	int fo, fe, rc;
 	pid_t pid;
 
 	snprintf(outp, sizeof(outp), "/tmp/cjrun-%d-out-XXXXXX", (int)getpid());
 	snprintf(errp, sizeof(errp), "/tmp/cjrun-%d-err-XXXXXX", (int)getpid());
+	envp = build_env(env, clear_env);
 	fo = mkstemp(outp);
 	fe = mkstemp(errp);
-	if (fo < 0 || fe < 0)
+	if (fo < 0 || fe < 0 || !envp) {
+		free(envp);
 		return -1;
+	}
 	pid = fork();
-	if (pid < 0)
+	if (pid < 0) {
+		free(envp);
 		return -1;
+	}
 	if (pid == 0) {
 		int nul = open("/dev/null", O_RDONLY);
 
@@ -214,10 +252,10 @@ int proc_run(char *const argv[], char *const env[], int clear_env, int timeout_m
 		dup2(fe, 2);
 		if (nul >= 0)
 			dup2(nul, 0);
-		apply_env(env, clear_env);
-		execv(argv[0], argv);
+		execve(argv[0], argv, envp);
 		_exit(127);
 	}
+	free(envp);
 	p.pid = pid;
 	p.log_path[0] = '\0';
 	rc = proc_wait(&p, timeout_ms);
