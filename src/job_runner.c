@@ -57,6 +57,7 @@ struct job_request {
 	struct lease *lease; /* while we hold the claim */
 	char guard_dl[DEAD_LETTER_ID_LEN + 1]; /* written ahead of a last attempt */
 	char result[1501]; /* a completed run's result, compact JSON, for the log line */
+	int logged; /* the request's log line is written */
 };
 
 /* Reads the Cloud Tasks / Cloud Scheduler headers. 0, or 1 with a filled
@@ -651,6 +652,21 @@ static int claim_key(struct app *app, struct job_request *st, const char *key,
 	return 0;
 }
 
+/* The request's one log line; a completed run's says what it did. */
+static void log_answered(struct http_req *r, struct job_request *st)
+{
+	if (st->logged)
+		return;
+	st->logged = 1;
+	r->log.outcome = st->outcome;
+	r->log.duration_ms = time_mono_ms() - r->start_ms;
+	if (st->result[0])
+		log_msg(L_INFO, "%s /jobs/%s answered: %s, result %s", r->method, st->type_name,
+		        st->outcome, st->result);
+	else
+		log_msg(L_INFO, "%s /jobs/%s answered: %s", r->method, st->type_name, st->outcome);
+}
+
 void job_runner_body(struct app *app, struct http_req *r, struct job_request *st,
                      struct http_answer *a)
 {
@@ -708,6 +724,9 @@ void job_runner_body(struct app *app, struct http_req *r, struct job_request *st
 	answer_outcome(app, st, &ctx, outcome, a);
 	last_attempt_done(app, st);
 	job_ctx_release(&ctx);
+	/* Logged before the answer goes out: whoever reads the answer finds the
+	 * line (its durationMs is the run's, without the answer's write). */
+	log_answered(r, st);
 }
 
 void job_runner_done(struct app *app, struct http_req *r, struct job_request *st)
@@ -717,14 +736,7 @@ void job_runner_done(struct app *app, struct http_req *r, struct job_request *st
 	/* A claim still held here belongs to a connection that died mid-job. */
 	settle_claim(app, st, 0);
 	metrics_request(st->type ? st->type->name : "unknown", st->outcome);
-	r->log.outcome = st->outcome;
-	r->log.duration_ms = time_mono_ms() - r->start_ms;
-	/* The request's one log line; a completed run's says what it did. */
-	if (st->result[0])
-		log_msg(L_INFO, "%s /jobs/%s answered: %s, result %s", r->method, st->type_name,
-		        st->outcome, st->result);
-	else
-		log_msg(L_INFO, "%s /jobs/%s answered: %s", r->method, st->type_name, st->outcome);
+	log_answered(r, st); /* answers decided before a run */
 	json_decref(st->payload);
 	free(st);
 }
