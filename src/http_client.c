@@ -54,11 +54,10 @@ static void share_unlock(CURL *h, curl_lock_data data, void *u)
 	pthread_mutex_unlock(&share_locks[data]);
 }
 
-/* A thread ended: its handle goes to the pool, live connections and all. */
-static void thread_handle_free(void *p)
+/* Into the pool, live connections and all; freed when it is full or
+ * closed. */
+static void pool_put(CURL *h)
 {
-	CURL *h = p;
-
 	pthread_mutex_lock(&pool_lock);
 	if (!pool_closed && pool_n < POOL_MAX) {
 		pool[pool_n++] = h;
@@ -67,6 +66,12 @@ static void thread_handle_free(void *p)
 	pthread_mutex_unlock(&pool_lock);
 	if (h)
 		curl_easy_cleanup(h);
+}
+
+/* A thread ended: its handle goes to the pool. */
+static void thread_handle_free(void *p)
+{
+	pool_put(p);
 }
 
 static pthread_once_t thread_handle_once = PTHREAD_ONCE_INIT;
@@ -230,14 +235,7 @@ static void handle_put(CURL *h)
 	if (thread_handle_ready() && !pthread_getspecific(thread_handle) &&
 	    !pthread_setspecific(thread_handle, h))
 		return;
-	pthread_mutex_lock(&pool_lock);
-	if (pool_n < POOL_MAX) {
-		pool[pool_n++] = h;
-		h = NULL;
-	}
-	pthread_mutex_unlock(&pool_lock);
-	if (h)
-		curl_easy_cleanup(h);
+	pool_put(h);
 }
 
 static int translate(CURLcode c)

@@ -249,13 +249,15 @@ static int parse_simple(struct parse_ctx *pc, const char *body, size_t len,
 {
 	static const char head[] = "{\"result\":";
 	const size_t hl = sizeof(head) - 1;
-	const char *v = body + hl;
-	size_t n = len - hl - 1; /* the value, between the head and the final '}' */
+	const char *v;
+	size_t n;
 	struct redis_reply *r;
 	long long i;
 
 	if (len < hl + 2 || memcmp(body, head, hl) || body[len - 1] != '}')
 		return 0;
+	v = body + hl;
+	n = len - hl - 1; /* the value, between the head and the final '}' */
 	if (n == 4 && !memcmp(v, "null", 4)) {
 		r = reply_alloc(REDIS_NIL);
 	} else if (simple_integer(v, n, &i)) {
