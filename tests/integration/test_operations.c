@@ -131,6 +131,12 @@ START_TEST(jwks_past_max_age_is_stale_until_refetched)
 	itest_server(&W, &sd, down_env);
 	ck_assert_str_eq(ready_jwks(&su, &code, st, sizeof(st)), "ok");
 	ck_assert_int_eq(code, 200);
+	/* The keys load in the background once an instance serves: both must
+	 * hold them before their endpoints change. */
+	while (strcmp(ready_jwks(&sd, &code, st, sizeof(st)), "ok") &&
+	       time_mono_ms() - started < 10000)
+		msleep(50);
+	ck_assert_str_eq(st, "ok");
 	jwks_server_set(up, keys, 3600, 200);
 	jwks_server_set(down, "{\"error\":\"down\"}", -1, 500);
 
